@@ -1,0 +1,142 @@
+//! The traits a backend implements, and the narrow trait services capture through.
+//!
+//! A backend stores complete entries and offers a few atomic primitives. Everything that is the
+//! same for every backend (validation, fingerprints, the state machine) happens above it, in
+//! [`crate::DeadLetters`], and reaches the backend as finished entries.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::entry::{DeadLetterEntry, DeadLetterId, NewDeadLetter, ReplayLease, StoreReceipt};
+use crate::error::Result;
+use crate::query::{EntryFilter, ErrorGroup, Scope, SortKey, SortOrder, Statistics};
+use crate::time::Timestamp;
+
+/// What services need: store a failed command, or many.
+#[async_trait]
+pub trait DeadLetterCapture: Send + Sync {
+    /// Stores one failed command.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidInput`] for bad input (nothing is written); backend errors.
+    async fn store(&self, entry: NewDeadLetter) -> Result<StoreReceipt>;
+
+    /// Stores several failed commands in one atomic write: all or none.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::store`]; one invalid entry rejects the whole batch.
+    async fn store_many(&self, entries: Vec<NewDeadLetter>) -> Result<Vec<StoreReceipt>>;
+}
+
+/// How a backend differs from others, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Entries survive closing and reopening the store (and a process crash).
+    pub durable: bool,
+}
+
+impl Capabilities {
+    /// Capabilities with `durable` set as given.
+    pub const fn new(durable: bool) -> Self {
+        Self { durable }
+    }
+}
+
+/// A page request as a backend sees it: already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryQuery {
+    /// Whose entries.
+    pub scope: Scope,
+    /// Which entries.
+    pub filter: EntryFilter,
+    /// By `(occurred_at, id)`, ascending for [`SortOrder::OldestFirst`].
+    pub order: SortOrder,
+    /// Only entries strictly after this key in `order`.
+    pub after: Option<SortKey>,
+    /// Skip this many matching entries first.
+    pub offset: u64,
+    /// Return at most this many.
+    pub limit: u32,
+}
+
+/// The storage primitives of one backend.
+///
+/// Every method is atomic. None reads the clock: instants come in as arguments.
+/// [`pulse-conformance`](https://docs.rs/pulse-conformance) checks each contract below.
+#[async_trait]
+pub trait DeadLetterBackend: Send + Sync + fmt::Debug {
+    /// What this backend can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Inserts complete, validated entries.
+    ///
+    /// # Contract
+    ///
+    /// All or nothing: one transaction for the batch. An entry whose `(tenant, message_id)`
+    /// is already stored, or appears earlier in the batch, is not written; its receipt names
+    /// the existing entry with `duplicate: true`. Other receipts carry the entry's own id with
+    /// `duplicate: false`, in input order. Concurrent inserts of one key write exactly one
+    /// entry and every caller gets a receipt naming it.
+    async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>>;
+
+    /// The entry with `id`, if it exists in `scope`.
+    async fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Option<DeadLetterEntry>>;
+
+    /// Compare-and-swap: writes every field of `entry` except `id`, `tenant`, `message_id` and
+    /// `created_at`, if the stored entry with that id and tenant has revision
+    /// `entry.revision - 1`.
+    ///
+    /// # Contract
+    ///
+    /// Returns `true` if the entry was written, `false` (writing nothing) if it is missing or
+    /// its revision differs. Of concurrent swaps from one revision, exactly one returns `true`.
+    async fn swap(&self, entry: &DeadLetterEntry) -> Result<bool>;
+
+    /// Entries in `query.scope` that match `query.filter`, ordered by `(occurred_at, id)` in
+    /// `query.order`, strictly after `query.after`, skipping `query.offset`, at most
+    /// `query.limit`.
+    async fn query(&self, query: &EntryQuery) -> Result<Vec<DeadLetterEntry>>;
+
+    /// The number of entries in each status in `scope`.
+    async fn statistics(&self, scope: &Scope) -> Result<Statistics>;
+
+    /// Error groups over the unresolved (New and Replaying) entries in `scope`, largest first:
+    /// by count descending, then `last_seen` descending, then fingerprint ascending; at most
+    /// `limit`. See [`ErrorGroup`] for each field.
+    async fn error_groups(&self, scope: &Scope, limit: u32) -> Result<Vec<ErrorGroup>>;
+
+    /// Marks for replay every entry in `scope` that matches `filter` and has no pending request:
+    /// sets `replay_requested_at` and `updated_at` to `at` and advances the revision.
+    /// Returns how many entries were marked.
+    async fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> Result<u64>;
+
+    /// Begins replay of up to `limit` requested entries in `scope`, oldest request first
+    /// (`replay_requested_at`, then id).
+    ///
+    /// # Contract
+    ///
+    /// Claims entries with a pending request that are New or Resolved, or Replaying with a lease
+    /// expired at `now`; sets status Replaying, `lease`, `updated_at = now`, advances the
+    /// revision, keeps the request, and returns the claimed entries as stored. Concurrent claimers
+    /// receive disjoint sets.
+    async fn claim_requested(
+        &self,
+        scope: &Scope,
+        now: Timestamp,
+        lease: ReplayLease,
+        limit: u32,
+    ) -> Result<Vec<DeadLetterEntry>>;
+
+    /// Deletes up to `limit` Resolved or Dismissed entries in `scope` whose `resolved_at` is
+    /// strictly before `resolved_before`, and returns how many it deleted.
+    ///
+    /// # Contract
+    ///
+    /// Never touches New or Replaying entries. Concurrent purges never fail for each other and
+    /// never count one row twice.
+    async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> Result<u64>;
+}

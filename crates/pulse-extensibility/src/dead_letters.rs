@@ -1,0 +1,472 @@
+//! [`DeadLetters`]: the management surface that services and tools call, written once over any
+//! backend.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::backend::{DeadLetterBackend, DeadLetterCapture, EntryQuery};
+use crate::dispatch::CommandDispatcher;
+use crate::entry::{
+    DeadLetterEntry, DeadLetterId, Failure, NewDeadLetter, ReplayLease, StoreReceipt, TenantId,
+};
+use crate::error::{Error, Result};
+use crate::machine::{Applied, ReplayOutcome, Transition, apply};
+use crate::query::{Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, SortKey, SortOrder, Statistics};
+use crate::schema::DEFAULT_MAX_PAYLOAD_BYTES;
+use crate::status::{CommandDeadLetterStatus, Resolution};
+use crate::time::{Clock, SystemClock, Timestamp};
+use crate::validate::{check_limit, new_entry};
+
+/// How many times a transition re-reads and retries when another writer changed the entry
+/// between its read and its swap.
+const MAX_SWAP_ATTEMPTS: usize = 32;
+
+/// Settings of [`DeadLetters`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeadLettersOptions {
+    /// How long a replay holds its lease before another replayer may take the entry.
+    pub lease_duration: Duration,
+    /// The largest payload accepted, in bytes.
+    pub max_payload_bytes: usize,
+}
+
+impl Default for DeadLettersOptions {
+    fn default() -> Self {
+        Self { lease_duration: Duration::from_secs(300), max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES }
+    }
+}
+
+impl DeadLettersOptions {
+    /// Sets the lease duration.
+    #[must_use]
+    pub fn lease_duration(mut self, duration: Duration) -> Self {
+        self.lease_duration = duration;
+        self
+    }
+
+    /// Sets the largest payload accepted.
+    #[must_use]
+    pub fn max_payload_bytes(mut self, bytes: usize) -> Self {
+        self.max_payload_bytes = bytes;
+        self
+    }
+}
+
+/// A replay in progress: the entry as it was when the lease was taken, and the lease.
+/// [`DeadLetters::finish_replay`] consumes it.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a replay that is never finished holds its entry until the lease expires"]
+pub struct ReplayTicket {
+    /// The entry, in Replaying.
+    pub entry: DeadLetterEntry,
+    /// The lease held.
+    pub lease: ReplayLease,
+}
+
+/// How [`DeadLetters::replay`] went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayReport {
+    /// The command ran; the entry is Resolved.
+    Succeeded(DeadLetterEntry),
+    /// The command failed again; the entry is back in New with the failure recorded.
+    Failed {
+        /// The entry as stored now.
+        entry: DeadLetterEntry,
+        /// What the dispatcher returned.
+        failure: Failure,
+    },
+}
+
+/// The dead-letter store as services and operators use it, over any backend.
+///
+/// Cheap to clone. Every operation is scoped: [`Scope::AllTenants`] by default, one tenant
+/// after [`DeadLetters::for_tenant`].
+///
+/// # Examples
+///
+/// ```ignore
+/// let dead_letters = DeadLetters::new(Arc::new(MemoryStore::new()));
+/// let receipt = dead_letters.store(NewDeadLetter::new("orders.create", "{}", failure)).await?;
+/// ```
+#[derive(Clone)]
+pub struct DeadLetters {
+    backend: Arc<dyn DeadLetterBackend>,
+    clock: Arc<dyn Clock>,
+    dispatcher: Option<Arc<dyn CommandDispatcher>>,
+    options: DeadLettersOptions,
+    scope: Scope,
+}
+
+impl fmt::Debug for DeadLetters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadLetters")
+            .field("backend", &self.backend)
+            .field("clock", &self.clock)
+            .field("dispatcher", &self.dispatcher.as_ref().map(|_| "..."))
+            .field("options", &self.options)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl DeadLetters {
+    /// Pulse over `backend`, on the system clock, with default options, seeing all tenants.
+    pub fn new(backend: Arc<dyn DeadLetterBackend>) -> Self {
+        Self {
+            backend,
+            clock: Arc::new(SystemClock),
+            dispatcher: None,
+            options: DeadLettersOptions::default(),
+            scope: Scope::AllTenants,
+        }
+    }
+
+    /// Uses `clock` for every instant.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `options`.
+    #[must_use]
+    pub fn with_options(mut self, options: DeadLettersOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Replays through `dispatcher`.
+    #[must_use]
+    pub fn with_dispatcher(mut self, dispatcher: Arc<dyn CommandDispatcher>) -> Self {
+        self.dispatcher = Some(dispatcher);
+        self
+    }
+
+    /// The same store, seeing and changing only `tenant`'s entries.
+    #[must_use]
+    pub fn for_tenant(&self, tenant: TenantId) -> Self {
+        Self { scope: Scope::Tenant(tenant), ..self.clone() }
+    }
+
+    /// The scope operations run in.
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    /// The backend underneath.
+    pub fn backend(&self) -> &Arc<dyn DeadLetterBackend> {
+        &self.backend
+    }
+
+    /// The current instant on the configured clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn prepare(&self, input: NewDeadLetter, now: Timestamp) -> Result<DeadLetterEntry> {
+        if !self.scope.contains(&input.tenant) {
+            return Err(Error::invalid_input("tenant", "differs from the tenant this store is scoped to"));
+        }
+        new_entry(input, now, self.options.max_payload_bytes)
+    }
+
+    /// Stores one failed command. With a message id already stored in the same tenant, nothing is
+    /// written and the receipt names the existing entry as a duplicate.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] (nothing written), or the backend's error.
+    pub async fn store(&self, input: NewDeadLetter) -> Result<StoreReceipt> {
+        let mut receipts = self.store_many(vec![input]).await?;
+        Ok(receipts.remove(0))
+    }
+
+    /// Stores several failed commands in one atomic write.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if any entry is invalid (nothing written), or the backend's error.
+    pub async fn store_many(&self, inputs: Vec<NewDeadLetter>) -> Result<Vec<StoreReceipt>> {
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let entries = inputs.into_iter().map(|input| self.prepare(input, now)).collect::<Result<Vec<_>>>()?;
+        let receipts = self.backend.insert(&entries).await?;
+        for (entry, receipt) in entries.iter().zip(&receipts) {
+            tracing::debug!(
+                id = %receipt.id,
+                duplicate = receipt.duplicate,
+                command_type = %entry.command_type,
+                tenant = %entry.tenant,
+                "dead letter stored"
+            );
+        }
+        Ok(receipts)
+    }
+
+    /// The entry with `id` in any status, or `None` when it does not exist in this scope.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error.
+    pub async fn get_entry(&self, id: DeadLetterId) -> Result<Option<DeadLetterEntry>> {
+        self.backend.get(&self.scope, id).await
+    }
+
+    /// Up to `count` New entries, oldest failure first, after skipping `skip`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] unless `count` is 1 to 1000; the backend's error.
+    pub async fn get_pending(&self, count: u32, skip: u64) -> Result<Vec<DeadLetterEntry>> {
+        check_limit("count", count)?;
+        let query = EntryQuery {
+            scope: self.scope.clone(),
+            filter: EntryFilter { statuses: vec![CommandDeadLetterStatus::New], ..EntryFilter::default() },
+            order: SortOrder::OldestFirst,
+            after: None,
+            offset: skip,
+            limit: count,
+        };
+        self.backend.query(&query).await
+    }
+
+    /// One page of entries; pass the page's `next_cursor` back for the next one. Paging never
+    /// repeats or skips an entry, also while new entries arrive.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] unless `limit` is 1 to 1000, or for a cursor from a listing in the
+    /// other order; the backend's error.
+    pub async fn list(&self, query: ListQuery) -> Result<Page> {
+        check_limit("limit", query.limit)?;
+        if let Some(range) = query.filter.occurred_from.zip(query.filter.occurred_before)
+            && range.0 > range.1
+        {
+            return Err(Error::invalid_input("occurred_from", "must not be after occurred_before"));
+        }
+        let after = match &query.cursor {
+            Some(cursor) if cursor.order != query.order => {
+                return Err(Error::invalid_input("cursor", "belongs to a listing in the other order"));
+            }
+            Some(cursor) => Some(cursor.after),
+            None => None,
+        };
+        let mut entries = self
+            .backend
+            .query(&EntryQuery {
+                scope: self.scope.clone(),
+                filter: query.filter,
+                order: query.order,
+                after,
+                offset: 0,
+                limit: query.limit + 1,
+            })
+            .await?;
+        let more = entries.len() > query.limit as usize;
+        entries.truncate(query.limit as usize);
+        let next_cursor =
+            more.then(|| entries.last().map(|last| Cursor::new(query.order, SortKey::of(last)))).flatten();
+        Ok(Page { entries, next_cursor })
+    }
+
+    /// How many entries stand in each status.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error.
+    pub async fn statistics(&self) -> Result<Statistics> {
+        self.backend.statistics(&self.scope).await
+    }
+
+    /// How many entries are New or Replaying.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error.
+    pub async fn unresolved_count(&self) -> Result<u64> {
+        Ok(self.statistics().await?.unresolved())
+    }
+
+    /// Up to `limit` groups of unresolved entries that failed the same way, largest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] unless `limit` is 1 to 1000; the backend's error.
+    pub async fn error_groups(&self, limit: u32) -> Result<Vec<ErrorGroup>> {
+        check_limit("limit", limit)?;
+        self.backend.error_groups(&self.scope, limit).await
+    }
+
+    /// Reads the entry, applies `transition` and swaps the result in, re-reading when another
+    /// writer got there first.
+    async fn transition(&self, id: DeadLetterId, transition: &Transition) -> Result<DeadLetterEntry> {
+        for _ in 0..MAX_SWAP_ATTEMPTS {
+            let entry = self.backend.get(&self.scope, id).await?.ok_or(Error::NotFound { id })?;
+            match apply(&entry, transition, self.now())? {
+                Applied::Unchanged => return Ok(entry),
+                Applied::Changed(next) => {
+                    if self.backend.swap(&next).await? {
+                        return Ok(next);
+                    }
+                }
+            }
+        }
+        Err(Error::conflict(id, "the entry kept changing under concurrent writers"))
+    }
+
+    /// Takes a replay lease on the entry: New, Resolved, or Replaying with an expired lease
+    /// becomes Replaying.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`]; [`Error::Dismissed`]; [`Error::Conflict`] while another replay holds
+    /// a live lease; the backend's error.
+    pub async fn begin_replay(&self, id: DeadLetterId) -> Result<ReplayTicket> {
+        let lease = ReplayLease::new(self.now().saturating_add(self.options.lease_duration));
+        let entry = self.transition(id, &Transition::BeginReplay { lease }).await?;
+        tracing::debug!(%id, command_type = %entry.command_type, tenant = %entry.tenant, "replay begun");
+        Ok(ReplayTicket { entry, lease })
+    }
+
+    /// Ends a replay: success resolves the entry; failure returns it to New with one more attempt
+    /// and the new failure recorded.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LeaseLost`] when the lease expired and another replayer took the entry (nothing is
+    /// written); [`Error::NotFound`]; the backend's error.
+    pub async fn finish_replay(
+        &self,
+        ticket: ReplayTicket,
+        outcome: ReplayOutcome,
+    ) -> Result<DeadLetterEntry> {
+        let id = ticket.entry.id;
+        let transition = Transition::FinishReplay { token: ticket.lease.token, outcome };
+        let entry = self.transition(id, &transition).await?;
+        tracing::info!(%id, command_type = %entry.command_type, tenant = %entry.tenant, status = %entry.status, "replay finished");
+        Ok(entry)
+    }
+
+    /// Replays the entry through the configured [`CommandDispatcher`].
+    ///
+    /// A dispatcher failure is not an error of this call: it is recorded on the entry and
+    /// reported as [`ReplayReport::Failed`]. If the future is dropped mid-way, the entry becomes
+    /// replayable again when its lease expires.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] without a dispatcher; the errors of [`Self::begin_replay`] and
+    /// [`Self::finish_replay`].
+    pub async fn replay(&self, id: DeadLetterId) -> Result<ReplayReport> {
+        let Some(dispatcher) = self.dispatcher.clone() else {
+            return Err(Error::InvalidConfig { reason: "replay needs a command dispatcher".to_owned() });
+        };
+        let ticket = self.begin_replay(id).await?;
+        match dispatcher.dispatch(&ticket.entry).await {
+            Ok(()) => {
+                Ok(ReplayReport::Succeeded(self.finish_replay(ticket, ReplayOutcome::Succeeded).await?))
+            }
+            Err(failure) => {
+                let entry = self.finish_replay(ticket, ReplayOutcome::Failed(failure.clone())).await?;
+                Ok(ReplayReport::Failed { entry, failure })
+            }
+        }
+    }
+
+    /// Dismisses the entry: New becomes Dismissed (resolution ignored) with `note`. Dismissing a
+    /// dismissed entry succeeds and changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`]; [`Error::Conflict`] for a Resolved entry or a live replay; the
+    /// backend's error.
+    pub async fn dismiss(&self, id: DeadLetterId, note: Option<String>) -> Result<DeadLetterEntry> {
+        let entry = self.transition(id, &Transition::Dismiss { note }).await?;
+        tracing::info!(%id, command_type = %entry.command_type, tenant = %entry.tenant, "dead letter dismissed");
+        Ok(entry)
+    }
+
+    /// Marks an entry fixed outside Pulse: New becomes Resolved with `resolution` and `note`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for [`Resolution::Ignored`] (use [`Self::dismiss`]);
+    /// [`Error::NotFound`]; [`Error::Conflict`] for a terminal entry or a live replay.
+    pub async fn resolve(
+        &self,
+        id: DeadLetterId,
+        resolution: Resolution,
+        note: Option<String>,
+    ) -> Result<DeadLetterEntry> {
+        self.transition(id, &Transition::Resolve { resolution, note }).await
+    }
+
+    /// Asks for the entry to be replayed by whoever claims requested replays.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`]; [`Error::Dismissed`]; [`Error::Conflict`] during a live replay.
+    pub async fn request_replay(&self, id: DeadLetterId) -> Result<DeadLetterEntry> {
+        self.transition(id, &Transition::RequestReplay).await
+    }
+
+    /// Asks for replay of every New entry that matches `filter`; returns how many were marked.
+    /// Entries already requested keep their place in the queue.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error.
+    pub async fn request_replay_matching(&self, mut filter: EntryFilter) -> Result<u64> {
+        let new_only = filter.statuses.is_empty() || filter.statuses.contains(&CommandDeadLetterStatus::New);
+        if !new_only {
+            return Ok(0);
+        }
+        filter.statuses = vec![CommandDeadLetterStatus::New];
+        self.backend.request_replay(&self.scope, &filter, self.now()).await
+    }
+
+    /// Begins replay of up to `limit` requested entries. Concurrent claimers get disjoint sets.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] unless `limit` is 1 to 1000; the backend's error.
+    pub async fn claim_requested(&self, limit: u32) -> Result<Vec<ReplayTicket>> {
+        check_limit("limit", limit)?;
+        let now = self.now();
+        let lease = ReplayLease::new(now.saturating_add(self.options.lease_duration));
+        let entries = self.backend.claim_requested(&self.scope, now, lease, limit).await?;
+        Ok(entries.into_iter().map(|entry| ReplayTicket { entry, lease }).collect())
+    }
+
+    /// Deletes up to `limit` Resolved or Dismissed entries resolved strictly before
+    /// `resolved_before`; returns how many. Never touches New or Replaying entries.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a zero `limit`; the backend's error.
+    pub async fn purge(&self, resolved_before: Timestamp, limit: u32) -> Result<u64> {
+        if limit == 0 {
+            return Err(Error::invalid_input("limit", "must be at least 1"));
+        }
+        let purged = self.backend.purge(&self.scope, resolved_before, limit).await?;
+        tracing::info!(purged, %resolved_before, "dead letters purged");
+        Ok(purged)
+    }
+}
+
+#[async_trait]
+impl DeadLetterCapture for DeadLetters {
+    async fn store(&self, entry: NewDeadLetter) -> Result<StoreReceipt> {
+        DeadLetters::store(self, entry).await
+    }
+
+    async fn store_many(&self, entries: Vec<NewDeadLetter>) -> Result<Vec<StoreReceipt>> {
+        DeadLetters::store_many(self, entries).await
+    }
+}

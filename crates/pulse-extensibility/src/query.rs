@@ -1,0 +1,258 @@
+//! Reading entries back: scopes, filters, pages, statistics and error groups.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::entry::{DeadLetterEntry, DeadLetterId, Fingerprint, TenantId};
+use crate::error::{Error, Result};
+use crate::status::CommandDeadLetterStatus;
+use crate::time::Timestamp;
+
+/// Which tenants an operation sees.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum Scope {
+    /// Every tenant: an operator's view.
+    #[default]
+    AllTenants,
+    /// Only this tenant's entries; others' are invisible, as if they did not exist.
+    Tenant(TenantId),
+}
+
+impl Scope {
+    /// Whether an entry of `tenant` is visible in this scope.
+    pub fn contains(&self, tenant: &TenantId) -> bool {
+        match self {
+            Self::AllTenants => true,
+            Self::Tenant(own) => own == tenant,
+        }
+    }
+
+    /// The tenant, for a tenant scope.
+    pub fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            Self::AllTenants => None,
+            Self::Tenant(tenant) => Some(tenant),
+        }
+    }
+}
+
+/// The order of a listing, by the latest failure time and then by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum SortOrder {
+    /// Newest failure first.
+    #[default]
+    NewestFirst,
+    /// Oldest failure first.
+    OldestFirst,
+}
+
+/// What a listing or a bulk operation selects. Every field narrows; the default selects all.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EntryFilter {
+    /// Only these statuses; empty means any.
+    pub statuses: Vec<CommandDeadLetterStatus>,
+    /// Only this command type.
+    pub command_type: Option<String>,
+    /// Only this exception type.
+    pub exception_type: Option<String>,
+    /// Only this error group.
+    pub fingerprint: Option<Fingerprint>,
+    /// Only entries whose latest failure is at or after this instant.
+    pub occurred_from: Option<Timestamp>,
+    /// Only entries whose latest failure is before this instant.
+    pub occurred_before: Option<Timestamp>,
+}
+
+impl EntryFilter {
+    /// Whether `entry` passes the filter.
+    pub fn matches(&self, entry: &DeadLetterEntry) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&entry.status))
+            && self.command_type.as_ref().is_none_or(|c| *c == entry.command_type)
+            && self.exception_type.as_ref().is_none_or(|e| *e == entry.exception_type)
+            && self.fingerprint.as_ref().is_none_or(|f| *f == entry.fingerprint)
+            && self.occurred_from.is_none_or(|from| entry.occurred_at >= from)
+            && self.occurred_before.is_none_or(|before| entry.occurred_at < before)
+    }
+}
+
+/// A page request for [`crate::DeadLetters::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// What to select.
+    pub filter: EntryFilter,
+    /// In which order.
+    pub order: SortOrder,
+    /// At most this many entries, 1 to 1000.
+    pub limit: u32,
+    /// Where the previous page ended.
+    pub cursor: Option<Cursor>,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self { filter: EntryFilter::default(), order: SortOrder::default(), limit: 50, cursor: None }
+    }
+}
+
+/// The sort key of one entry: where a page ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SortKey {
+    /// The entry's latest failure.
+    pub occurred_at: Timestamp,
+    /// The entry's id.
+    pub id: DeadLetterId,
+}
+
+impl SortKey {
+    /// The key of `entry`.
+    pub fn of(entry: &DeadLetterEntry) -> Self {
+        Self { occurred_at: entry.occurred_at, id: entry.id }
+    }
+}
+
+/// An opaque position in a listing, from [`Page::next_cursor`].
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Cursor {
+    pub(crate) order: SortOrder,
+    pub(crate) after: SortKey,
+}
+
+impl Cursor {
+    pub(crate) fn new(order: SortOrder, after: SortKey) -> Self {
+        Self { order, after }
+    }
+}
+
+impl fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cursor({self})")
+    }
+}
+
+impl fmt::Display for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let order = match self.order {
+            SortOrder::NewestFirst => 'd',
+            SortOrder::OldestFirst => 'a',
+        };
+        write!(f, "{order}.{}.{}", self.after.occurred_at.as_micros(), self.after.id)
+    }
+}
+
+impl FromStr for Cursor {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let invalid = || Error::invalid_input("cursor", format!("{s:?} is not a Pulse cursor"));
+        let mut parts = s.splitn(3, '.');
+        let order = match parts.next() {
+            Some("d") => SortOrder::NewestFirst,
+            Some("a") => SortOrder::OldestFirst,
+            _ => return Err(invalid()),
+        };
+        let micros = parts.next().and_then(|m| m.parse().ok()).ok_or_else(invalid)?;
+        let id = parts.next().and_then(|id| id.parse().ok()).ok_or_else(invalid)?;
+        Ok(Self::new(order, SortKey { occurred_at: Timestamp::from_micros(micros), id }))
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The entries, in the requested order.
+    pub entries: Vec<DeadLetterEntry>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<Cursor>,
+}
+
+/// How many entries stand in each status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Statistics {
+    /// Entries in New.
+    pub new: u64,
+    /// Entries in Replaying.
+    pub replaying: u64,
+    /// Entries in Resolved.
+    pub resolved: u64,
+    /// Entries in Dismissed.
+    pub dismissed: u64,
+    /// All entries.
+    pub total: u64,
+}
+
+impl Statistics {
+    /// New and Replaying: the entries that still need attention.
+    pub fn unresolved(&self) -> u64 {
+        self.new + self.replaying
+    }
+
+    /// The count for `status`.
+    pub fn count(&self, status: CommandDeadLetterStatus) -> u64 {
+        match status {
+            CommandDeadLetterStatus::New => self.new,
+            CommandDeadLetterStatus::Replaying => self.replaying,
+            CommandDeadLetterStatus::Resolved => self.resolved,
+            CommandDeadLetterStatus::Dismissed => self.dismissed,
+        }
+    }
+
+    /// Adds `n` entries in `status`.
+    pub fn add(&mut self, status: CommandDeadLetterStatus, n: u64) {
+        match status {
+            CommandDeadLetterStatus::New => self.new += n,
+            CommandDeadLetterStatus::Replaying => self.replaying += n,
+            CommandDeadLetterStatus::Resolved => self.resolved += n,
+            CommandDeadLetterStatus::Dismissed => self.dismissed += n,
+        }
+        self.total += n;
+    }
+}
+
+/// Unresolved entries that failed the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorGroup {
+    /// The shared fingerprint.
+    pub fingerprint: Fingerprint,
+    /// The command type of the group.
+    pub command_type: String,
+    /// The exception type of the group.
+    pub exception_type: String,
+    /// The message of the group's most recent failure (latest `occurred_at`, then highest id).
+    pub sample_message: String,
+    /// How many unresolved entries the group has.
+    pub count: u64,
+    /// The earliest `first_failed_at` in the group.
+    pub first_seen: Timestamp,
+    /// The latest `occurred_at` in the group.
+    pub last_seen: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let key = SortKey {
+            occurred_at: Timestamp::from_micros(1_767_225_600_000_001),
+            id: DeadLetterId::new_at(Timestamp::UNIX_EPOCH),
+        };
+        let cursor = Cursor::new(SortOrder::OldestFirst, key);
+        assert_eq!(cursor.to_string().parse::<Cursor>().unwrap(), cursor);
+        for bad in ["", "x.1.2", "a.notanumber.x", "d.5", "a.5.not-a-uuid"] {
+            assert!(matches!(bad.parse::<Cursor>(), Err(Error::InvalidInput { field: "cursor", .. })));
+        }
+    }
+
+    #[test]
+    fn statistics_add_up() {
+        let mut stats = Statistics::default();
+        stats.add(CommandDeadLetterStatus::New, 2);
+        stats.add(CommandDeadLetterStatus::Replaying, 1);
+        stats.add(CommandDeadLetterStatus::Dismissed, 4);
+        assert_eq!(stats, Statistics { new: 2, replaying: 1, resolved: 0, dismissed: 4, total: 7 });
+        assert_eq!(stats.unresolved(), 3);
+    }
+}

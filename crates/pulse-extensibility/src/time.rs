@@ -1,0 +1,143 @@
+//! Time: a microsecond-precision UTC timestamp, and the injectable clock every store reads.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A UTC instant with microsecond precision, the precision every backend stores exactly.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The Unix epoch.
+    pub const UNIX_EPOCH: Self = Self(0);
+
+    /// The instant `micros` microseconds after the Unix epoch.
+    pub const fn from_micros(micros: i64) -> Self {
+        Self(micros)
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub const fn as_micros(self) -> i64 {
+        self.0
+    }
+
+    /// `datetime`, truncated to the microsecond.
+    pub fn from_datetime(datetime: DateTime<Utc>) -> Self {
+        Self(datetime.trunc_subsecs(6).timestamp_micros())
+    }
+
+    /// As a [`chrono`] date-time.
+    pub fn to_datetime(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_micros(self.0).expect("every i64 of microseconds is in range")
+    }
+
+    /// `self + duration`, saturating at the end of time.
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_add(micros))
+    }
+
+    /// `self - duration`, saturating at the start of time.
+    pub fn saturating_sub(self, duration: Duration) -> Self {
+        let micros = i64::try_from(duration.as_micros()).unwrap_or(i64::MAX);
+        Self(self.0.saturating_sub(micros))
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_datetime().format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+    }
+}
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(datetime: DateTime<Utc>) -> Self {
+        Self::from_datetime(datetime)
+    }
+}
+
+/// Where Pulse reads the time. Stores never read the wall clock themselves.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current instant.
+    fn now(&self) -> Timestamp;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_datetime(Utc::now())
+    }
+}
+
+/// A clock that moves only when told to. For tests.
+#[derive(Debug)]
+pub struct ManualClock {
+    now: Mutex<Timestamp>,
+}
+
+impl ManualClock {
+    /// A clock standing at `start`.
+    pub fn new(start: Timestamp) -> Self {
+        Self { now: Mutex::new(start) }
+    }
+
+    /// Moves the clock forward by `duration`.
+    pub fn advance(&self, duration: Duration) {
+        let mut now = self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now = now.saturating_add(duration);
+    }
+
+    /// Sets the clock to `instant`.
+    pub fn set(&self, instant: Timestamp) {
+        *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = instant;
+    }
+}
+
+impl Default for ManualClock {
+    /// A clock at 2026-01-01T00:00:00Z.
+    fn default() -> Self {
+        Self::new(Timestamp::from_micros(1_767_225_600_000_000))
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_keep_microseconds_and_print_utc() {
+        let dt = DateTime::parse_from_rfc3339("2026-03-04T05:06:07.123456789Z").unwrap();
+        let ts = Timestamp::from_datetime(dt.with_timezone(&Utc));
+        assert_eq!(ts.to_string(), "2026-03-04T05:06:07.123456Z");
+        assert_eq!(Timestamp::from_micros(ts.as_micros()), ts);
+    }
+
+    #[test]
+    fn manual_clock_moves_only_when_told() {
+        let clock = ManualClock::default();
+        let start = clock.now();
+        assert_eq!(clock.now(), start);
+        clock.advance(Duration::from_millis(1500));
+        assert_eq!(clock.now().as_micros() - start.as_micros(), 1_500_000);
+    }
+}

@@ -1,0 +1,237 @@
+//! The conformance cases, one module per part of the contract (`docs/conformance.md` lists them).
+//!
+//! Every case is a public async function taking a [`Harness`] and panicking on a violation.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use pulse_extensibility::{
+    CommandDeadLetterStatus, DeadLetterEntry, DeadLetterId, DeadLetters, Failure, NewDeadLetter, StoreReceipt,
+    TenantId, Timestamp, fingerprint::fingerprint,
+};
+
+use crate::Harness;
+
+pub mod concurrency;
+pub mod differential;
+pub mod dismiss;
+pub mod durability;
+pub mod groups;
+pub mod idempotency;
+pub mod list;
+pub mod purge;
+pub mod reads;
+pub mod replay;
+pub mod requests;
+pub mod statistics;
+pub mod store;
+pub mod tenants;
+
+/// Calls `$callback!($extra; module: [case, ...], ...)` with every case of the suite.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! for_each_case {
+    ($callback:path, $extra:expr) => {
+        $callback! { $extra;
+            store: [
+                stored_entry_has_every_field_as_given,
+                store_defaults_to_one_attempt_and_now,
+                store_keeps_attempt_count_and_first_failure,
+                store_rejects_empty_command_type,
+                store_limits_command_type_to_500_characters,
+                store_rejects_empty_payload,
+                store_limits_payload_size,
+                store_rejects_nul_in_payload,
+                store_rejects_zero_attempt_count,
+                store_rejects_empty_metadata_key,
+                store_rejects_first_failure_in_the_future,
+                store_truncates_exception_type_on_a_character_boundary,
+                store_replaces_nul_in_exception_text,
+                store_keeps_unicode_and_large_payloads_exactly,
+                store_keeps_microsecond_timestamps,
+                ids_are_time_ordered_uuid_v7,
+                store_many_returns_receipts_in_order,
+                store_many_is_all_or_nothing,
+                store_many_of_nothing_writes_nothing,
+            ],
+            idempotency: [
+                duplicate_message_id_returns_the_existing_id,
+                duplicate_changes_nothing,
+                same_message_id_in_another_tenant_is_a_new_entry,
+                duplicate_within_one_batch_is_stored_once,
+                entries_without_message_id_are_never_duplicates,
+                concurrent_duplicates_leave_exactly_one_entry,
+            ],
+            reads: [
+                get_entry_of_an_unknown_id_is_none,
+                get_entry_returns_entries_in_every_status,
+                get_pending_returns_new_entries_oldest_first,
+                get_pending_breaks_ties_by_id,
+                get_pending_counts_and_skips,
+                get_pending_rejects_counts_outside_1_to_1000,
+                get_pending_leaves_out_entries_that_are_not_new,
+            ],
+            list: [
+                list_filters_by_status,
+                list_filters_by_command_and_exception_type,
+                list_filters_by_fingerprint,
+                list_filters_by_time_range,
+                list_orders_newest_or_oldest_first,
+                list_pages_visit_every_entry_once,
+                list_paging_survives_new_arrivals,
+                list_last_page_has_no_cursor,
+                list_rejects_limits_outside_1_to_1000,
+                list_rejects_a_cursor_of_the_other_order,
+                list_rejects_an_inverted_time_range,
+            ],
+            statistics: [
+                statistics_of_an_empty_store_are_zero,
+                statistics_count_each_status,
+                statistics_per_tenant,
+                unresolved_count_is_new_plus_replaying,
+            ],
+            groups: [
+                stored_fingerprint_is_the_contract_fingerprint,
+                error_groups_merge_messages_that_differ_in_volatile_parts,
+                error_groups_have_counts_times_and_latest_sample,
+                error_groups_leave_out_terminal_entries,
+                error_groups_are_largest_first_and_limited,
+                error_groups_reject_limits_outside_1_to_1000,
+            ],
+            replay: [
+                begin_replay_takes_a_lease,
+                begin_replay_of_a_dismissed_entry_is_dismissed,
+                begin_replay_during_a_live_lease_conflicts,
+                begin_replay_after_the_lease_expires_succeeds,
+                begin_replay_of_an_unknown_id_is_not_found,
+                begin_replay_of_a_resolved_entry_succeeds,
+                finish_with_success_resolves,
+                finish_with_failure_returns_to_new_with_one_more_attempt,
+                finish_with_a_stale_token_is_lease_lost,
+                failed_replays_never_create_a_second_entry,
+                concurrent_begins_on_one_entry_exactly_one_wins,
+                replay_through_the_dispatcher_resolves,
+                replay_through_the_dispatcher_records_the_failure,
+                dropped_replay_is_replayable_after_the_lease,
+                panicking_handler_leaves_the_entry_replayable,
+                replay_without_a_dispatcher_is_a_config_error,
+            ],
+            requests: [
+                request_replay_marks_the_entry,
+                request_replay_refuses_dismissed_and_leased_entries,
+                request_replay_matching_marks_only_matching_new_entries,
+                claim_takes_requested_entries_oldest_request_first,
+                claim_skips_live_leases_and_takes_expired_ones,
+                finished_replay_clears_the_request,
+                concurrent_claimers_receive_disjoint_sets,
+            ],
+            dismiss: [
+                dismiss_records_note_and_time,
+                dismissing_twice_changes_nothing,
+                dismissing_a_resolved_entry_conflicts,
+                dismiss_during_a_live_lease_conflicts,
+                dismiss_after_the_lease_expires_succeeds,
+                resolve_records_resolution_and_note,
+                resolve_with_ignored_is_invalid_input,
+                resolving_a_terminal_entry_conflicts,
+                changes_to_an_unknown_id_are_not_found,
+            ],
+            purge: [
+                purge_deletes_only_terminal_entries_resolved_strictly_before,
+                purge_respects_the_limit,
+                purge_rejects_a_zero_limit,
+                concurrent_purges_delete_each_entry_once,
+            ],
+            tenants: [
+                tenant_scope_reads_only_its_own_entries,
+                tenant_scope_cannot_change_another_tenants_entries,
+                tenant_scope_stores_only_its_own_tenant,
+                tenant_scope_requests_claims_and_purges_only_its_own,
+            ],
+            durability: [
+                reopen_keeps_entries_and_their_state,
+                a_second_handle_sees_every_write,
+            ],
+            concurrency: [
+                concurrent_stores_all_land,
+                concurrent_dismiss_and_replay_exactly_one_wins,
+                concurrent_finishes_with_one_token_apply_once,
+            ],
+            differential: [
+                random_operations_match_the_reference_model,
+            ],
+        }
+    };
+}
+
+/// The failure most cases store.
+pub fn timeout(order: u32) -> Failure {
+    Failure::new("TimeoutError", format!("order {order} timed out after 30s"))
+}
+
+/// A command of `command_type` with a small JSON payload, failed once by a timeout.
+pub fn command(command_type: &str) -> NewDeadLetter {
+    NewDeadLetter::new(command_type, r#"{"order_id":42}"#, timeout(42))
+}
+
+/// Stores `input` and returns the stored entry.
+pub async fn store(dead_letters: &DeadLetters, input: NewDeadLetter) -> DeadLetterEntry {
+    let receipt = dead_letters.store(input).await.expect("store");
+    assert!(!receipt.duplicate, "a fresh entry was reported as a duplicate");
+    dead_letters.get_entry(receipt.id).await.expect("get_entry").expect("stored entry exists")
+}
+
+/// Stores one `command(command_type)`, then moves the clock one millisecond on, so entries stored
+/// one after another have distinct failure times.
+pub async fn store_tick(h: &Harness, command_type: &str) -> DeadLetterEntry {
+    let entry = store(&h.store, command(command_type)).await;
+    h.clock.advance(Duration::from_millis(1));
+    entry
+}
+
+/// The entry that `input` becomes when stored with `receipt` at `now`.
+pub fn expected_entry(input: &NewDeadLetter, receipt: StoreReceipt, now: Timestamp) -> DeadLetterEntry {
+    let exception_type: String = input.failure.exception_type.chars().take(500).collect();
+    DeadLetterEntry {
+        id: receipt.id,
+        tenant: input.tenant.clone(),
+        message_id: input.message_id.clone(),
+        command_type: input.command_type.clone(),
+        command_version: input.command_version,
+        payload: input.payload.clone(),
+        original_payload: None,
+        fingerprint: fingerprint(&input.command_type, &exception_type, &input.failure.exception_message),
+        exception_type,
+        exception_message: input.failure.exception_message.clone(),
+        exception_details: input.failure.exception_details.clone(),
+        source: input.source.clone(),
+        metadata: input.metadata.clone(),
+        attempt_count: input.attempt_count,
+        first_failed_at: input.first_failed_at.unwrap_or(now),
+        occurred_at: now,
+        status: CommandDeadLetterStatus::New,
+        resolution: None,
+        note: None,
+        resolved_at: None,
+        lease: None,
+        replay_requested_at: None,
+        created_at: now,
+        updated_at: now,
+        revision: 1,
+    }
+}
+
+/// A tenant by name.
+pub fn tenant(name: &str) -> TenantId {
+    TenantId::new(name).expect("valid tenant")
+}
+
+/// The ids of `entries`, in order.
+pub fn ids(entries: &[DeadLetterEntry]) -> Vec<DeadLetterId> {
+    entries.iter().map(|entry| entry.id).collect()
+}
+
+/// A metadata map from pairs.
+pub fn metadata(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}

@@ -1,0 +1,107 @@
+//! What a backend author provides ([`BackendFactory`]) and what each case gets ([`Harness`]).
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pulse_extensibility::{Capabilities, DeadLetterBackend, DeadLetters, DeadLettersOptions, ManualClock};
+
+/// The lease every case's store uses, so cases can step past it with the clock.
+pub const LEASE: Duration = Duration::from_secs(60);
+
+/// Opens stores of one backend for the conformance cases.
+#[async_trait]
+pub trait BackendFactory: Send + Sync + 'static {
+    /// Opens the store called `name`, creating it empty the first time.
+    ///
+    /// `name` is unique per case and is a valid SQL identifier (`pulse_c_` and hex digits), so a
+    /// backend can use it as a schema, a table or a file name. Opening the same name again, after
+    /// the earlier handles are dropped, reopens the same data on a durable backend.
+    async fn open(&self, name: &str) -> Arc<dyn DeadLetterBackend>;
+
+    /// Removes what `open(name)` created. Called when the case ends, whether it passed or not.
+    async fn cleanup(&self, name: &str) {
+        let _ = name;
+    }
+}
+
+/// The context of one case: a fresh empty store on a manual clock.
+pub struct Harness {
+    factory: Arc<dyn BackendFactory>,
+    name: String,
+    /// The clock every instant comes from; cases move it.
+    pub clock: Arc<ManualClock>,
+    /// The store under test, seeing all tenants.
+    pub store: DeadLetters,
+    backend: Arc<dyn DeadLetterBackend>,
+}
+
+impl Harness {
+    async fn open(factory: Arc<dyn BackendFactory>, name: String) -> Self {
+        let clock = Arc::new(ManualClock::default());
+        let backend = factory.open(&name).await;
+        let store = dead_letters(backend.clone(), clock.clone());
+        Self { factory, name, clock, store, backend }
+    }
+
+    /// What the backend declares it can do.
+    pub fn capabilities(&self) -> Capabilities {
+        self.backend.capabilities()
+    }
+
+    /// Another handle on the same store, as a second process would open it.
+    pub async fn open_again(&self) -> DeadLetters {
+        dead_letters(self.factory.open(&self.name).await, self.clock.clone())
+    }
+
+    /// Drops the store (every handle the case kept must be dropped first) and opens it again,
+    /// as after a restart.
+    pub async fn reopen(self) -> Self {
+        let Self { factory, name, clock, store, backend } = self;
+        drop(store);
+        drop(backend);
+        let backend = factory.open(&name).await;
+        let store = dead_letters(backend.clone(), clock.clone());
+        Self { factory, name, clock, store, backend }
+    }
+
+    /// Returns `true` when the backend is durable; otherwise prints why the case is skipped.
+    pub fn requires_durability(&self, case: &str) -> bool {
+        let durable = self.capabilities().durable;
+        if !durable {
+            eprintln!("conformance case {case}: SKIPPED: the backend is not durable");
+        }
+        durable
+    }
+}
+
+fn dead_letters(backend: Arc<dyn DeadLetterBackend>, clock: Arc<ManualClock>) -> DeadLetters {
+    DeadLetters::new(backend)
+        .with_clock(clock)
+        .with_options(DeadLettersOptions::default().lease_duration(LEASE).max_payload_bytes(64 * 1024))
+}
+
+/// Runs one case on a fresh store from `factory`, then cleans up, also when the case fails.
+/// Called by the tests that [`crate::conformance_tests!`] generates.
+pub fn run_case<F, Fut>(factory: Arc<dyn BackendFactory>, case: F)
+where
+    F: FnOnce(Harness) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the case");
+    runtime.block_on(async move {
+        let name = format!("pulse_c_{:016x}", rand::random::<u64>());
+        let harness = Harness::open(factory.clone(), name.clone()).await;
+        let outcome = tokio::spawn(AssertUnwindSafe(case(harness))).await;
+        factory.cleanup(&name).await;
+        if let Err(error) = outcome {
+            std::panic::resume_unwind(error.into_panic());
+        }
+    });
+}

@@ -1,0 +1,224 @@
+//! [`MemoryStore`]: entries in a map behind one mutex.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use pulse_extensibility::{
+    Capabilities, CommandDeadLetterStatus as Status, DeadLetterBackend, DeadLetterEntry, DeadLetterId, EntryFilter,
+    EntryQuery, ErrorGroup, Fingerprint, ReplayLease, Result, Scope, SortKey, SortOrder, Statistics, StoreReceipt,
+    TenantId, Timestamp,
+};
+
+/// A dead-letter store in memory. Clones share the same entries; nothing survives the process.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<DeadLetterId, DeadLetterEntry>,
+    /// The idempotency keys: `(tenant, message id)` to the entry that holds it.
+    keys: HashMap<(TenantId, String), DeadLetterId>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every operation is one critical section. A panic elsewhere cannot leave the state half
+    /// written (no operation panics while holding the lock), so a poisoned lock is safe to use.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl State {
+    fn visible<'a>(&'a self, scope: &'a Scope) -> impl Iterator<Item = &'a DeadLetterEntry> + 'a {
+        self.entries.values().filter(move |entry| scope.contains(&entry.tenant))
+    }
+}
+
+/// Whether a requested entry can be claimed at `now`: what `begin_replay` would accept.
+fn claimable(entry: &DeadLetterEntry, now: Timestamp) -> bool {
+    entry.replay_requested_at.is_some()
+        && match entry.status {
+            Status::New | Status::Resolved => true,
+            Status::Replaying => entry.lease.is_none_or(|lease| !lease.is_live_at(now)),
+            Status::Dismissed => false,
+        }
+}
+
+#[async_trait]
+impl DeadLetterBackend for MemoryStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(false)
+    }
+
+    async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>> {
+        let mut state = self.state();
+        let mut receipts = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if let Some(message_id) = &entry.message_id {
+                match state.keys.entry((entry.tenant.clone(), message_id.clone())) {
+                    Entry::Occupied(existing) => {
+                        receipts.push(StoreReceipt { id: *existing.get(), duplicate: true });
+                        continue;
+                    }
+                    Entry::Vacant(slot) => {
+                        slot.insert(entry.id);
+                    }
+                }
+            }
+            state.entries.insert(entry.id, entry.clone());
+            receipts.push(StoreReceipt { id: entry.id, duplicate: false });
+        }
+        Ok(receipts)
+    }
+
+    async fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Option<DeadLetterEntry>> {
+        Ok(self.state().entries.get(&id).filter(|entry| scope.contains(&entry.tenant)).cloned())
+    }
+
+    async fn swap(&self, entry: &DeadLetterEntry) -> Result<bool> {
+        let mut state = self.state();
+        let Some(stored) = state.entries.get_mut(&entry.id) else {
+            return Ok(false);
+        };
+        if stored.tenant != entry.tenant || stored.revision + 1 != entry.revision {
+            return Ok(false);
+        }
+        *stored = DeadLetterEntry {
+            id: stored.id,
+            tenant: stored.tenant.clone(),
+            message_id: stored.message_id.clone(),
+            created_at: stored.created_at,
+            ..entry.clone()
+        };
+        Ok(true)
+    }
+
+    async fn query(&self, query: &EntryQuery) -> Result<Vec<DeadLetterEntry>> {
+        let state = self.state();
+        let mut matching: Vec<&DeadLetterEntry> = state
+            .visible(&query.scope)
+            .filter(|entry| query.filter.matches(entry))
+            .filter(|entry| match (query.after, query.order) {
+                (None, _) => true,
+                (Some(after), SortOrder::OldestFirst) => SortKey::of(entry) > after,
+                (Some(after), SortOrder::NewestFirst) => SortKey::of(entry) < after,
+            })
+            .collect();
+        matching.sort_by_key(|entry| SortKey::of(entry));
+        if query.order == SortOrder::NewestFirst {
+            matching.reverse();
+        }
+        let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
+        Ok(matching.into_iter().skip(offset).take(query.limit as usize).cloned().collect())
+    }
+
+    async fn statistics(&self, scope: &Scope) -> Result<Statistics> {
+        let state = self.state();
+        let mut statistics = Statistics::default();
+        for entry in state.visible(scope) {
+            statistics.add(entry.status, 1);
+        }
+        Ok(statistics)
+    }
+
+    async fn error_groups(&self, scope: &Scope, limit: u32) -> Result<Vec<ErrorGroup>> {
+        let state = self.state();
+        let mut groups: HashMap<&Fingerprint, (ErrorGroup, SortKey)> = HashMap::new();
+        for entry in state.visible(scope).filter(|entry| entry.status.is_unresolved()) {
+            let key = SortKey::of(entry);
+            let (group, latest) = groups.entry(&entry.fingerprint).or_insert_with(|| {
+                let group = ErrorGroup {
+                    fingerprint: entry.fingerprint.clone(),
+                    command_type: entry.command_type.clone(),
+                    exception_type: entry.exception_type.clone(),
+                    sample_message: entry.exception_message.clone(),
+                    count: 0,
+                    first_seen: entry.first_failed_at,
+                    last_seen: entry.occurred_at,
+                };
+                (group, key)
+            });
+            group.count += 1;
+            group.first_seen = group.first_seen.min(entry.first_failed_at);
+            group.last_seen = group.last_seen.max(entry.occurred_at);
+            if key > *latest {
+                *latest = key;
+                group.sample_message.clone_from(&entry.exception_message);
+            }
+        }
+        let mut groups: Vec<ErrorGroup> = groups.into_values().map(|(group, _)| group).collect();
+        groups.sort_by(|a, b| {
+            b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)).then(a.fingerprint.cmp(&b.fingerprint))
+        });
+        groups.truncate(limit as usize);
+        Ok(groups)
+    }
+
+    async fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> Result<u64> {
+        let mut state = self.state();
+        let mut marked = 0;
+        for entry in state.entries.values_mut() {
+            if scope.contains(&entry.tenant) && filter.matches(entry) && entry.replay_requested_at.is_none() {
+                entry.replay_requested_at = Some(at);
+                entry.updated_at = at;
+                entry.revision += 1;
+                marked += 1;
+            }
+        }
+        Ok(marked)
+    }
+
+    async fn claim_requested(
+        &self,
+        scope: &Scope,
+        now: Timestamp,
+        lease: ReplayLease,
+        limit: u32,
+    ) -> Result<Vec<DeadLetterEntry>> {
+        let mut state = self.state();
+        let mut candidates: Vec<(Timestamp, DeadLetterId)> = state
+            .visible(scope)
+            .filter(|entry| claimable(entry, now))
+            .filter_map(|entry| Some((entry.replay_requested_at?, entry.id)))
+            .collect();
+        candidates.sort_unstable();
+        candidates.truncate(limit as usize);
+        let mut claimed = Vec::with_capacity(candidates.len());
+        for (_, id) in candidates {
+            let entry = state.entries.get_mut(&id).expect("candidate exists under the same lock");
+            entry.status = Status::Replaying;
+            entry.lease = Some(lease);
+            entry.updated_at = now;
+            entry.revision += 1;
+            claimed.push(entry.clone());
+        }
+        Ok(claimed)
+    }
+
+    async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> Result<u64> {
+        let mut state = self.state();
+        let doomed: Vec<DeadLetterId> = state
+            .visible(scope)
+            .filter(|entry| entry.status.is_terminal() && entry.resolved_at.is_some_and(|at| at < resolved_before))
+            .map(|entry| entry.id)
+            .take(limit as usize)
+            .collect();
+        for id in &doomed {
+            if let Some(entry) = state.entries.remove(id)
+                && let Some(message_id) = entry.message_id
+            {
+                state.keys.remove(&(entry.tenant, message_id));
+            }
+        }
+        Ok(doomed.len() as u64)
+    }
+}

@@ -1,0 +1,73 @@
+//! The one place driver errors become Pulse errors.
+//!
+//! | driver error | Pulse error |
+//! | --- | --- |
+//! | I/O, TLS, pool timeout, crashed worker | [`Error::Unavailable`] (retryable) |
+//! | SQLSTATE class `08` (connection), `57P01..03` (shutdown), class `53` (resources) | [`Error::Unavailable`] (retryable) |
+//! | `40001` serialization failure, `40P01` deadlock, `55P03` lock timeout, `57014` cancelled | [`Error::Backend`], retryable |
+//! | `22021`, `22P05` (a NUL or invalid character), `22008` (date out of range) | [`Error::InvalidInput`] |
+//! | configuration | [`Error::InvalidConfig`] |
+//! | anything else | [`Error::Backend`], not retryable |
+//!
+//! Unique violations never reach this table from `insert`: it uses `ON CONFLICT DO NOTHING`
+//! and reports the existing entry as a duplicate.
+
+use pulse_extensibility::Error;
+
+/// Maps `error`, raised while doing `what`, to a Pulse error that keeps it as its source.
+pub(crate) fn map(what: &str, error: sqlx::Error) -> Error {
+    let message = format!("{what}: {error}");
+    match &error {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => {
+            Error::unavailable(message, error)
+        }
+        sqlx::Error::Configuration(_) => Error::InvalidConfig { reason: message },
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(std::borrow::Cow::into_owned).unwrap_or_default();
+            match code.as_str() {
+                "40001" | "40P01" | "55P03" | "57014" => Error::backend(message, true, error),
+                "57P01" | "57P02" | "57P03" => Error::unavailable(message, error),
+                code if code.starts_with("08") || code.starts_with("53") => {
+                    Error::unavailable(message, error)
+                }
+                "22021" | "22P05" => {
+                    Error::invalid_input("text", format!("PostgreSQL cannot store it: {error}"))
+                }
+                "22008" => Error::invalid_input("timestamp", format!("PostgreSQL cannot store it: {error}")),
+                _ => Error::backend(message, false, error),
+            }
+        }
+        _ => Error::backend(message, false, error),
+    }
+}
+
+/// Whether `error` is a unique violation (`23505`) or a duplicate object (`42P06` schema,
+/// `42P07` relation, `42710` object): what two first-time migrations of different tables in one
+/// schema can raise when both create the schema at once.
+pub(crate) fn is_creation_race(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(sqlx::error::DatabaseError::code)
+        .is_some_and(|code| matches!(code.as_ref(), "23505" | "42P06" | "42P07" | "42710"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_failures_are_unavailable_and_retryable() {
+        let io = map("insert", sqlx::Error::Io(std::io::Error::other("reset")));
+        assert!(matches!(io, Error::Unavailable { .. }) && io.is_retryable());
+        assert_eq!(io.to_string(), "store unavailable: insert: error communicating with database: reset");
+        let timeout = map("get", sqlx::Error::PoolTimedOut);
+        assert!(matches!(timeout, Error::Unavailable { .. }) && timeout.is_retryable());
+    }
+
+    #[test]
+    fn other_driver_errors_are_backend_errors_that_keep_their_source() {
+        let error = map("get", sqlx::Error::RowNotFound);
+        assert!(matches!(error, Error::Backend { retryable: false, .. }));
+        assert!(std::error::Error::source(&error).is_some());
+    }
+}

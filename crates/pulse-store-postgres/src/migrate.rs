@@ -1,0 +1,184 @@
+//! Pulse's own migration runner.
+//!
+//! History lives in `"<schema>"."PulseMigrations"`, one row per `(table, version)` with a
+//! checksum, so several Pulse tables can share a schema and nothing collides with an
+//! application's `_sqlx_migrations`. Each run is one transaction that first takes
+//! `pg_advisory_xact_lock` on a key derived from schema and table: instances that start at once
+//! queue on the lock, the first applies what is missing, the others find nothing left to do.
+//! DDL in Postgres is transactional, so a failed run leaves nothing half applied.
+
+use pulse_extensibility::{Error, Result};
+use sqlx::{PgPool, Row};
+
+use crate::error::map;
+use crate::sql::{LATEST_MIGRATION, Migration, Names};
+
+/// How often a run starts over after racing another table's first run in the same schema.
+const CREATION_RACE_ATTEMPTS: usize = 3;
+
+/// Applies every missing migration; returns the versions this call applied.
+pub(crate) async fn run(pool: &PgPool, names: &Names) -> Result<Vec<i32>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match run_once(pool, names).await {
+            Err(Failure::Driver(what, error))
+                if attempt < CREATION_RACE_ATTEMPTS && crate::error::is_creation_race(&error) =>
+            {
+                tracing::debug!(%error, what, "migration raced another first run; retrying");
+            }
+            Err(Failure::Driver(what, error)) => return Err(map(what, error)),
+            Err(Failure::Pulse(error)) => return Err(error),
+            Ok(applied) => return Ok(applied),
+        }
+    }
+}
+
+enum Failure {
+    Driver(&'static str, sqlx::Error),
+    Pulse(Error),
+}
+
+fn driver(what: &'static str) -> impl FnOnce(sqlx::Error) -> Failure {
+    move |error| Failure::Driver(what, error)
+}
+
+async fn run_once(pool: &PgPool, names: &Names) -> std::result::Result<Vec<i32>, Failure> {
+    let mut tx = pool.begin().await.map_err(driver("migrate: begin"))?;
+    names
+        .migration_lock()
+        .map_err(Failure::Pulse)?
+        .query()
+        .execute(&mut *tx)
+        .await
+        .map_err(driver("migrate: take the migration lock"))?;
+    let schema_exists: bool = names
+        .schema_exists()
+        .map_err(Failure::Pulse)?
+        .query()
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(driver("migrate: look for the schema"))?
+        .try_get(0)
+        .map_err(driver("migrate: read the schema check"))?;
+    if !schema_exists {
+        names
+            .create_schema()
+            .query()
+            .execute(&mut *tx)
+            .await
+            .map_err(driver("migrate: create the schema"))?;
+    }
+    names
+        .create_migrations_table()
+        .query()
+        .execute(&mut *tx)
+        .await
+        .map_err(driver("migrate: create the migrations table"))?;
+    let applied = applied(&mut tx, names).await?;
+    let pending = pending(names, &applied).map_err(Failure::Pulse)?;
+    let mut done = Vec::with_capacity(pending.len());
+    for migration in pending {
+        migration.script().execute(&mut *tx).await.map_err(driver("migrate: apply a migration"))?;
+        names
+            .record_migration(&migration)
+            .map_err(Failure::Pulse)?
+            .query()
+            .execute(&mut *tx)
+            .await
+            .map_err(driver("migrate: record a migration"))?;
+        tracing::info!(
+            version = migration.version,
+            description = migration.description,
+            "pulse migration applied"
+        );
+        done.push(migration.version);
+    }
+    tx.commit().await.map_err(driver("migrate: commit"))?;
+    Ok(done)
+}
+
+/// Checks, without writing, that the schema is exactly at this Pulse's version.
+pub(crate) async fn verify(pool: &PgPool, names: &Names) -> Result<()> {
+    let exists: bool = names
+        .migrations_table_exists()?
+        .query()
+        .fetch_one(pool)
+        .await
+        .map_err(|e| map("verify migrations", e))?
+        .try_get(0)
+        .map_err(|e| map("verify migrations", e))?;
+    let applied = if exists {
+        let mut connection = pool.acquire().await.map_err(|e| map("verify migrations", e))?;
+        applied(&mut connection, names).await.map_err(|failure| match failure {
+            Failure::Driver(what, error) => map(what, error),
+            Failure::Pulse(error) => error,
+        })?
+    } else {
+        Vec::new()
+    };
+    let pending = pending(names, &applied)?;
+    if let Some(first) = pending.first() {
+        return Err(Error::InvalidConfig {
+            reason: format!(
+                "{} is not migrated to version {LATEST_MIGRATION} (missing version {} and later); \
+                 open it once with migrations enabled",
+                names.migrations_table_name(),
+                first.version
+            ),
+        });
+    }
+    Ok(())
+}
+
+async fn applied(
+    connection: &mut sqlx::PgConnection,
+    names: &Names,
+) -> std::result::Result<Vec<(i32, String)>, Failure> {
+    let rows = names
+        .applied_migrations()
+        .map_err(Failure::Pulse)?
+        .query()
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(driver("migrate: read the migration history"))?;
+    rows.iter()
+        .map(|row| Ok((row.try_get("Version")?, row.try_get("Checksum")?)))
+        .collect::<std::result::Result<_, sqlx::Error>>()
+        .map_err(driver("migrate: read the migration history"))
+}
+
+/// The migrations still to apply, after checking the history against what this Pulse knows.
+fn pending(names: &Names, applied: &[(i32, String)]) -> Result<Vec<Migration>> {
+    let known = names.migrations();
+    if let Some((newest, _)) = applied.iter().max_by_key(|(version, _)| *version)
+        && *newest > LATEST_MIGRATION
+    {
+        return Err(Error::InvalidConfig {
+            reason: format!(
+                "the database was migrated by a newer Pulse (schema version {newest}); this Pulse knows \
+                 versions up to {LATEST_MIGRATION}: upgrade Pulse"
+            ),
+        });
+    }
+    for (version, checksum) in applied {
+        match known.iter().find(|m| m.version == *version) {
+            Some(migration) if migration.checksum == *checksum => {}
+            Some(migration) => {
+                return Err(Error::InvalidConfig {
+                    reason: format!(
+                        "migration {version} was applied with checksum {checksum}, but this Pulse's \
+                         migration {version} has checksum {}: the schema history was altered",
+                        migration.checksum
+                    ),
+                });
+            }
+            None => {
+                return Err(Error::InvalidConfig {
+                    reason: format!("unknown migration {version} in the schema history"),
+                });
+            }
+        }
+    }
+    Ok(known.into_iter().filter(|m| !applied.iter().any(|(version, _)| *version == m.version)).collect())
+}

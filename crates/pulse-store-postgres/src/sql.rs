@@ -1,0 +1,997 @@
+//! Every SQL text the store sends, rendered in this one audited module.
+//!
+//! # Audit rules
+//!
+//! - Schema, table and the names derived from them (indexes, the counter table, the trigger
+//!   function) reach SQL only through [`SqlIdentifier::quoted`]; [`SqlIdentifier`] admits ASCII
+//!   letters, digits and `_` only, so a quoted name cannot close its quotes.
+//! - Column names come from [`columns`], compile-time constants, also quoted through
+//!   [`SqlIdentifier`].
+//! - Every value is a bound parameter (`$n`), added by [`Builder::param`] together with its
+//!   placeholder, so text and arguments cannot drift apart.
+//! - The one exception are statuses, written as integer literals from
+//!   [`Status::as_i16`]: a closed set of code constants, never caller text. Literals let
+//!   Postgres match the partial indexes (`WHERE "Status" = 0`) even in generic plans.
+//! - Resolution names in the `CHECK` constraint are likewise the code's own constants.
+//!
+//! Only this module calls [`AssertSqlSafe`].
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use pulse_extensibility::{
+    CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, EntryFilter, EntryQuery, Error,
+    ReplayLease, Resolution, Result, Scope, SortOrder, SqlIdentifier, Timestamp, Uuid, columns,
+};
+use sqlx::postgres::{PgArguments, Postgres};
+use sqlx::query::Query;
+use sqlx::{Arguments, AssertSqlSafe, Encode, Type};
+
+/// How many counter rows each `(tenant, status)` pair spreads over, so concurrent writers in one
+/// tenant rarely wait for each other's counter row.
+pub(crate) const COUNTER_SLOTS: i16 = 16;
+
+/// The columns of the dead-letter table, in the order the store selects and inserts them.
+const ENTRY_COLUMNS: [&str; 26] = [
+    columns::ID,
+    columns::TENANT,
+    columns::MESSAGE_ID,
+    columns::COMMAND_TYPE,
+    columns::COMMAND_VERSION,
+    columns::PAYLOAD,
+    columns::ORIGINAL_PAYLOAD,
+    columns::EXCEPTION_TYPE,
+    columns::EXCEPTION_MESSAGE,
+    columns::EXCEPTION_DETAILS,
+    columns::FINGERPRINT,
+    columns::SOURCE,
+    columns::METADATA,
+    columns::ATTEMPT_COUNT,
+    columns::FIRST_FAILED_AT,
+    columns::OCCURRED_AT,
+    columns::STATUS,
+    columns::RESOLUTION,
+    columns::NOTE,
+    columns::RESOLVED_AT,
+    columns::LEASE_TOKEN,
+    columns::LEASE_EXPIRES_AT,
+    columns::REPLAY_REQUESTED_AT,
+    columns::CREATED_AT,
+    columns::UPDATED_AT,
+    columns::REVISION,
+];
+
+/// The Postgres array types of [`ENTRY_COLUMNS`], for the `UNNEST` insert.
+const ENTRY_ARRAY_TYPES: [&str; 26] = [
+    "uuid[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "int8[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "jsonb[]",
+    "int8[]",
+    "timestamptz[]",
+    "timestamptz[]",
+    "int2[]",
+    "text[]",
+    "text[]",
+    "timestamptz[]",
+    "uuid[]",
+    "timestamptz[]",
+    "timestamptz[]",
+    "timestamptz[]",
+    "timestamptz[]",
+    "int8[]",
+];
+
+/// A column name, quoted. Column names are constants; a bad one is a bug caught by every test.
+fn col(name: &str) -> String {
+    SqlIdentifier::new(name).expect("column names are valid identifiers").quoted()
+}
+
+/// `schema.name`, both quoted.
+fn qualified(schema: &SqlIdentifier, name: &SqlIdentifier) -> String {
+    format!("{}.{}", schema.quoted(), name.quoted())
+}
+
+/// A name derived from `table` by appending `suffix`, shortened with a hash when it would pass
+/// Postgres's 63-byte limit (which would otherwise truncate it silently and could collide).
+fn derived(table: &SqlIdentifier, suffix: &str) -> SqlIdentifier {
+    let name = format!("{}{suffix}", table.as_str());
+    let name = if name.len() <= pulse_extensibility::MAX_IDENTIFIER_LEN {
+        name
+    } else {
+        let keep = pulse_extensibility::MAX_IDENTIFIER_LEN - suffix.len() - 9;
+        // Identifiers are ASCII, so any byte index is a character boundary.
+        format!("{}_{:08x}{suffix}", &table.as_str()[..keep], fnv1a(table.as_str().as_bytes()) >> 32)
+    };
+    SqlIdentifier::new(name).expect("derived from a valid identifier with a valid suffix")
+}
+
+/// 64-bit FNV-1a: the migration checksums and the advisory-lock key. Stable across releases.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The names of every database object of one store, quoted and ready for SQL.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    schema: SqlIdentifier,
+    table: SqlIdentifier,
+    /// `"schema"."table"`.
+    entries: String,
+    /// The per-tenant, per-status counters.
+    counts: String,
+    /// Pulse's migration history of every table in the schema.
+    migrations: String,
+    /// The trigger function that maintains the counters.
+    count_function: String,
+    /// `"Id", "Tenant", ...`: every entry column.
+    select_list: String,
+}
+
+impl Names {
+    pub(crate) fn new(schema: &SqlIdentifier, table: &SqlIdentifier) -> Self {
+        let select_list = ENTRY_COLUMNS.iter().map(|c| col(c)).collect::<Vec<_>>().join(", ");
+        Self {
+            schema: schema.clone(),
+            table: table.clone(),
+            entries: qualified(schema, table),
+            counts: qualified(schema, &derived(table, "_Counts")),
+            migrations: qualified(schema, &SqlIdentifier::new("PulseMigrations").expect("valid")),
+            count_function: qualified(schema, &derived(table, "_Count")),
+            select_list,
+        }
+    }
+
+    /// The names every migration checksum is computed with, so checksums do not depend on the
+    /// configured schema and table.
+    fn canonical() -> Self {
+        Self::new(&SqlIdentifier::default_schema(), &SqlIdentifier::default_table())
+    }
+
+    /// An index name in this store's schema: unique per table, quoted, unqualified (Postgres
+    /// creates an index in its table's schema).
+    fn index(&self, suffix: &str) -> String {
+        derived(&self.table, suffix).quoted()
+    }
+
+    /// The key of the advisory lock that serialises migrations of this schema and table.
+    pub(crate) fn migration_lock_key(&self) -> i64 {
+        let key = format!("pulse-migrate:{}.{}", self.schema.as_str(), self.table.as_str());
+        i64::from_be_bytes(fnv1a(key.as_bytes()).to_be_bytes())
+    }
+
+    /// The qualified migrations table as text, for `to_regclass`.
+    pub(crate) fn migrations_table_name(&self) -> &str {
+        &self.migrations
+    }
+}
+
+/// A statement and its arguments, ready to run.
+pub(crate) struct Statement {
+    sql: Arc<str>,
+    args: PgArguments,
+}
+
+impl Statement {
+    /// The statement as a sqlx query. The text was rendered under this module's audit rules.
+    pub(crate) fn query(self) -> Query<'static, Postgres, PgArguments> {
+        sqlx::query_with(AssertSqlSafe(self.sql), self.args)
+    }
+
+    #[cfg(test)]
+    fn text(&self) -> &str {
+        &self.sql
+    }
+}
+
+/// Builds one statement: text and arguments side by side.
+struct Builder {
+    sql: String,
+    args: PgArguments,
+}
+
+impl Builder {
+    fn new() -> Self {
+        Self { sql: String::with_capacity(512), args: PgArguments::default() }
+    }
+
+    /// Binds `value` and returns its placeholder.
+    fn param<'t, T: Encode<'t, Postgres> + Type<Postgres>>(&mut self, value: T) -> Result<String> {
+        self.args.add(value).map_err(|e| Error::Backend {
+            message: format!("cannot encode a value: {e}"),
+            retryable: false,
+            source: Some(e),
+        })?;
+        Ok(format!("${}", self.args.len()))
+    }
+
+    fn push(&mut self, text: &str) {
+        self.sql.push_str(text);
+    }
+
+    fn finish(self) -> Statement {
+        Statement { sql: self.sql.into(), args: self.args }
+    }
+}
+
+/// A fixed statement without arguments.
+fn fixed(sql: String) -> Statement {
+    Statement { sql: sql.into(), args: PgArguments::default() }
+}
+
+/// `instant` as a Postgres `timestamptz` value.
+pub(crate) fn datetime(instant: Timestamp) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(instant.as_micros()).ok_or_else(|| {
+        Error::invalid_input(
+            "timestamp",
+            format!("{} µs since the epoch cannot be stored", instant.as_micros()),
+        )
+    })
+}
+
+fn optional_datetime(instant: Option<Timestamp>) -> Result<Option<DateTime<Utc>>> {
+    instant.map(datetime).transpose()
+}
+
+fn revision(value: u64) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::invalid_input("revision", "exceeds the stored range"))
+}
+
+fn metadata(entry: &DeadLetterEntry) -> serde_json::Value {
+    serde_json::Value::Object(
+        entry.metadata.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
+    )
+}
+
+/// `IN (0, 1)`: statuses as literals, see the module's audit rules.
+fn status_list(statuses: impl IntoIterator<Item = Status>) -> String {
+    let set: BTreeSet<i16> = statuses.into_iter().map(Status::as_i16).collect();
+    let list = set.iter().map(i16::to_string).collect::<Vec<_>>().join(", ");
+    format!("{} IN ({list})", col(columns::STATUS))
+}
+
+/// The `CHECK` list of stored resolutions: the code's own constants.
+fn resolution_list() -> String {
+    Resolution::ALL.iter().map(|r| format!("'{}'", r.as_str())).collect::<Vec<_>>().join(", ")
+}
+
+impl Names {
+    // ----- Entries -----
+
+    /// Inserts a batch in one statement; conflicting rows (an existing message id, or an id
+    /// already stored by an earlier attempt of the same write) are skipped. Returns inserted ids.
+    pub(crate) fn insert(&self, entries: &[&DeadLetterEntry]) -> Result<Statement> {
+        let n = entries.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut tenants = Vec::with_capacity(n);
+        let mut message_ids = Vec::with_capacity(n);
+        let mut command_types = Vec::with_capacity(n);
+        let mut command_versions = Vec::with_capacity(n);
+        let mut payloads = Vec::with_capacity(n);
+        let mut original_payloads = Vec::with_capacity(n);
+        let mut exception_types = Vec::with_capacity(n);
+        let mut exception_messages = Vec::with_capacity(n);
+        let mut exception_details = Vec::with_capacity(n);
+        let mut fingerprints = Vec::with_capacity(n);
+        let mut sources = Vec::with_capacity(n);
+        let mut metadatas = Vec::with_capacity(n);
+        let mut attempt_counts = Vec::with_capacity(n);
+        let mut first_failed = Vec::with_capacity(n);
+        let mut occurred = Vec::with_capacity(n);
+        let mut statuses = Vec::with_capacity(n);
+        let mut resolutions = Vec::with_capacity(n);
+        let mut notes = Vec::with_capacity(n);
+        let mut resolved = Vec::with_capacity(n);
+        let mut lease_tokens = Vec::with_capacity(n);
+        let mut lease_expiries = Vec::with_capacity(n);
+        let mut requested = Vec::with_capacity(n);
+        let mut created = Vec::with_capacity(n);
+        let mut updated = Vec::with_capacity(n);
+        let mut revisions = Vec::with_capacity(n);
+        for e in entries {
+            ids.push(*e.id.as_uuid());
+            tenants.push(e.tenant.as_str().to_owned());
+            message_ids.push(e.message_id.clone());
+            command_types.push(e.command_type.clone());
+            command_versions.push(i64::from(e.command_version));
+            payloads.push(e.payload.clone());
+            original_payloads.push(e.original_payload.clone());
+            exception_types.push(e.exception_type.clone());
+            exception_messages.push(e.exception_message.clone());
+            exception_details.push(e.exception_details.clone());
+            fingerprints.push(e.fingerprint.as_str().to_owned());
+            sources.push(e.source.clone());
+            metadatas.push(metadata(e));
+            attempt_counts.push(i64::from(e.attempt_count));
+            first_failed.push(datetime(e.first_failed_at)?);
+            occurred.push(datetime(e.occurred_at)?);
+            statuses.push(e.status.as_i16());
+            resolutions.push(e.resolution.map(|r| r.as_str().to_owned()));
+            notes.push(e.note.clone());
+            resolved.push(optional_datetime(e.resolved_at)?);
+            lease_tokens.push(e.lease.map(|l| l.token));
+            lease_expiries.push(optional_datetime(e.lease.map(|l| l.expires_at))?);
+            requested.push(optional_datetime(e.replay_requested_at)?);
+            created.push(datetime(e.created_at)?);
+            updated.push(datetime(e.updated_at)?);
+            revisions.push(revision(e.revision)?);
+        }
+        let mut b = Builder::new();
+        let p = [
+            b.param(ids)?,
+            b.param(tenants)?,
+            b.param(message_ids)?,
+            b.param(command_types)?,
+            b.param(command_versions)?,
+            b.param(payloads)?,
+            b.param(original_payloads)?,
+            b.param(exception_types)?,
+            b.param(exception_messages)?,
+            b.param(exception_details)?,
+            b.param(fingerprints)?,
+            b.param(sources)?,
+            b.param(metadatas)?,
+            b.param(attempt_counts)?,
+            b.param(first_failed)?,
+            b.param(occurred)?,
+            b.param(statuses)?,
+            b.param(resolutions)?,
+            b.param(notes)?,
+            b.param(resolved)?,
+            b.param(lease_tokens)?,
+            b.param(lease_expiries)?,
+            b.param(requested)?,
+            b.param(created)?,
+            b.param(updated)?,
+            b.param(revisions)?,
+        ];
+        let arrays = p.iter().zip(ENTRY_ARRAY_TYPES).map(|(p, ty)| format!("{p}::{ty}")).collect::<Vec<_>>();
+        b.push(&format!(
+            "INSERT INTO {table} ({cols}) SELECT * FROM UNNEST({arrays}) ON CONFLICT DO NOTHING RETURNING {id}",
+            table = self.entries,
+            cols = self.select_list,
+            arrays = arrays.join(", "),
+            id = col(columns::ID),
+        ));
+        Ok(b.finish())
+    }
+
+    /// The stored rows that hold one of `ids` or one of the `(tenant, message id)` keys:
+    /// id, tenant and message id of each.
+    pub(crate) fn existing(
+        &self,
+        ids: Vec<Uuid>,
+        tenants: Vec<String>,
+        message_ids: Vec<String>,
+    ) -> Result<Statement> {
+        let mut b = Builder::new();
+        let ids = b.param(ids)?;
+        let tenants = b.param(tenants)?;
+        let message_ids = b.param(message_ids)?;
+        let (id, tenant, message_id) = (col(columns::ID), col(columns::TENANT), col(columns::MESSAGE_ID));
+        b.push(&format!(
+            "SELECT {id}, {tenant}, {message_id} FROM {table} \
+             WHERE {id} = ANY({ids}::uuid[]) \
+                OR ({tenant}, {message_id}) IN (SELECT * FROM UNNEST({tenants}::text[], {message_ids}::text[]))",
+            table = self.entries,
+        ));
+        Ok(b.finish())
+    }
+
+    /// One entry by id, in scope.
+    pub(crate) fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Statement> {
+        let mut b = Builder::new();
+        let id = b.param(*id.as_uuid())?;
+        b.push(&format!(
+            "SELECT {} FROM {} WHERE {} = {id}",
+            self.select_list,
+            self.entries,
+            col(columns::ID)
+        ));
+        self.push_scope(&mut b, scope)?;
+        Ok(b.finish())
+    }
+
+    /// Compare-and-swap of every mutable column, by id, tenant and previous revision.
+    pub(crate) fn swap(&self, entry: &DeadLetterEntry, expected_revision: u64) -> Result<Statement> {
+        let mut b = Builder::new();
+        let sets = [
+            (columns::COMMAND_TYPE, b.param(entry.command_type.as_str())?),
+            (columns::COMMAND_VERSION, b.param(i64::from(entry.command_version))?),
+            (columns::PAYLOAD, b.param(entry.payload.as_str())?),
+            (columns::ORIGINAL_PAYLOAD, b.param(entry.original_payload.as_deref())?),
+            (columns::EXCEPTION_TYPE, b.param(entry.exception_type.as_str())?),
+            (columns::EXCEPTION_MESSAGE, b.param(entry.exception_message.as_str())?),
+            (columns::EXCEPTION_DETAILS, b.param(entry.exception_details.as_deref())?),
+            (columns::FINGERPRINT, b.param(entry.fingerprint.as_str())?),
+            (columns::SOURCE, b.param(entry.source.as_deref())?),
+            (columns::METADATA, b.param(metadata(entry))?),
+            (columns::ATTEMPT_COUNT, b.param(i64::from(entry.attempt_count))?),
+            (columns::FIRST_FAILED_AT, b.param(datetime(entry.first_failed_at)?)?),
+            (columns::OCCURRED_AT, b.param(datetime(entry.occurred_at)?)?),
+            (columns::STATUS, b.param(entry.status.as_i16())?),
+            (columns::RESOLUTION, b.param(entry.resolution.map(Resolution::as_str))?),
+            (columns::NOTE, b.param(entry.note.as_deref())?),
+            (columns::RESOLVED_AT, b.param(optional_datetime(entry.resolved_at)?)?),
+            (columns::LEASE_TOKEN, b.param(entry.lease.map(|l| l.token))?),
+            (columns::LEASE_EXPIRES_AT, b.param(optional_datetime(entry.lease.map(|l| l.expires_at))?)?),
+            (columns::REPLAY_REQUESTED_AT, b.param(optional_datetime(entry.replay_requested_at)?)?),
+            (columns::UPDATED_AT, b.param(datetime(entry.updated_at)?)?),
+            (columns::REVISION, b.param(revision(entry.revision)?)?),
+        ];
+        let id = b.param(*entry.id.as_uuid())?;
+        let tenant = b.param(entry.tenant.as_str())?;
+        let expected = b.param(revision(expected_revision)?)?;
+        let sets = sets.iter().map(|(c, p)| format!("{} = {p}", col(c))).collect::<Vec<_>>().join(", ");
+        b.push(&format!(
+            "UPDATE {table} SET {sets} WHERE {id_col} = {id} AND {tenant_col} = {tenant} AND {rev_col} = {expected}",
+            table = self.entries,
+            id_col = col(columns::ID),
+            tenant_col = col(columns::TENANT),
+            rev_col = col(columns::REVISION),
+        ));
+        Ok(b.finish())
+    }
+
+    /// ` AND "Tenant" = $n` for a tenant scope; nothing for all tenants.
+    fn push_scope(&self, b: &mut Builder, scope: &Scope) -> Result<()> {
+        self.push_scope_as(b, scope, "")
+    }
+
+    /// As [`Self::push_scope`], with the column qualified by `alias` (`e.`).
+    fn push_scope_as(&self, b: &mut Builder, scope: &Scope, alias: &str) -> Result<()> {
+        if let Some(tenant) = scope.tenant() {
+            let p = b.param(tenant.as_str().to_owned())?;
+            b.push(&format!(" AND {alias}{} = {p}", col(columns::TENANT)));
+        }
+        Ok(())
+    }
+
+    /// ` AND ...` for every narrowing field of `filter`.
+    fn push_filter(&self, b: &mut Builder, filter: &EntryFilter) -> Result<()> {
+        if !filter.statuses.is_empty() {
+            b.push(&format!(" AND {}", status_list(filter.statuses.iter().copied())));
+        }
+        if let Some(command_type) = &filter.command_type {
+            let p = b.param(command_type.as_str())?;
+            b.push(&format!(" AND {} = {p}", col(columns::COMMAND_TYPE)));
+        }
+        if let Some(exception_type) = &filter.exception_type {
+            let p = b.param(exception_type.as_str())?;
+            b.push(&format!(" AND {} = {p}", col(columns::EXCEPTION_TYPE)));
+        }
+        if let Some(fingerprint) = &filter.fingerprint {
+            let p = b.param(fingerprint.as_str())?;
+            b.push(&format!(" AND {} = {p}", col(columns::FINGERPRINT)));
+        }
+        if let Some(from) = filter.occurred_from {
+            let p = b.param(datetime(from)?)?;
+            b.push(&format!(" AND {} >= {p}", col(columns::OCCURRED_AT)));
+        }
+        if let Some(before) = filter.occurred_before {
+            let p = b.param(datetime(before)?)?;
+            b.push(&format!(" AND {} < {p}", col(columns::OCCURRED_AT)));
+        }
+        Ok(())
+    }
+
+    /// A page of entries: keyset on `("OccurredAt", "Id")`, then offset and limit.
+    pub(crate) fn query(&self, query: &EntryQuery) -> Result<Statement> {
+        let mut b = Builder::new();
+        b.push(&format!("SELECT {} FROM {} WHERE TRUE", self.select_list, self.entries));
+        self.push_scope(&mut b, &query.scope)?;
+        self.push_filter(&mut b, &query.filter)?;
+        let (occurred, id) = (col(columns::OCCURRED_AT), col(columns::ID));
+        let (direction, comparison) = match query.order {
+            SortOrder::OldestFirst => ("ASC", ">"),
+            SortOrder::NewestFirst => ("DESC", "<"),
+        };
+        if let Some(after) = query.after {
+            let at = b.param(datetime(after.occurred_at)?)?;
+            let after_id = b.param(*after.id.as_uuid())?;
+            b.push(&format!(" AND ({occurred}, {id}) {comparison} ({at}, {after_id})"));
+        }
+        let offset = b.param(i64::try_from(query.offset).unwrap_or(i64::MAX))?;
+        let limit = b.param(i64::from(query.limit))?;
+        b.push(&format!(" ORDER BY {occurred} {direction}, {id} {direction} OFFSET {offset} LIMIT {limit}"));
+        Ok(b.finish())
+    }
+
+    /// Marks matching entries without a pending request for replay.
+    pub(crate) fn request_replay(
+        &self,
+        scope: &Scope,
+        filter: &EntryFilter,
+        at: Timestamp,
+    ) -> Result<Statement> {
+        let mut b = Builder::new();
+        let at = b.param(datetime(at)?)?;
+        let requested = col(columns::REPLAY_REQUESTED_AT);
+        let revision = col(columns::REVISION);
+        b.push(&format!(
+            "UPDATE {table} SET {requested} = {at}, {updated} = {at}, {revision} = {revision} + 1 \
+             WHERE {requested} IS NULL",
+            table = self.entries,
+            updated = col(columns::UPDATED_AT),
+        ));
+        self.push_scope(&mut b, scope)?;
+        self.push_filter(&mut b, filter)?;
+        Ok(b.finish())
+    }
+
+    /// Claims requested, replayable entries in one statement; `FOR UPDATE SKIP LOCKED` keeps
+    /// concurrent claimers disjoint.
+    pub(crate) fn claim_requested(
+        &self,
+        scope: &Scope,
+        now: Timestamp,
+        lease: ReplayLease,
+        limit: u32,
+    ) -> Result<Statement> {
+        let mut b = Builder::new();
+        let now = b.param(datetime(now)?)?;
+        let (id, requested, expires, status) = (
+            col(columns::ID),
+            col(columns::REPLAY_REQUESTED_AT),
+            col(columns::LEASE_EXPIRES_AT),
+            col(columns::STATUS),
+        );
+        b.push(&format!(
+            "WITH claimed AS (SELECT {id} FROM {table} WHERE {requested} IS NOT NULL \
+             AND ({open} OR ({status} = {replaying} AND ({expires} IS NULL OR {expires} <= {now})))",
+            table = self.entries,
+            open = status_list([Status::New, Status::Resolved]),
+            replaying = Status::Replaying.as_i16(),
+        ));
+        self.push_scope(&mut b, scope)?;
+        let limit = b.param(i64::from(limit))?;
+        let token = b.param(lease.token)?;
+        let expires_at = b.param(datetime(lease.expires_at)?)?;
+        let returning = ENTRY_COLUMNS.iter().map(|c| format!("e.{}", col(c))).collect::<Vec<_>>().join(", ");
+        b.push(&format!(
+            " ORDER BY {requested}, {id} LIMIT {limit} FOR UPDATE SKIP LOCKED) \
+             UPDATE {table} AS e SET {status} = {replaying}, {token_col} = {token}, {expires} = {expires_at}, \
+             {updated} = {now}, {revision} = e.{revision} + 1 \
+             FROM claimed WHERE e.{id} = claimed.{id} RETURNING {returning}",
+            table = self.entries,
+            replaying = Status::Replaying.as_i16(),
+            token_col = col(columns::LEASE_TOKEN),
+            updated = col(columns::UPDATED_AT),
+            revision = col(columns::REVISION),
+        ));
+        Ok(b.finish())
+    }
+
+    /// Deletes up to `limit` terminal entries resolved before `before`, skipping rows another
+    /// purge (or any writer) holds.
+    pub(crate) fn purge(&self, scope: &Scope, before: Timestamp, limit: u32) -> Result<Statement> {
+        let mut b = Builder::new();
+        let before = b.param(datetime(before)?)?;
+        let (id, resolved) = (col(columns::ID), col(columns::RESOLVED_AT));
+        let terminal = status_list([Status::Resolved, Status::Dismissed]);
+        b.push(&format!(
+            "DELETE FROM {table} WHERE {terminal} AND {resolved} < {before} AND {id} IN \
+             (SELECT {id} FROM {table} WHERE {terminal} AND {resolved} < {before}",
+            table = self.entries,
+        ));
+        self.push_scope(&mut b, scope)?;
+        let limit = b.param(i64::from(limit))?;
+        b.push(&format!(" ORDER BY {resolved}, {id} LIMIT {limit} FOR UPDATE SKIP LOCKED)"));
+        Ok(b.finish())
+    }
+
+    // ----- Reads over many entries -----
+
+    /// Entries per status in scope, from the counter table: columns `Status`, `Count`.
+    pub(crate) fn statistics(&self, scope: &Scope) -> Result<Statement> {
+        let mut b = Builder::new();
+        let status = col(columns::STATUS);
+        b.push(&format!(
+            "SELECT {status}, sum(\"Count\")::int8 AS \"Count\" FROM {} WHERE TRUE",
+            self.counts
+        ));
+        self.push_scope(&mut b, scope)?;
+        b.push(&format!(" GROUP BY {status}"));
+        Ok(b.finish())
+    }
+
+    /// Error groups over New and Replaying entries: columns `Fingerprint`, `Count`, `FirstSeen`,
+    /// `LastSeen`, and `CommandType`, `ExceptionType`, `ExceptionMessage` of the latest entry.
+    pub(crate) fn error_groups(&self, scope: &Scope, limit: u32) -> Result<Statement> {
+        let mut b = Builder::new();
+        let (fingerprint, occurred, id) =
+            (col(columns::FINGERPRINT), col(columns::OCCURRED_AT), col(columns::ID));
+        let unresolved = status_list([Status::New, Status::Replaying]);
+        b.push(&format!(
+            "WITH g AS (SELECT {fingerprint} AS fp, count(*)::int8 AS n, min({first}) AS first_seen, \
+             max({occurred}) AS last_seen FROM {table} WHERE {unresolved}",
+            first = col(columns::FIRST_FAILED_AT),
+            table = self.entries,
+        ));
+        self.push_scope(&mut b, scope)?;
+        let limit = b.param(i64::from(limit))?;
+        b.push(&format!(
+            " GROUP BY {fingerprint} ORDER BY n DESC, last_seen DESC, fp COLLATE \"C\" ASC LIMIT {limit}) \
+             SELECT g.fp AS \"Fingerprint\", g.n AS \"Count\", g.first_seen AS \"FirstSeen\", \
+             g.last_seen AS \"LastSeen\", s.{command}, s.{exception}, s.{message} \
+             FROM g CROSS JOIN LATERAL (SELECT e.{command}, e.{exception}, e.{message} FROM {table} AS e \
+             WHERE e.{fingerprint} = g.fp AND e.{unresolved}",
+            command = col(columns::COMMAND_TYPE),
+            exception = col(columns::EXCEPTION_TYPE),
+            message = col(columns::EXCEPTION_MESSAGE),
+            table = self.entries,
+        ));
+        // The same tenant again: a second parameter keeps each placeholder's type simple.
+        self.push_scope_as(&mut b, scope, "e.")?;
+        b.push(&format!(
+            " ORDER BY e.{occurred} DESC, e.{id} DESC LIMIT 1) AS s \
+             ORDER BY g.n DESC, g.last_seen DESC, g.fp COLLATE \"C\" ASC"
+        ));
+        Ok(b.finish())
+    }
+
+    // ----- Migrations -----
+
+    /// Serialises migrations of this schema and table until the transaction ends.
+    pub(crate) fn migration_lock(&self) -> Result<Statement> {
+        let mut b = Builder::new();
+        let key = b.param(self.migration_lock_key())?;
+        b.push(&format!("SELECT pg_advisory_xact_lock({key})"));
+        Ok(b.finish())
+    }
+
+    /// Whether the schema exists (checked first, so a role without `CREATE` on the database can
+    /// open a store whose schema an operator made).
+    pub(crate) fn schema_exists(&self) -> Result<Statement> {
+        let mut b = Builder::new();
+        let name = b.param(self.schema.as_str())?;
+        b.push(&format!("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = {name})"));
+        Ok(b.finish())
+    }
+
+    pub(crate) fn create_schema(&self) -> Statement {
+        fixed(format!("CREATE SCHEMA {}", self.schema.quoted()))
+    }
+
+    pub(crate) fn create_migrations_table(&self) -> Statement {
+        fixed(format!(
+            "CREATE TABLE IF NOT EXISTS {} (\
+             \"Table\" TEXT NOT NULL, \
+             \"Version\" INTEGER NOT NULL, \
+             \"Description\" TEXT NOT NULL, \
+             \"Checksum\" TEXT NOT NULL, \
+             \"AppliedAt\" TIMESTAMPTZ NOT NULL DEFAULT now(), \
+             PRIMARY KEY (\"Table\", \"Version\"))",
+            self.migrations
+        ))
+    }
+
+    /// Whether the migrations table exists: one boolean column.
+    pub(crate) fn migrations_table_exists(&self) -> Result<Statement> {
+        let mut b = Builder::new();
+        let name = b.param(self.migrations_table_name())?;
+        b.push(&format!("SELECT to_regclass({name}) IS NOT NULL"));
+        Ok(b.finish())
+    }
+
+    /// The migrations applied to this table: columns `Version`, `Checksum`.
+    pub(crate) fn applied_migrations(&self) -> Result<Statement> {
+        let mut b = Builder::new();
+        let table = b.param(self.table.as_str())?;
+        b.push(&format!(
+            "SELECT \"Version\", \"Checksum\" FROM {} WHERE \"Table\" = {table} ORDER BY \"Version\"",
+            self.migrations
+        ));
+        Ok(b.finish())
+    }
+
+    pub(crate) fn record_migration(&self, migration: &Migration) -> Result<Statement> {
+        let mut b = Builder::new();
+        let table = b.param(self.table.as_str())?;
+        let version = b.param(migration.version)?;
+        let description = b.param(migration.description)?;
+        let checksum = b.param(migration.checksum.clone())?;
+        b.push(&format!(
+            "INSERT INTO {} (\"Table\", \"Version\", \"Description\", \"Checksum\") \
+             VALUES ({table}, {version}, {description}, {checksum})",
+            self.migrations
+        ));
+        Ok(b.finish())
+    }
+
+    /// Every migration of this store, rendered for its names, in order.
+    pub(crate) fn migrations(&self) -> Vec<Migration> {
+        let canonical = Self::canonical();
+        MIGRATIONS
+            .iter()
+            .map(|(version, description, render)| Migration {
+                version: *version,
+                description,
+                checksum: format!("{:016x}", fnv1a(render(&canonical).as_bytes())),
+                script: render(self).into(),
+            })
+            .collect()
+    }
+
+    /// Migration 1: the dead-letter table and its indexes.
+    fn create_entries(&self) -> String {
+        let c = |name: &str| col(name);
+        let t = &self.entries;
+        let mut sql = format!(
+            "CREATE TABLE {t} (\n\
+             {id} UUID NOT NULL,\n\
+             {tenant} TEXT NOT NULL,\n\
+             {message_id} TEXT NULL,\n\
+             {command_type} TEXT NOT NULL,\n\
+             {command_version} BIGINT NOT NULL CHECK ({command_version} BETWEEN 1 AND 4294967295),\n\
+             {payload} TEXT NOT NULL,\n\
+             {original_payload} TEXT NULL,\n\
+             {exception_type} TEXT NOT NULL,\n\
+             {exception_message} TEXT NOT NULL,\n\
+             {exception_details} TEXT NULL,\n\
+             {fingerprint} TEXT NOT NULL,\n\
+             {source} TEXT NULL,\n\
+             {metadata} JSONB NOT NULL DEFAULT '{{}}' CHECK (jsonb_typeof({metadata}) = 'object'),\n\
+             {attempt_count} BIGINT NOT NULL CHECK ({attempt_count} BETWEEN 1 AND 4294967295),\n\
+             {first_failed_at} TIMESTAMPTZ NOT NULL,\n\
+             {occurred_at} TIMESTAMPTZ NOT NULL,\n\
+             {status} SMALLINT NOT NULL CHECK ({status} BETWEEN 0 AND 3),\n\
+             {resolution} TEXT NULL CHECK ({resolution} IN ({resolutions})),\n\
+             {note} TEXT NULL,\n\
+             {resolved_at} TIMESTAMPTZ NULL,\n\
+             {lease_token} UUID NULL,\n\
+             {lease_expires_at} TIMESTAMPTZ NULL,\n\
+             {replay_requested_at} TIMESTAMPTZ NULL,\n\
+             {created_at} TIMESTAMPTZ NOT NULL,\n\
+             {updated_at} TIMESTAMPTZ NOT NULL,\n\
+             {revision} BIGINT NOT NULL CHECK ({revision} >= 0),\n\
+             CONSTRAINT {pkey} PRIMARY KEY ({id}),\n\
+             CONSTRAINT \"LeaseComplete\" CHECK (({lease_token} IS NULL) = ({lease_expires_at} IS NULL))\n\
+             );\n",
+            id = c(columns::ID),
+            tenant = c(columns::TENANT),
+            message_id = c(columns::MESSAGE_ID),
+            command_type = c(columns::COMMAND_TYPE),
+            command_version = c(columns::COMMAND_VERSION),
+            payload = c(columns::PAYLOAD),
+            original_payload = c(columns::ORIGINAL_PAYLOAD),
+            exception_type = c(columns::EXCEPTION_TYPE),
+            exception_message = c(columns::EXCEPTION_MESSAGE),
+            exception_details = c(columns::EXCEPTION_DETAILS),
+            fingerprint = c(columns::FINGERPRINT),
+            source = c(columns::SOURCE),
+            metadata = c(columns::METADATA),
+            attempt_count = c(columns::ATTEMPT_COUNT),
+            first_failed_at = c(columns::FIRST_FAILED_AT),
+            occurred_at = c(columns::OCCURRED_AT),
+            status = c(columns::STATUS),
+            resolution = c(columns::RESOLUTION),
+            resolutions = resolution_list(),
+            note = c(columns::NOTE),
+            resolved_at = c(columns::RESOLVED_AT),
+            lease_token = c(columns::LEASE_TOKEN),
+            lease_expires_at = c(columns::LEASE_EXPIRES_AT),
+            replay_requested_at = c(columns::REPLAY_REQUESTED_AT),
+            created_at = c(columns::CREATED_AT),
+            updated_at = c(columns::UPDATED_AT),
+            revision = c(columns::REVISION),
+            pkey = self.index("_pkey"),
+        );
+        let indexes = [
+            (
+                "",
+                "_Pending",
+                format!("{}, {}, {}", c(columns::STATUS), c(columns::OCCURRED_AT), c(columns::ID)),
+                Some(status_list([Status::New])),
+            ),
+            ("", "_OccurredAt", format!("{}, {}", c(columns::OCCURRED_AT), c(columns::ID)), None),
+            (
+                "UNIQUE ",
+                "_MessageId",
+                format!("{}, {}", c(columns::TENANT), c(columns::MESSAGE_ID)),
+                Some(format!("{} IS NOT NULL", c(columns::MESSAGE_ID))),
+            ),
+            (
+                "",
+                "_ErrorGroups",
+                format!("{}, {}, {}", c(columns::FINGERPRINT), c(columns::OCCURRED_AT), c(columns::ID)),
+                Some(status_list([Status::New, Status::Replaying])),
+            ),
+            ("", "_Purge", c(columns::RESOLVED_AT), Some(status_list([Status::Resolved, Status::Dismissed]))),
+            (
+                "",
+                "_ReplayRequests",
+                format!("{}, {}", c(columns::REPLAY_REQUESTED_AT), c(columns::ID)),
+                Some(format!("{} IS NOT NULL", c(columns::REPLAY_REQUESTED_AT))),
+            ),
+        ];
+        for (unique, suffix, keys, predicate) in indexes {
+            let _ = write!(sql, "CREATE {unique}INDEX {} ON {t} ({keys})", self.index(suffix));
+            if let Some(predicate) = predicate {
+                let _ = write!(sql, " WHERE {predicate}");
+            }
+            sql.push_str(";\n");
+        }
+        sql
+    }
+
+    /// Migration 2: per-tenant, per-status counters kept by statement-level triggers, so
+    /// statistics read a few rows instead of counting the table.
+    fn create_counters(&self) -> String {
+        let t = &self.entries;
+        let counts = &self.counts;
+        let function = &self.count_function;
+        let (tenant, status) = (col(columns::TENANT), col(columns::STATUS));
+        // Each statement adds its net change per (tenant, status) to one slot, chosen per
+        // connection so one transaction always uses the same slot. Rows are upserted in
+        // (tenant, status) order, so two transactions never lock counter rows in opposite orders.
+        let upsert = |source: &str| {
+            format!(
+                "INSERT INTO {counts} AS c ({tenant}, {status}, \"Slot\", \"Count\") \
+                 SELECT d.{tenant}, d.{status}, v_slot, sum(d.delta) FROM ({source}) AS d \
+                 GROUP BY d.{tenant}, d.{status} HAVING sum(d.delta) <> 0 \
+                 ORDER BY d.{tenant}, d.{status} \
+                 ON CONFLICT ({tenant}, {status}, \"Slot\") DO UPDATE SET \"Count\" = c.\"Count\" + EXCLUDED.\"Count\";"
+            )
+        };
+        let inserted = upsert(&format!("SELECT {tenant}, {status}, 1 AS delta FROM pulse_new_rows"));
+        let deleted = upsert(&format!("SELECT {tenant}, {status}, -1 AS delta FROM pulse_old_rows"));
+        let updated = upsert(&format!(
+            "SELECT {tenant}, {status}, -1 AS delta FROM pulse_old_rows \
+             UNION ALL SELECT {tenant}, {status}, 1 AS delta FROM pulse_new_rows"
+        ));
+        format!(
+            "LOCK TABLE {t} IN SHARE ROW EXCLUSIVE MODE;\n\
+             CREATE TABLE {counts} (\n\
+             {tenant} TEXT NOT NULL,\n\
+             {status} SMALLINT NOT NULL,\n\
+             \"Slot\" SMALLINT NOT NULL,\n\
+             \"Count\" BIGINT NOT NULL,\n\
+             CONSTRAINT {pkey} PRIMARY KEY ({tenant}, {status}, \"Slot\")\n\
+             );\n\
+             INSERT INTO {counts} ({tenant}, {status}, \"Slot\", \"Count\") \
+             SELECT {tenant}, {status}, 0, count(*) FROM {t} GROUP BY {tenant}, {status};\n\
+             CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $pulse$\n\
+             DECLARE\n\
+               v_slot smallint := (pg_backend_pid() % {slots})::smallint;\n\
+             BEGIN\n\
+               IF TG_OP = 'INSERT' THEN\n\
+                 {inserted}\n\
+               ELSIF TG_OP = 'UPDATE' THEN\n\
+                 {updated}\n\
+               ELSIF TG_OP = 'DELETE' THEN\n\
+                 {deleted}\n\
+               ELSE\n\
+                 DELETE FROM {counts};\n\
+               END IF;\n\
+               RETURN NULL;\n\
+             END;\n\
+             $pulse$;\n\
+             CREATE TRIGGER \"PulseCountInsert\" AFTER INSERT ON {t} \
+             REFERENCING NEW TABLE AS pulse_new_rows FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n\
+             CREATE TRIGGER \"PulseCountUpdate\" AFTER UPDATE ON {t} \
+             REFERENCING OLD TABLE AS pulse_old_rows NEW TABLE AS pulse_new_rows \
+             FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n\
+             CREATE TRIGGER \"PulseCountDelete\" AFTER DELETE ON {t} \
+             REFERENCING OLD TABLE AS pulse_old_rows FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n\
+             CREATE TRIGGER \"PulseCountTruncate\" AFTER TRUNCATE ON {t} \
+             FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n",
+            pkey = derived(&self.table, "_Counts_pkey").quoted(),
+            slots = COUNTER_SLOTS,
+        )
+    }
+}
+
+/// One schema migration, rendered for a store.
+#[derive(Debug, Clone)]
+pub(crate) struct Migration {
+    /// Applied in increasing order; recorded in the migrations table.
+    pub(crate) version: i32,
+    /// What it does, recorded for operators.
+    pub(crate) description: &'static str,
+    /// FNV-1a of the script rendered for the default schema and table.
+    pub(crate) checksum: String,
+    /// The statements, run in the migration's transaction.
+    script: Arc<str>,
+}
+
+impl Migration {
+    /// The script as a multi-statement sqlx query (simple protocol, no parameters). Rendered
+    /// under this module's audit rules.
+    pub(crate) fn script(&self) -> sqlx::RawSql {
+        sqlx::raw_sql(AssertSqlSafe(self.script.clone()))
+    }
+}
+
+type Render = fn(&Names) -> String;
+
+/// Every migration Pulse knows. Never edit a released one: add the next.
+const MIGRATIONS: [(i32, &str, Render); 2] = [
+    (1, "dead-letter table and indexes", Names::create_entries),
+    (2, "per-tenant status counters maintained by triggers", Names::create_counters),
+];
+
+/// The newest migration this Pulse knows.
+pub(crate) const LATEST_MIGRATION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+#[cfg(test)]
+mod tests {
+    use pulse_extensibility::TenantId;
+
+    use super::*;
+
+    fn names() -> Names {
+        Names::canonical()
+    }
+
+    #[test]
+    fn derived_names_stay_within_63_bytes_and_differ() {
+        let long = SqlIdentifier::new("a".repeat(63)).unwrap();
+        let other = SqlIdentifier::new(format!("{}b", "a".repeat(62))).unwrap();
+        let a = derived(&long, "_ReplayRequests");
+        let b = derived(&other, "_ReplayRequests");
+        assert!(a.as_str().len() <= 63 && b.as_str().len() <= 63);
+        assert_ne!(a, b);
+        assert_eq!(
+            derived(&SqlIdentifier::default_table(), "_Pending").as_str(),
+            "CommandDeadLetter_Pending"
+        );
+    }
+
+    #[test]
+    fn query_binds_every_value() {
+        let query = EntryQuery {
+            scope: Scope::Tenant(TenantId::new("acme'; DROP TABLE x; --").unwrap()),
+            filter: EntryFilter {
+                statuses: vec![Status::New],
+                command_type: Some("orders.create".to_owned()),
+                ..EntryFilter::default()
+            },
+            order: SortOrder::NewestFirst,
+            after: None,
+            offset: 3,
+            limit: 10,
+        };
+        let statement = names().query(&query).unwrap();
+        let text = statement.text();
+        assert!(!text.contains("acme"), "{text}");
+        assert!(!text.contains("orders.create"), "{text}");
+        assert!(
+            text.ends_with(
+                "WHERE TRUE AND \"Tenant\" = $1 AND \"Status\" IN (0) AND \"CommandType\" = $2 \
+             ORDER BY \"OccurredAt\" DESC, \"Id\" DESC OFFSET $3 LIMIT $4"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn checksums_do_not_depend_on_the_configured_names() {
+        let custom =
+            Names::new(&SqlIdentifier::new("other").unwrap(), &SqlIdentifier::new("Letters").unwrap());
+        let sums = |n: &Names| n.migrations().into_iter().map(|m| m.checksum).collect::<Vec<_>>();
+        assert_eq!(sums(&custom), sums(&names()));
+        assert_eq!(custom.migrations().len(), usize::try_from(LATEST_MIGRATION).unwrap());
+    }
+
+    #[test]
+    fn the_lock_key_depends_on_schema_and_table() {
+        let a = Names::new(&SqlIdentifier::new("a").unwrap(), &SqlIdentifier::new("t").unwrap());
+        let b = Names::new(&SqlIdentifier::new("b").unwrap(), &SqlIdentifier::new("t").unwrap());
+        assert_ne!(a.migration_lock_key(), b.migration_lock_key());
+        assert_eq!(a.migration_lock_key(), a.clone().migration_lock_key());
+    }
+}

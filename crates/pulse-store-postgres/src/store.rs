@@ -1,0 +1,438 @@
+//! [`PostgresStore`]: the dead-letter backend on Postgres.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use pulse_extensibility::{
+    Capabilities, CommandDeadLetterStatus, DeadLetterBackend, DeadLetterEntry, DeadLetterId, EntryFilter,
+    EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, Resolution, Result, Scope, SqlIdentifier,
+    Statistics, StoreReceipt, TenantId, Timestamp, Uuid, columns,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+
+use crate::config::{Connection, PostgresConfig};
+use crate::error::map;
+use crate::migrate;
+use crate::sql::Names;
+
+/// How many rounds `insert` makes when a conflicting row disappears (purged) between the
+/// conflict and the look-up of its id.
+const MAX_INSERT_ROUNDS: usize = 5;
+
+/// A dead-letter store in Postgres: durable, shared by every instance of a service.
+///
+/// Cheap to clone; clones share the pool. Open it with [`PostgresStore::open`], then hand it to
+/// [`pulse_extensibility::DeadLetters::new`].
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    owns_pool: bool,
+    names: Arc<Names>,
+    schema: SqlIdentifier,
+    table: SqlIdentifier,
+    applied_migrations: Arc<[u32]>,
+}
+
+impl PostgresStore {
+    /// Connects as `config` says and brings the schema up to date (or, with
+    /// [`PostgresConfig::run_migrations`] off, checks that it is).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a URL that does not parse, or a schema written by a newer
+    /// Pulse or with an altered history; [`Error::Unavailable`] when the server cannot be
+    /// reached; other backend errors.
+    pub async fn open(config: PostgresConfig) -> Result<Self> {
+        let (pool, owns_pool) = match &config.connection {
+            Connection::Url(url) => {
+                let options =
+                    PgConnectOptions::from_str(url).map_err(|e| map("parse the database URL", e))?;
+                let options = match options.get_application_name() {
+                    Some(_) => options,
+                    None => options.application_name("pulse"),
+                };
+                let pool = PgPoolOptions::new()
+                    .max_connections(config.max_connections)
+                    .acquire_timeout(config.acquire_timeout)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| map("connect", e))?;
+                (pool, true)
+            }
+            Connection::Pool(pool) => (pool.clone(), false),
+        };
+        let names = Names::new(&config.schema, &config.table);
+        let applied = if config.run_migrations {
+            migrate::run(&pool, &names).await?
+        } else {
+            migrate::verify(&pool, &names).await?;
+            Vec::new()
+        };
+        let applied_migrations = applied
+            .into_iter()
+            .map(|v| u32::try_from(v).map_err(|_| Error::corrupt(format!("negative migration version {v}"))))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            pool,
+            owns_pool,
+            names: Arc::new(names),
+            schema: config.schema,
+            table: config.table,
+            applied_migrations: applied_migrations.into(),
+        })
+    }
+
+    /// Connects to `url` with the default schema, table and pool size.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::open`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::open(PostgresConfig::from_url(url)).await
+    }
+
+    /// Uses the application's `pool`, with the default schema and table.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::open`].
+    pub async fn with_pool(pool: PgPool) -> Result<Self> {
+        Self::open(PostgresConfig::from_pool(pool)).await
+    }
+
+    /// The schema of the dead-letter table.
+    pub fn schema(&self) -> &SqlIdentifier {
+        &self.schema
+    }
+
+    /// The dead-letter table.
+    pub fn table(&self) -> &SqlIdentifier {
+        &self.table
+    }
+
+    /// The migration versions that opening this store applied: empty when another instance had
+    /// already applied them all.
+    pub fn applied_migrations(&self) -> &[u32] {
+        &self.applied_migrations
+    }
+
+    /// Closes the pool if the store opened it; a shared pool stays open for its application.
+    pub async fn close(&self) {
+        if self.owns_pool {
+            self.pool.close().await;
+        }
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("pool_size", &self.pool.size())
+            .field("owns_pool", &self.owns_pool)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stored instant.
+fn timestamp(value: DateTime<Utc>) -> Timestamp {
+    Timestamp::from_micros(value.timestamp_micros())
+}
+
+fn read(error: sqlx::Error) -> Error {
+    map("read a row", error)
+}
+
+fn narrow<T: TryFrom<i64>>(column: &str, value: i64) -> Result<T> {
+    T::try_from(value).map_err(|_| Error::corrupt(format!("stored {column} {value} is out of range")))
+}
+
+/// The entry in `row`, which holds every entry column.
+fn entry_from_row(row: &PgRow) -> Result<DeadLetterEntry> {
+    let tenant: String = row.try_get(columns::TENANT).map_err(read)?;
+    let metadata: serde_json::Value = row.try_get(columns::METADATA).map_err(read)?;
+    let metadata: BTreeMap<String, String> = serde_json::from_value(metadata)
+        .map_err(|e| Error::corrupt(format!("stored metadata is not a map of strings: {e}")))?;
+    let lease_token: Option<Uuid> = row.try_get(columns::LEASE_TOKEN).map_err(read)?;
+    let lease_expires_at: Option<DateTime<Utc>> = row.try_get(columns::LEASE_EXPIRES_AT).map_err(read)?;
+    let lease = match (lease_token, lease_expires_at) {
+        (Some(token), Some(expires_at)) => Some(ReplayLease { token, expires_at: timestamp(expires_at) }),
+        (None, None) => None,
+        _ => return Err(Error::corrupt("stored lease has a token or an expiry, not both")),
+    };
+    let resolution: Option<String> = row.try_get(columns::RESOLUTION).map_err(read)?;
+    let time = |column: &str| -> Result<Timestamp> {
+        Ok(timestamp(row.try_get::<DateTime<Utc>, _>(column).map_err(read)?))
+    };
+    let optional_time = |column: &str| -> Result<Option<Timestamp>> {
+        Ok(row.try_get::<Option<DateTime<Utc>>, _>(column).map_err(read)?.map(timestamp))
+    };
+    Ok(DeadLetterEntry {
+        id: DeadLetterId::from_uuid(row.try_get(columns::ID).map_err(read)?),
+        tenant: TenantId::new(tenant)
+            .map_err(|e| Error::corrupt(format!("stored tenant is invalid: {e}")))?,
+        message_id: row.try_get(columns::MESSAGE_ID).map_err(read)?,
+        command_type: row.try_get(columns::COMMAND_TYPE).map_err(read)?,
+        command_version: narrow(
+            columns::COMMAND_VERSION,
+            row.try_get(columns::COMMAND_VERSION).map_err(read)?,
+        )?,
+        payload: row.try_get(columns::PAYLOAD).map_err(read)?,
+        original_payload: row.try_get(columns::ORIGINAL_PAYLOAD).map_err(read)?,
+        exception_type: row.try_get(columns::EXCEPTION_TYPE).map_err(read)?,
+        exception_message: row.try_get(columns::EXCEPTION_MESSAGE).map_err(read)?,
+        exception_details: row.try_get(columns::EXCEPTION_DETAILS).map_err(read)?,
+        fingerprint: Fingerprint::from_stored(row.try_get(columns::FINGERPRINT).map_err(read)?),
+        source: row.try_get(columns::SOURCE).map_err(read)?,
+        metadata,
+        attempt_count: narrow(columns::ATTEMPT_COUNT, row.try_get(columns::ATTEMPT_COUNT).map_err(read)?)?,
+        first_failed_at: time(columns::FIRST_FAILED_AT)?,
+        occurred_at: time(columns::OCCURRED_AT)?,
+        status: CommandDeadLetterStatus::from_i16(row.try_get(columns::STATUS).map_err(read)?)?,
+        resolution: resolution.as_deref().map(Resolution::from_str).transpose()?,
+        note: row.try_get(columns::NOTE).map_err(read)?,
+        resolved_at: optional_time(columns::RESOLVED_AT)?,
+        lease,
+        replay_requested_at: optional_time(columns::REPLAY_REQUESTED_AT)?,
+        created_at: time(columns::CREATED_AT)?,
+        updated_at: time(columns::UPDATED_AT)?,
+        revision: narrow(columns::REVISION, row.try_get(columns::REVISION).map_err(read)?)?,
+    })
+}
+
+fn entries_from_rows(rows: &[PgRow]) -> Result<Vec<DeadLetterEntry>> {
+    rows.iter().map(entry_from_row).collect()
+}
+
+#[async_trait]
+impl DeadLetterBackend for PostgresStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(true)
+    }
+
+    async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A later entry with a key that appears earlier in the batch is that entry's duplicate.
+        let mut first_with_key: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut duplicate_of = vec![None; entries.len()];
+        for (i, entry) in entries.iter().enumerate() {
+            if let Some(message_id) = &entry.message_id {
+                match first_with_key.entry((entry.tenant.as_str(), message_id.as_str())) {
+                    Entry::Occupied(first) => duplicate_of[i] = Some(*first.get()),
+                    Entry::Vacant(slot) => {
+                        slot.insert(i);
+                    }
+                }
+            }
+        }
+        let mut receipts: Vec<Option<StoreReceipt>> = vec![None; entries.len()];
+        let mut todo: Vec<usize> = (0..entries.len()).filter(|i| duplicate_of[*i].is_none()).collect();
+        let mut tx = self.pool.begin().await.map_err(|e| map("insert: begin", e))?;
+        for _ in 0..MAX_INSERT_ROUNDS {
+            let batch: Vec<&DeadLetterEntry> = todo.iter().map(|i| &entries[*i]).collect();
+            let rows =
+                self.names.insert(&batch)?.query().fetch_all(&mut *tx).await.map_err(|e| map("insert", e))?;
+            let inserted = rows
+                .iter()
+                .map(|row| row.try_get::<Uuid, _>(0))
+                .collect::<Result<HashSet<_>, _>>()
+                .map_err(read)?;
+            let conflicted: Vec<usize> =
+                todo.iter().copied().filter(|i| !inserted.contains(entries[*i].id.as_uuid())).collect();
+            for i in todo.iter().filter(|i| inserted.contains(entries[**i].id.as_uuid())) {
+                receipts[*i] = Some(StoreReceipt { id: entries[*i].id, duplicate: false });
+            }
+            if conflicted.is_empty() {
+                todo = conflicted;
+                break;
+            }
+            // Who holds the conflicting key (or id)? Each statement sees every committed row, and
+            // ON CONFLICT waited for the competing transaction to finish.
+            let (mut tenants, mut message_ids) = (Vec::new(), Vec::new());
+            for entry in conflicted.iter().map(|i| &entries[*i]) {
+                if let Some(message_id) = &entry.message_id {
+                    tenants.push(entry.tenant.as_str().to_owned());
+                    message_ids.push(message_id.clone());
+                }
+            }
+            let ids = conflicted.iter().map(|i| *entries[*i].id.as_uuid()).collect();
+            let rows = self
+                .names
+                .existing(ids, tenants, message_ids)?
+                .query()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| map("insert: look up existing entries", e))?;
+            let mut by_key = HashMap::new();
+            let mut by_id = HashSet::new();
+            for row in &rows {
+                let id: Uuid = row.try_get(0).map_err(read)?;
+                let tenant: String = row.try_get(1).map_err(read)?;
+                let message_id: Option<String> = row.try_get(2).map_err(read)?;
+                by_id.insert(id);
+                if let Some(message_id) = message_id {
+                    by_key.insert((tenant, message_id), id);
+                }
+            }
+            todo = Vec::new();
+            for i in conflicted {
+                let entry = &entries[i];
+                let holder = entry
+                    .message_id
+                    .as_ref()
+                    .and_then(|m| by_key.get(&(entry.tenant.as_str().to_owned(), m.clone())).copied())
+                    .or_else(|| by_id.contains(entry.id.as_uuid()).then_some(*entry.id.as_uuid()));
+                match holder {
+                    // The key's holder; or this very entry, written by an earlier attempt of the
+                    // same call whose outcome the caller did not learn: not a duplicate.
+                    Some(id) => {
+                        let id = DeadLetterId::from_uuid(id);
+                        receipts[i] = Some(StoreReceipt { id, duplicate: id != entry.id });
+                    }
+                    // The holder was deleted in between: try again.
+                    None => todo.push(i),
+                }
+            }
+            if todo.is_empty() {
+                break;
+            }
+        }
+        if !todo.is_empty() {
+            return Err(Error::Backend {
+                message: "insert: entries kept conflicting with rows that were deleted in between".to_owned(),
+                retryable: true,
+                source: None,
+            });
+        }
+        tx.commit().await.map_err(|e| map("insert: commit", e))?;
+        let mut out = Vec::with_capacity(entries.len());
+        for (i, receipt) in receipts.iter().enumerate() {
+            let receipt = match (receipt, duplicate_of[i]) {
+                (Some(receipt), _) => *receipt,
+                (None, Some(first)) => {
+                    let first = receipts[first].expect("the first entry with a key has a receipt");
+                    StoreReceipt { id: first.id, duplicate: true }
+                }
+                (None, None) => unreachable!("every entry is inserted, found, or a duplicate in the batch"),
+            };
+            out.push(receipt);
+        }
+        Ok(out)
+    }
+
+    async fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Option<DeadLetterEntry>> {
+        let row =
+            self.names.get(scope, id)?.query().fetch_optional(&self.pool).await.map_err(|e| map("get", e))?;
+        row.as_ref().map(entry_from_row).transpose()
+    }
+
+    async fn swap(&self, entry: &DeadLetterEntry) -> Result<bool> {
+        let Some(expected) = entry.revision.checked_sub(1) else {
+            return Ok(false);
+        };
+        let result = self
+            .names
+            .swap(entry, expected)?
+            .query()
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map("swap", e))?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn query(&self, query: &EntryQuery) -> Result<Vec<DeadLetterEntry>> {
+        let rows =
+            self.names.query(query)?.query().fetch_all(&self.pool).await.map_err(|e| map("query", e))?;
+        entries_from_rows(&rows)
+    }
+
+    async fn statistics(&self, scope: &Scope) -> Result<Statistics> {
+        let rows = self
+            .names
+            .statistics(scope)?
+            .query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map("statistics", e))?;
+        let mut statistics = Statistics::default();
+        for row in &rows {
+            let status = CommandDeadLetterStatus::from_i16(row.try_get(columns::STATUS).map_err(read)?)?;
+            let count: i64 = row.try_get("Count").map_err(read)?;
+            statistics.add(status, narrow("count", count)?);
+        }
+        Ok(statistics)
+    }
+
+    async fn error_groups(&self, scope: &Scope, limit: u32) -> Result<Vec<ErrorGroup>> {
+        let rows = self
+            .names
+            .error_groups(scope, limit)?
+            .query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map("error groups", e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(ErrorGroup {
+                    fingerprint: Fingerprint::from_stored(row.try_get("Fingerprint").map_err(read)?),
+                    command_type: row.try_get(columns::COMMAND_TYPE).map_err(read)?,
+                    exception_type: row.try_get(columns::EXCEPTION_TYPE).map_err(read)?,
+                    sample_message: row.try_get(columns::EXCEPTION_MESSAGE).map_err(read)?,
+                    count: narrow("group count", row.try_get("Count").map_err(read)?)?,
+                    first_seen: timestamp(row.try_get("FirstSeen").map_err(read)?),
+                    last_seen: timestamp(row.try_get("LastSeen").map_err(read)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> Result<u64> {
+        let result = self
+            .names
+            .request_replay(scope, filter, at)?
+            .query()
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map("request replay", e))?;
+        Ok(result.rows_affected())
+    }
+
+    async fn claim_requested(
+        &self,
+        scope: &Scope,
+        now: Timestamp,
+        lease: ReplayLease,
+        limit: u32,
+    ) -> Result<Vec<DeadLetterEntry>> {
+        let rows = self
+            .names
+            .claim_requested(scope, now, lease, limit)?
+            .query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map("claim requested replays", e))?;
+        let mut claimed = entries_from_rows(&rows)?;
+        claimed.sort_by_key(|entry| (entry.replay_requested_at, entry.id));
+        Ok(claimed)
+    }
+
+    async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> Result<u64> {
+        let result = self
+            .names
+            .purge(scope, resolved_before, limit)?
+            .query()
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map("purge", e))?;
+        Ok(result.rows_affected())
+    }
+}

@@ -1,0 +1,266 @@
+//! Versioned schema migrations, recorded with checksums in Pulse's own `_pulse_migrations` table.
+//!
+//! Opening a store first inspects the file without writing: a file of an unknown, newer schema
+//! version, a changed migration, or an unrelated table of the same name is refused before
+//! anything is written. Then, in one `BEGIN IMMEDIATE` transaction, it inspects again (another
+//! process may have migrated in between) and applies what is missing.
+
+use pulse_extensibility::{Error, Result, SqlIdentifier};
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::Context;
+use crate::sql::{self, COLUMNS, MIGRATIONS_COLUMNS};
+
+/// One schema change. Released migrations never change: their checksum is verified on open.
+#[derive(Debug)]
+pub(crate) struct Migration {
+    /// 1, 2, ...: applied in order.
+    pub(crate) version: i64,
+    /// What it does, in snake case.
+    pub(crate) name: &'static str,
+    /// The SQL, a template of [`sql::render_migration`].
+    pub(crate) template: &'static str,
+}
+
+impl Migration {
+    /// The checksum of the template: 64-bit FNV-1a as 16 lowercase hex digits. It does not
+    /// depend on the configured table name.
+    pub(crate) fn checksum(&self) -> String {
+        let hash = self.template.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("{hash:016x}")
+    }
+}
+
+/// Every migration, oldest first.
+pub(crate) const MIGRATIONS: &[Migration] =
+    &[Migration { version: 1, name: "create_dead_letter_table", template: sql::MIGRATION_1 }];
+
+/// The schema version this Pulse writes.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |migration| migration.version)
+}
+
+/// What opening has to do.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// The version the file is at for this table (0: new).
+    pub(crate) current: i64,
+}
+
+impl Plan {
+    /// The migrations still to apply.
+    fn pending(&self) -> impl Iterator<Item = &'static Migration> {
+        let current = self.current;
+        MIGRATIONS.iter().filter(move |migration| migration.version > current)
+    }
+}
+
+fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
+    let count: i64 =
+        conn.query_row(sql::TABLE_EXISTS, [name], |row| row.get(0)).context("reading the database schema")?;
+    Ok(count > 0)
+}
+
+fn table_columns(conn: &Connection, name: &str) -> Result<Vec<String>> {
+    let mut statement = conn.prepare(sql::TABLE_COLUMNS).context("reading the database schema")?;
+    let names = statement
+        .query_map([name], |row| row.get::<_, String>(0))
+        .context("reading the database schema")?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .context("reading the database schema")?;
+    Ok(names)
+}
+
+fn invalid(reason: String) -> Error {
+    Error::InvalidConfig { reason }
+}
+
+/// Reads what the file holds for `table` and decides what to do, writing nothing.
+///
+/// # Errors
+///
+/// [`Error::InvalidConfig`] when the file was written by a newer Pulse, a recorded migration
+/// differs from this Pulse's, or a table of that name exists that Pulse did not create (or whose
+/// columns are not Pulse's).
+pub(crate) fn inspect(conn: &Connection, table: &SqlIdentifier) -> Result<Plan> {
+    let mut applied: Vec<(i64, String, String)> = Vec::new();
+    if table_exists(conn, sql::MIGRATIONS_TABLE)? {
+        let columns = table_columns(conn, sql::MIGRATIONS_TABLE)?;
+        if columns != MIGRATIONS_COLUMNS {
+            return Err(invalid(format!(
+                "the database has a table {:?} that Pulse did not create (columns {columns:?})",
+                sql::MIGRATIONS_TABLE
+            )));
+        }
+        let mut statement = conn.prepare(sql::APPLIED_MIGRATIONS).context("reading applied migrations")?;
+        applied = statement
+            .query_map([table.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .context("reading applied migrations")?
+            .collect::<rusqlite::Result<_>>()
+            .context("reading applied migrations")?;
+    }
+    let current = applied.last().map_or(0, |(version, _, _)| *version);
+    if current > latest_version() {
+        return Err(invalid(format!(
+            "table {table} is at schema version {current}, written by a newer Pulse; this Pulse knows \
+             versions up to {}: upgrade Pulse to open it",
+            latest_version()
+        )));
+    }
+    for (index, (version, name, checksum)) in applied.iter().enumerate() {
+        let Some(migration) = MIGRATIONS.get(index).filter(|migration| migration.version == *version) else {
+            return Err(invalid(format!(
+                "the migration history of table {table} is broken: version {version} is recorded at \
+                 position {}",
+                index + 1
+            )));
+        };
+        if migration.name != name || migration.checksum() != *checksum {
+            return Err(invalid(format!(
+                "migration {version} of table {table} was recorded as {name:?} with checksum {checksum}, \
+                 but this Pulse's migration {version} is {:?} with checksum {}: the migration history \
+                 was changed",
+                migration.name,
+                migration.checksum()
+            )));
+        }
+    }
+    let exists = table_exists(conn, table.as_str())?;
+    match (current, exists) {
+        (0, true) => Err(invalid(format!(
+            "the database already has a table named {table} that Pulse did not create; configure another \
+             table name with SqliteConfig::table"
+        ))),
+        (0, false) => Ok(Plan { current }),
+        (_, false) => {
+            Err(invalid(format!("migrations of table {table} are recorded but the table is missing")))
+        }
+        (_, true) => {
+            if current == latest_version() {
+                check_columns(conn, table)?;
+            }
+            Ok(Plan { current })
+        }
+    }
+}
+
+/// Checks that `table` has exactly the columns of the latest schema.
+fn check_columns(conn: &Connection, table: &SqlIdentifier) -> Result<()> {
+    let columns = table_columns(conn, table.as_str())?;
+    if columns != COLUMNS {
+        return Err(invalid(format!(
+            "table {table} does not have the columns of a Pulse dead-letter table: {columns:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Applies the missing migrations for `table` in one immediate transaction, after inspecting
+/// again under the write lock. Returns the versions applied.
+///
+/// # Errors
+///
+/// As [`inspect`]; the driver's error (nothing is applied then).
+pub(crate) fn migrate(conn: &mut Connection, table: &SqlIdentifier) -> Result<Vec<i64>> {
+    let tx =
+        conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a migration")?;
+    let plan = inspect(&tx, table)?;
+    let mut applied = Vec::new();
+    for migration in plan.pending() {
+        tx.execute_batch(sql::CREATE_MIGRATIONS_TABLE).context("creating the migrations table")?;
+        tx.execute_batch(&sql::render_migration(migration.template, table))
+            .context(&format!("applying migration {} ({})", migration.version, migration.name))?;
+        tx.execute(
+            sql::RECORD_MIGRATION,
+            rusqlite::params![table.as_str(), migration.version, migration.name, migration.checksum()],
+        )
+        .context("recording a migration")?;
+        applied.push(migration.version);
+    }
+    if !applied.is_empty() {
+        check_columns(&tx, table)?;
+    }
+    tx.commit().context("committing a migration")?;
+    Ok(applied)
+}
+
+/// The schema version recorded for `table`, if any: for tests and diagnostics.
+#[cfg(test)]
+pub(crate) fn recorded_version(conn: &Connection, table: &SqlIdentifier) -> Result<Option<i64>> {
+    use rusqlite::OptionalExtension;
+    if !table_exists(conn, sql::MIGRATIONS_TABLE)? {
+        return Ok(None);
+    }
+    conn.query_row(
+        r#"SELECT max("version") FROM "_pulse_migrations" WHERE "table_name" = ?1"#,
+        [table.as_str()],
+        |row| row.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
+    .context("reading applied migrations")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_consecutive_from_one() {
+        let versions: Vec<i64> = MIGRATIONS.iter().map(|migration| migration.version).collect();
+        let expected: Vec<i64> = (1..=latest_version()).collect();
+        assert_eq!(versions, expected);
+    }
+
+    #[test]
+    fn checksums_are_pinned() {
+        // A released migration never changes. If this fails, add a new migration instead.
+        let checksums: Vec<(i64, String)> = MIGRATIONS.iter().map(|m| (m.version, m.checksum())).collect();
+        assert_eq!(checksums, [(1, "84851b692be5f926".to_owned())]);
+    }
+
+    #[test]
+    fn migrating_twice_applies_once() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let table = SqlIdentifier::default_table();
+        assert_eq!(migrate(&mut conn, &table).unwrap(), [1]);
+        assert_eq!(migrate(&mut conn, &table).unwrap(), Vec::<i64>::new());
+        assert_eq!(recorded_version(&conn, &table).unwrap(), Some(1));
+        assert_eq!(inspect(&conn, &table).unwrap(), Plan { current: 1 });
+    }
+
+    #[test]
+    fn tables_migrate_independently() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let a = SqlIdentifier::new("A").unwrap();
+        let b = SqlIdentifier::new("B").unwrap();
+        assert_eq!(migrate(&mut conn, &a).unwrap(), [1]);
+        assert_eq!(inspect(&conn, &b).unwrap(), Plan { current: 0 });
+        assert_eq!(migrate(&mut conn, &b).unwrap(), [1]);
+        assert_eq!(table_columns(&conn, "B").unwrap(), COLUMNS);
+    }
+
+    #[test]
+    fn a_changed_checksum_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let table = SqlIdentifier::default_table();
+        migrate(&mut conn, &table).unwrap();
+        conn.execute(r#"UPDATE "_pulse_migrations" SET "checksum" = '0000000000000000'"#, []).unwrap();
+        let error = migrate(&mut conn, &table).unwrap_err();
+        let Error::InvalidConfig { reason } = error else { panic!("{error:?}") };
+        assert!(reason.contains("the migration history was changed"), "{reason}");
+    }
+
+    #[test]
+    fn a_table_with_other_columns_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let table = SqlIdentifier::default_table();
+        migrate(&mut conn, &table).unwrap();
+        conn.execute_batch(r#"ALTER TABLE "CommandDeadLetter" ADD COLUMN Extra TEXT"#).unwrap();
+        let error = migrate(&mut conn, &table).unwrap_err();
+        let Error::InvalidConfig { reason } = error else { panic!("{error:?}") };
+        assert!(reason.contains("does not have the columns of a Pulse dead-letter table"), "{reason}");
+    }
+}

@@ -1,0 +1,536 @@
+//! Every SQL statement of the store, rendered in one place.
+//!
+//! The table name reaches SQL only through [`SqlIdentifier::quoted`] (index names are the
+//! validated table name plus a fixed suffix, inside double quotes). Every value is a bound
+//! parameter.
+
+use pulse_extensibility::{
+    CommandDeadLetterStatus as Status, EntryFilter, EntryQuery, Scope, SortOrder, SqlIdentifier, Timestamp,
+    columns as c,
+};
+use rusqlite::types::Value;
+
+use crate::config::Synchronous;
+
+/// The entry columns, in the order [`crate::row`] binds and reads them.
+pub(crate) const COLUMNS: [&str; 26] = [
+    c::ID,
+    c::TENANT,
+    c::MESSAGE_ID,
+    c::COMMAND_TYPE,
+    c::COMMAND_VERSION,
+    c::PAYLOAD,
+    c::ORIGINAL_PAYLOAD,
+    c::EXCEPTION_TYPE,
+    c::EXCEPTION_MESSAGE,
+    c::EXCEPTION_DETAILS,
+    c::FINGERPRINT,
+    c::SOURCE,
+    c::METADATA,
+    c::ATTEMPT_COUNT,
+    c::FIRST_FAILED_AT,
+    c::OCCURRED_AT,
+    c::STATUS,
+    c::RESOLUTION,
+    c::NOTE,
+    c::RESOLVED_AT,
+    c::LEASE_TOKEN,
+    c::LEASE_EXPIRES_AT,
+    c::REPLAY_REQUESTED_AT,
+    c::CREATED_AT,
+    c::UPDATED_AT,
+    c::REVISION,
+];
+
+/// The columns a swap leaves alone: identity and creation.
+const IMMUTABLE: [&str; 4] = [c::ID, c::TENANT, c::MESSAGE_ID, c::CREATED_AT];
+
+/// Pulse's own bookkeeping table: which migrations ran on which entry table.
+pub(crate) const MIGRATIONS_TABLE: &str = "_pulse_migrations";
+
+/// The columns of [`MIGRATIONS_TABLE`], in order.
+pub(crate) const MIGRATIONS_COLUMNS: [&str; 5] = ["table_name", "version", "name", "checksum", "applied_at"];
+
+/// Creates [`MIGRATIONS_TABLE`].
+pub(crate) const CREATE_MIGRATIONS_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_pulse_migrations" (
+    "table_name" TEXT NOT NULL,
+    "version"    INTEGER NOT NULL,
+    "name"       TEXT NOT NULL,
+    "checksum"   TEXT NOT NULL,
+    "applied_at" INTEGER NOT NULL,
+    PRIMARY KEY ("table_name", "version")
+)"#;
+
+/// Whether a table (of any letter case: SQLite names are case-insensitive) exists.
+pub(crate) const TABLE_EXISTS: &str =
+    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE";
+
+/// The column names of a table, in order.
+pub(crate) const TABLE_COLUMNS: &str = "SELECT name FROM pragma_table_info(?1) ORDER BY cid";
+
+/// The migrations recorded for one entry table.
+pub(crate) const APPLIED_MIGRATIONS: &str = r#"SELECT "version", "name", "checksum" FROM "_pulse_migrations"
+WHERE "table_name" = ?1 ORDER BY "version""#;
+
+/// Records one migration; `applied_at` is SQLite's clock in microseconds, for people only.
+pub(crate) const RECORD_MIGRATION: &str = r#"INSERT INTO "_pulse_migrations"
+    ("table_name", "version", "name", "checksum", "applied_at")
+VALUES (?1, ?2, ?3, ?4, CAST(unixepoch('subsec') * 1000000 AS INTEGER))"#;
+
+/// Reads the header: fails on a file that is not a database, writes nothing.
+pub(crate) const PROBE: &str = "SELECT count(*) FROM sqlite_schema";
+
+/// Switches the file to write-ahead logging; returns the mode now in force.
+pub(crate) const SET_JOURNAL_MODE_WAL: &str = "PRAGMA journal_mode = WAL";
+
+/// The journal mode in force.
+pub(crate) const JOURNAL_MODE: &str = "PRAGMA journal_mode";
+
+/// The synchronous level in force: 0 off, 1 normal, 2 full, 3 extra.
+pub(crate) const SYNCHRONOUS: &str = "PRAGMA synchronous";
+
+/// The busy timeout in force, in milliseconds.
+pub(crate) const BUSY_TIMEOUT: &str = "PRAGMA busy_timeout";
+
+/// Makes a connection refuse every write.
+pub(crate) const QUERY_ONLY: &str = "PRAGMA query_only = ON";
+
+/// Whether the connection refuses writes: 1 or 0.
+pub(crate) const QUERY_ONLY_STATE: &str = "PRAGMA query_only";
+
+/// Sets the synchronous level.
+pub(crate) fn set_synchronous(level: Synchronous) -> String {
+    format!("PRAGMA synchronous = {}", level.keyword())
+}
+
+/// Migration 1: the entry table and its indexes. A template: `{table}` is the quoted table
+/// name, `{name}` the bare (validated) one for index names. Never edit a released migration:
+/// its checksum is verified on every open. Add a new one instead.
+pub(crate) const MIGRATION_1: &str = r#"
+CREATE TABLE {table} (
+    Id                TEXT    NOT NULL PRIMARY KEY,
+    Tenant            TEXT    NOT NULL,
+    MessageId         TEXT,
+    CommandType       TEXT    NOT NULL,
+    CommandVersion    INTEGER NOT NULL,
+    Payload           TEXT    NOT NULL,
+    OriginalPayload   TEXT,
+    ExceptionType     TEXT    NOT NULL,
+    ExceptionMessage  TEXT    NOT NULL,
+    ExceptionDetails  TEXT,
+    Fingerprint       TEXT    NOT NULL,
+    Source            TEXT,
+    Metadata          TEXT    NOT NULL CHECK (json_valid(Metadata)),
+    AttemptCount      INTEGER NOT NULL,
+    FirstFailedAt     INTEGER NOT NULL,
+    OccurredAt        INTEGER NOT NULL,
+    Status            INTEGER NOT NULL CHECK (Status IN (0, 1, 2, 3)),
+    Resolution        TEXT    CHECK (Resolution IN ('replayed', 'handled_externally', 'ignored')),
+    Note              TEXT,
+    ResolvedAt        INTEGER,
+    LeaseToken        TEXT,
+    LeaseExpiresAt    INTEGER,
+    ReplayRequestedAt INTEGER,
+    CreatedAt         INTEGER NOT NULL,
+    UpdatedAt         INTEGER NOT NULL,
+    Revision          INTEGER NOT NULL,
+    CHECK ((LeaseToken IS NULL) = (LeaseExpiresAt IS NULL))
+);
+CREATE INDEX "{name}_Status_OccurredAt_Id" ON {table} (Status, OccurredAt, Id);
+CREATE INDEX "{name}_OccurredAt_Id" ON {table} (OccurredAt, Id);
+CREATE UNIQUE INDEX "{name}_Tenant_MessageId" ON {table} (Tenant, MessageId);
+CREATE INDEX "{name}_Unresolved_Fingerprint" ON {table} (Fingerprint, OccurredAt, Id)
+    WHERE Status IN (0, 1);
+CREATE INDEX "{name}_Status_ResolvedAt" ON {table} (Status, ResolvedAt);
+CREATE INDEX "{name}_ReplayRequestedAt" ON {table} (ReplayRequestedAt, Id)
+    WHERE ReplayRequestedAt IS NOT NULL;
+"#;
+
+/// `template` for `table`: see [`MIGRATION_1`].
+pub(crate) fn render_migration(template: &str, table: &SqlIdentifier) -> String {
+    // `as_str` is only ASCII letters, digits and '_': safe inside the template's double quotes.
+    template.replace("{table}", &table.quoted()).replace("{name}", table.as_str())
+}
+
+/// SQL text and the values bound to its numbered parameters.
+#[derive(Debug, Default)]
+pub(crate) struct Statement {
+    /// The text.
+    pub(crate) sql: String,
+    /// The value of `?1`, `?2`, ...
+    pub(crate) params: Vec<Value>,
+}
+
+impl Statement {
+    /// Adds `value` as the next parameter and returns its placeholder.
+    fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.params.push(value.into());
+        format!("?{}", self.params.len())
+    }
+}
+
+/// The statements of one entry table: the fixed ones rendered once, the others per call.
+#[derive(Debug, Clone)]
+pub(crate) struct Sql {
+    table: String,
+    /// The index serving [`Sql::claim_candidates`].
+    requested_index: String,
+    /// The index serving [`Sql::error_groups`].
+    groups_index: String,
+    select: String,
+    insert: String,
+    find_key: String,
+    get: String,
+    get_in_tenant: String,
+    swap: String,
+    claim_one: String,
+}
+
+/// Whether a swap writes `column`.
+pub(crate) fn is_mutable(column: &str) -> bool {
+    !IMMUTABLE.contains(&column)
+}
+
+impl Sql {
+    /// The statements for `table`.
+    pub(crate) fn new(table: &SqlIdentifier) -> Self {
+        // As in the migrations: the validated bare name plus a fixed suffix, in double quotes.
+        let requested_index = format!("\"{}_ReplayRequestedAt\"", table.as_str());
+        let groups_index = format!("\"{}_Unresolved_Fingerprint\"", table.as_str());
+        let table = table.quoted();
+        let columns = COLUMNS.join(", ");
+        let select = format!("SELECT {columns} FROM {table}");
+        let placeholders: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
+        let insert = format!(
+            "INSERT INTO {table} ({columns}) VALUES ({}) ON CONFLICT ({}, {}) DO NOTHING",
+            placeholders.join(", "),
+            c::TENANT,
+            c::MESSAGE_ID
+        );
+        let find_key =
+            format!("SELECT {} FROM {table} WHERE {} = ?1 AND {} = ?2", c::ID, c::TENANT, c::MESSAGE_ID);
+        let get = format!("{select} WHERE {} = ?1", c::ID);
+        let get_in_tenant = format!("{get} AND {} = ?2", c::TENANT);
+        let mutable: Vec<&str> = COLUMNS.into_iter().filter(|column| is_mutable(column)).collect();
+        let set: Vec<String> =
+            mutable.iter().enumerate().map(|(i, column)| format!("{column} = ?{}", i + 1)).collect();
+        let n = mutable.len();
+        let swap = format!(
+            "UPDATE {table} SET {} WHERE {} = ?{} AND {} = ?{} AND {} = ?{}",
+            set.join(", "),
+            c::ID,
+            n + 1,
+            c::TENANT,
+            n + 2,
+            c::REVISION,
+            n + 3
+        );
+        let claim_one = format!(
+            "UPDATE {table} SET {} = {}, {} = ?2, {} = ?3, {} = ?4, {revision} = {revision} + 1 \
+             WHERE {} = ?1 RETURNING {columns}",
+            c::STATUS,
+            Status::Replaying.as_i16(),
+            c::LEASE_TOKEN,
+            c::LEASE_EXPIRES_AT,
+            c::UPDATED_AT,
+            c::ID,
+            revision = c::REVISION,
+        );
+        Self {
+            table,
+            requested_index,
+            groups_index,
+            select,
+            insert,
+            find_key,
+            get,
+            get_in_tenant,
+            swap,
+            claim_one,
+        }
+    }
+
+    /// Inserts one entry (every column bound in [`COLUMNS`] order), unless its
+    /// `(Tenant, MessageId)` is taken.
+    pub(crate) fn insert(&self) -> &str {
+        &self.insert
+    }
+
+    /// The id holding the key `(?1, ?2)`: tenant and message id.
+    pub(crate) fn find_key(&self) -> &str {
+        &self.find_key
+    }
+
+    /// The entry with id `?1`, in tenant `?2` when `in_tenant`.
+    pub(crate) fn get(&self, in_tenant: bool) -> &str {
+        if in_tenant { &self.get_in_tenant } else { &self.get }
+    }
+
+    /// Writes the mutable columns (bound in [`COLUMNS`] order, the others left out) of the entry
+    /// whose `Id`, `Tenant` and `Revision` are bound after them.
+    pub(crate) fn swap(&self) -> &str {
+        &self.swap
+    }
+
+    /// Claims entry `?1`: status Replaying, lease token `?2` expiring at `?3`, `UpdatedAt = ?4`,
+    /// the next revision; returns the entry as stored.
+    pub(crate) fn claim_one(&self) -> &str {
+        &self.claim_one
+    }
+
+    /// Entries matching `query`, in its order, as [`EntryQuery`] describes.
+    pub(crate) fn query(&self, query: &EntryQuery) -> Statement {
+        let mut statement = Statement::default();
+        let mut conditions = Vec::new();
+        scope_condition(&mut statement, &mut conditions, &query.scope);
+        filter_conditions(&mut statement, &mut conditions, &query.filter);
+        let direction = match query.order {
+            SortOrder::OldestFirst => "ASC",
+            SortOrder::NewestFirst => "DESC",
+        };
+        if let Some(after) = query.after {
+            let comparison = match query.order {
+                SortOrder::OldestFirst => ">",
+                SortOrder::NewestFirst => "<",
+            };
+            let occurred_at = statement.bind(after.occurred_at.as_micros());
+            let id = statement.bind(crate::row::id_text(after.id));
+            conditions.push(format!("({}, {}) {comparison} ({occurred_at}, {id})", c::OCCURRED_AT, c::ID));
+        }
+        let limit = statement.bind(i64::from(query.limit));
+        let offset = statement.bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+        statement.sql = format!(
+            "{}{} ORDER BY {} {direction}, {} {direction} LIMIT {limit} OFFSET {offset}",
+            self.select,
+            where_clause(&conditions),
+            c::OCCURRED_AT,
+            c::ID,
+        );
+        statement
+    }
+
+    /// How many entries stand in each status in `scope`: rows of `(Status, count)`.
+    pub(crate) fn statistics(&self, scope: &Scope) -> Statement {
+        let mut statement = Statement::default();
+        let mut conditions = Vec::new();
+        scope_condition(&mut statement, &mut conditions, scope);
+        statement.sql = format!(
+            "SELECT {status}, count(*) FROM {}{} GROUP BY {status}",
+            self.table,
+            where_clause(&conditions),
+            status = c::STATUS
+        );
+        statement
+    }
+
+    /// The error groups of `scope`: rows of `(Fingerprint, CommandType, ExceptionType,
+    /// sample message, count, first seen, last seen)`, largest first, at most `limit`. The
+    /// sample is the message of the group's latest `(OccurredAt, Id)`. Groups by walking the
+    /// partial index of unresolved entries in fingerprint order, which the planner, without
+    /// statistics, may not pick by itself.
+    pub(crate) fn error_groups(&self, scope: &Scope, limit: u32) -> Statement {
+        let mut statement = Statement::default();
+        let mut conditions = vec![unresolved()];
+        scope_condition(&mut statement, &mut conditions, scope);
+        let mut latest_conditions = vec![format!("latest.{} = groups.{}", c::FINGERPRINT, c::FINGERPRINT)];
+        latest_conditions.extend(conditions.iter().map(|condition| format!("latest.{condition}")));
+        let limit = statement.bind(i64::from(limit));
+        statement.sql = format!(
+            "WITH groups AS (
+    SELECT {fingerprint}, count(*) AS n, min({first_failed_at}) AS first_seen, max({occurred_at}) AS last_seen
+    FROM {table} INDEXED BY {groups_index}{where_clause}
+    GROUP BY {fingerprint}
+    ORDER BY n DESC, last_seen DESC, {fingerprint} ASC
+    LIMIT {limit}
+)
+SELECT groups.{fingerprint}, sample.{command_type}, sample.{exception_type}, sample.{exception_message},
+    groups.n, groups.first_seen, groups.last_seen
+FROM groups JOIN {table} AS sample ON sample.{id} = (
+    SELECT latest.{id} FROM {table} AS latest
+    WHERE {latest_conditions}
+    ORDER BY latest.{occurred_at} DESC, latest.{id} DESC LIMIT 1
+)
+ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
+            table = self.table,
+            groups_index = self.groups_index,
+            where_clause = where_clause(&conditions),
+            latest_conditions = latest_conditions.join(" AND "),
+            fingerprint = c::FINGERPRINT,
+            first_failed_at = c::FIRST_FAILED_AT,
+            occurred_at = c::OCCURRED_AT,
+            command_type = c::COMMAND_TYPE,
+            exception_type = c::EXCEPTION_TYPE,
+            exception_message = c::EXCEPTION_MESSAGE,
+            id = c::ID,
+        );
+        statement
+    }
+
+    /// Marks every entry of `scope` matching `filter` without a pending request.
+    pub(crate) fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> Statement {
+        let mut statement = Statement::default();
+        let at = statement.bind(at.as_micros());
+        let mut conditions = vec![format!("{} IS NULL", c::REPLAY_REQUESTED_AT)];
+        scope_condition(&mut statement, &mut conditions, scope);
+        filter_conditions(&mut statement, &mut conditions, filter);
+        statement.sql = format!(
+            "UPDATE {} SET {} = {at}, {} = {at}, {revision} = {revision} + 1{}",
+            self.table,
+            c::REPLAY_REQUESTED_AT,
+            c::UPDATED_AT,
+            where_clause(&conditions),
+            revision = c::REVISION,
+        );
+        statement
+    }
+
+    /// The ids of up to `limit` requested entries of `scope` that can be claimed at `now`,
+    /// oldest request first.
+    pub(crate) fn claim_candidates(&self, scope: &Scope, now: Timestamp, limit: u32) -> Statement {
+        let mut statement = Statement::default();
+        let now = statement.bind(now.as_micros());
+        let mut conditions = vec![
+            format!("{} IS NOT NULL", c::REPLAY_REQUESTED_AT),
+            format!(
+                "({status} IN ({new}, {resolved}) OR ({status} = {replaying} AND ({expires} IS NULL OR {expires} <= {now})))",
+                status = c::STATUS,
+                new = Status::New.as_i16(),
+                resolved = Status::Resolved.as_i16(),
+                replaying = Status::Replaying.as_i16(),
+                expires = c::LEASE_EXPIRES_AT,
+            ),
+        ];
+        scope_condition(&mut statement, &mut conditions, scope);
+        let limit = statement.bind(i64::from(limit));
+        // The planner, without statistics, may prefer a status index and scan every New entry;
+        // the partial index holds only the requested ones, in claim order.
+        statement.sql = format!(
+            "SELECT {id} FROM {} INDEXED BY {}{} ORDER BY {requested}, {id} LIMIT {limit}",
+            self.table,
+            self.requested_index,
+            where_clause(&conditions),
+            id = c::ID,
+            requested = c::REPLAY_REQUESTED_AT,
+        );
+        statement
+    }
+
+    /// Deletes up to `limit` terminal entries of `scope` resolved strictly before `before`.
+    pub(crate) fn purge(&self, scope: &Scope, before: Timestamp, limit: u32) -> Statement {
+        let mut statement = Statement::default();
+        let before = statement.bind(before.as_micros());
+        let mut conditions = vec![
+            format!("{} IN ({}, {})", c::STATUS, Status::Resolved.as_i16(), Status::Dismissed.as_i16()),
+            format!("{} < {before}", c::RESOLVED_AT),
+        ];
+        scope_condition(&mut statement, &mut conditions, scope);
+        let limit = statement.bind(i64::from(limit));
+        statement.sql = format!(
+            "DELETE FROM {table} WHERE {id} IN (SELECT {id} FROM {table}{} LIMIT {limit})",
+            where_clause(&conditions),
+            table = self.table,
+            id = c::ID,
+        );
+        statement
+    }
+}
+
+/// `Status IN (New, Replaying)`.
+fn unresolved() -> String {
+    format!("{} IN ({}, {})", c::STATUS, Status::New.as_i16(), Status::Replaying.as_i16())
+}
+
+fn where_clause(conditions: &[String]) -> String {
+    if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) }
+}
+
+fn scope_condition(statement: &mut Statement, conditions: &mut Vec<String>, scope: &Scope) {
+    if let Some(tenant) = scope.tenant() {
+        let tenant = statement.bind(tenant.as_str().to_owned());
+        conditions.push(format!("{} = {tenant}", c::TENANT));
+    }
+}
+
+fn filter_conditions(statement: &mut Statement, conditions: &mut Vec<String>, filter: &EntryFilter) {
+    if !filter.statuses.is_empty() {
+        let statuses: Vec<String> =
+            filter.statuses.iter().map(|status| statement.bind(i64::from(status.as_i16()))).collect();
+        conditions.push(format!("{} IN ({})", c::STATUS, statuses.join(", ")));
+    }
+    if let Some(command_type) = &filter.command_type {
+        conditions.push(format!("{} = {}", c::COMMAND_TYPE, statement.bind(command_type.clone())));
+    }
+    if let Some(exception_type) = &filter.exception_type {
+        conditions.push(format!("{} = {}", c::EXCEPTION_TYPE, statement.bind(exception_type.clone())));
+    }
+    if let Some(fingerprint) = &filter.fingerprint {
+        conditions.push(format!("{} = {}", c::FINGERPRINT, statement.bind(fingerprint.as_str().to_owned())));
+    }
+    if let Some(from) = filter.occurred_from {
+        conditions.push(format!("{} >= {}", c::OCCURRED_AT, statement.bind(from.as_micros())));
+    }
+    if let Some(before) = filter.occurred_before {
+        conditions.push(format!("{} < {}", c::OCCURRED_AT, statement.bind(before.as_micros())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pulse_extensibility::{DeadLetterId, SortKey, TenantId};
+
+    #[test]
+    fn the_table_name_is_quoted_and_values_are_parameters() {
+        let sql = Sql::new(&SqlIdentifier::new("Letters").unwrap());
+        let query = EntryQuery {
+            scope: Scope::Tenant(TenantId::new("acme'; DROP TABLE x; --").unwrap()),
+            filter: EntryFilter {
+                statuses: vec![Status::New, Status::Replaying],
+                command_type: Some("orders.create".to_owned()),
+                ..EntryFilter::default()
+            },
+            order: SortOrder::NewestFirst,
+            after: Some(SortKey {
+                occurred_at: Timestamp::from_micros(7),
+                id: DeadLetterId::new_at(Timestamp::UNIX_EPOCH),
+            }),
+            offset: 3,
+            limit: 10,
+        };
+        let statement = sql.query(&query);
+        assert!(statement.sql.starts_with("SELECT Id, Tenant, MessageId,"), "{}", statement.sql);
+        assert!(
+            statement.sql.ends_with(
+                " FROM \"Letters\" WHERE Tenant = ?1 AND Status IN (?2, ?3) AND CommandType = ?4 \
+                 AND (OccurredAt, Id) < (?5, ?6) ORDER BY OccurredAt DESC, Id DESC LIMIT ?7 OFFSET ?8"
+            ),
+            "{}",
+            statement.sql
+        );
+        assert_eq!(statement.params.len(), 8);
+        assert!(!statement.sql.contains("acme"));
+    }
+
+    #[test]
+    fn swap_binds_mutable_columns_then_the_key() {
+        let sql = Sql::new(&SqlIdentifier::default_table()).swap().to_owned();
+        assert!(sql.starts_with("UPDATE \"CommandDeadLetter\" SET CommandType = ?1, CommandVersion = ?2,"));
+        assert!(
+            sql.ends_with(
+                "UpdatedAt = ?21, Revision = ?22 WHERE Id = ?23 AND Tenant = ?24 AND Revision = ?25"
+            )
+        );
+        let (set, _) = sql.split_once(" WHERE ").unwrap();
+        for column in IMMUTABLE {
+            assert!(!set.contains(&format!(" {column} = ?")), "{column} is written");
+        }
+    }
+
+    #[test]
+    fn migrations_render_the_table_name() {
+        let rendered = render_migration(MIGRATION_1, &SqlIdentifier::new("Letters").unwrap());
+        assert!(rendered.contains("CREATE TABLE \"Letters\" ("));
+        assert!(rendered.contains("CREATE INDEX \"Letters_OccurredAt_Id\" ON \"Letters\" (OccurredAt, Id);"));
+        assert!(!rendered.contains('{'));
+    }
+}

@@ -1,0 +1,744 @@
+//! [`SqliteStore`]: one writer connection on its own thread, a few reader connections on theirs,
+//! and async callers that send them jobs and await the replies.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::thread::{self, JoinHandle};
+
+use async_trait::async_trait;
+use pulse_extensibility::{
+    Capabilities, CommandDeadLetterStatus, DeadLetterBackend, DeadLetterEntry, DeadLetterId, EntryFilter,
+    EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, Result, Scope, Statistics, StoreReceipt,
+    Timestamp,
+};
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior, params_from_iter};
+use tokio::sync::oneshot;
+
+use crate::config::SqliteConfig;
+use crate::error::{Context, map};
+use crate::migrate;
+use crate::row::{count, entry_from_row, entry_values, id_text, parse_id};
+use crate::sql::{self, COLUMNS, Sql};
+
+/// Work for one connection's thread.
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The most statements each connection keeps prepared.
+const STATEMENT_CACHE: usize = 64;
+
+/// A dead-letter store in one SQLite file, in WAL mode.
+///
+/// Writes run one at a time on a dedicated writer thread, each in a `BEGIN IMMEDIATE`
+/// transaction; reads run on a small pool of reader threads, each with its own connection, and
+/// never wait behind the writer. No database work runs on the async runtime's threads.
+///
+/// Clones share the connections. Dropping the last clone closes them, waiting for the job in
+/// progress, if any. Several stores (in one or many processes) may open the same file: SQLite's
+/// locks serialize their writes.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use pulse_extensibility::DeadLetters;
+/// use pulse_store_sqlite::{SqliteConfig, SqliteStore};
+///
+/// # async fn run() -> pulse_extensibility::Result<()> {
+/// let store = SqliteStore::open(SqliteConfig::new("dead-letters.db")).await?;
+/// let dead_letters = DeadLetters::new(Arc::new(store));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: SqliteConfig,
+    sql: Arc<Sql>,
+    writer: Pool,
+    readers: Pool,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.config.path())
+            .field("table", self.inner.config.table_name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Threads that each own one connection and take jobs from one queue.
+struct Pool {
+    sender: Option<mpsc::Sender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    /// Starts `size` threads, each running on the connection `open` makes for it, and waits
+    /// until every one has its connection.
+    async fn start<F>(name: &str, size: usize, open: F) -> Result<Self>
+    where
+        F: Fn() -> Result<Connection> + Send + Sync + 'static,
+    {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let open = Arc::new(open);
+        let mut pool = Self { sender: Some(sender), threads: Vec::with_capacity(size) };
+        let mut ready = Vec::with_capacity(size);
+        for index in 0..size {
+            let (ready_tx, ready_rx) = oneshot::channel();
+            let receiver = receiver.clone();
+            let open = open.clone();
+            let spawned = thread::Builder::new().name(format!("{name}-{index}")).spawn(move || {
+                let connection = catch_unwind(AssertUnwindSafe(|| open()))
+                    .unwrap_or_else(|panic| Err(panicked("opening a connection", &*panic)));
+                match connection {
+                    Ok(connection) => {
+                        let _ = ready_tx.send(Ok(()));
+                        serve(connection, &receiver);
+                    }
+                    Err(error) => {
+                        let _ = ready_tx.send(Err(error));
+                    }
+                }
+            });
+            match spawned {
+                Ok(handle) => pool.threads.push(handle),
+                Err(error) => return Err(Error::unavailable("cannot start a database thread", error)),
+            }
+            ready.push(ready_rx);
+        }
+        for ready_rx in ready {
+            match ready_rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return Err(error),
+                Err(_) => {
+                    return Err(Error::corrupt("a database thread stopped while opening its connection"));
+                }
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Runs `job` on one of the pool's connections and returns its result. A panic in `job`
+    /// becomes an error; the connection's open transaction, if any, is rolled back.
+    async fn run<T, F>(&self, what: &'static str, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, result) = oneshot::channel();
+        let job: Job = Box::new(move |connection: &mut Connection| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| job(connection)))
+                .unwrap_or_else(|panic| Err(panicked(what, &*panic)));
+            if !connection.is_autocommit()
+                && let Err(error) = connection.execute_batch("ROLLBACK")
+            {
+                tracing::error!(%error, what, "cannot roll back after a failed database job");
+            }
+            let _ = reply.send(outcome);
+        });
+        let closed = || Error::Unavailable { message: format!("{what}: the store is closed"), source: None };
+        self.sender.as_ref().ok_or_else(closed)?.send(job).map_err(|_| closed())?;
+        result.await.map_err(|_| closed())?
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing the queue ends every thread after its current job; joining closes the
+        // connections before the store is gone.
+        drop(self.sender.take());
+        let current = thread::current().id();
+        for handle in self.threads.drain(..) {
+            if handle.thread().id() != current {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// A connection's thread: runs jobs until the queue closes.
+fn serve(mut connection: Connection, receiver: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        let job = receiver.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        match job {
+            Ok(job) => job(&mut connection),
+            Err(mpsc::RecvError) => return,
+        }
+    }
+}
+
+fn panicked(what: &str, panic: &(dyn std::any::Any + Send)) -> Error {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned());
+    tracing::error!(what, panic = %message, "a database job panicked");
+    Error::Backend {
+        message: format!("{what}: the database job panicked: {message}"),
+        retryable: false,
+        source: None,
+    }
+}
+
+/// Opens a connection to the configured file and checks that it is a SQLite database, writing
+/// nothing.
+fn connect(config: &SqliteConfig) -> Result<Connection> {
+    let path = config.path();
+    let connection = Connection::open_with_flags(path, OpenFlags::default())
+        .map_err(|error| map(&format!("opening {}", path.display()), error))?;
+    connection.busy_timeout(config.busy_timeout_duration()).context("setting the busy timeout")?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    connection.query_row(sql::PROBE, [], |_| Ok(())).map_err(|error| {
+        if error.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
+            Error::InvalidConfig { reason: format!("{} is not a SQLite database", path.display()) }
+        } else {
+            map(&format!("reading {}", path.display()), error)
+        }
+    })?;
+    Ok(connection)
+}
+
+/// Reads a pragma back as text.
+fn pragma_text(connection: &Connection, sql: &str) -> Result<String> {
+    connection.query_row(sql, [], |row| row.get(0)).context("reading a pragma")
+}
+
+/// Reads a pragma back as an integer.
+fn pragma_int(connection: &Connection, sql: &str) -> Result<i64> {
+    connection.query_row(sql, [], |row| row.get(0)).context("reading a pragma")
+}
+
+/// Checks that the connection runs in WAL mode.
+fn check_wal(connection: &Connection, config: &SqliteConfig) -> Result<()> {
+    let mode = pragma_text(connection, sql::JOURNAL_MODE)?;
+    if mode.eq_ignore_ascii_case("wal") {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig {
+            reason: format!(
+                "{} cannot use write-ahead logging (journal_mode is {mode:?}); Pulse needs a database \
+                 file on a local file system",
+                config.path().display()
+            ),
+        })
+    }
+}
+
+/// The writer's connection: checked, configured, migrated.
+fn open_writer(config: &SqliteConfig) -> Result<Connection> {
+    let path = config.path();
+    let mut connection = connect(config)?;
+    if connection.is_readonly(rusqlite::MAIN_DB).context("opening the database")? {
+        return Err(Error::Backend {
+            message: format!("{} is read-only: Pulse must be able to write its database", path.display()),
+            retryable: false,
+            source: None,
+        });
+    }
+    // Refuse a file we must not touch before anything, even the journal mode, is written.
+    migrate::inspect(&connection, config.table_name())?;
+    pragma_text(&connection, sql::SET_JOURNAL_MODE_WAL)?;
+    check_wal(&connection, config)?;
+    set_synchronous(&connection, config)?;
+    check_busy_timeout(&connection, config)?;
+    let applied = migrate::migrate(&mut connection, config.table_name())?;
+    if !applied.is_empty() {
+        tracing::info!(path = %path.display(), table = %config.table_name(), ?applied, "sqlite schema migrated");
+    }
+    Ok(connection)
+}
+
+/// Sets the configured synchronous level and checks that it holds.
+fn set_synchronous(connection: &Connection, config: &SqliteConfig) -> Result<()> {
+    let synchronous = config.synchronous_level();
+    connection.execute_batch(&sql::set_synchronous(synchronous)).context("setting synchronous")?;
+    let level = pragma_int(connection, sql::SYNCHRONOUS)?;
+    if level == synchronous.level() {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig {
+            reason: format!(
+                "synchronous reads back as {level}, not {} ({synchronous:?})",
+                synchronous.level()
+            ),
+        })
+    }
+}
+
+/// A reader's connection: checked, read-only.
+fn open_reader(config: &SqliteConfig) -> Result<Connection> {
+    let connection = connect(config)?;
+    connection.execute_batch(sql::QUERY_ONLY).context("making a reader connection read-only")?;
+    set_synchronous(&connection, config)?;
+    if pragma_int(&connection, sql::QUERY_ONLY_STATE)? != 1 {
+        return Err(Error::InvalidConfig { reason: "query_only does not read back as on".to_owned() });
+    }
+    check_wal(&connection, config)?;
+    check_busy_timeout(&connection, config)?;
+    Ok(connection)
+}
+
+fn check_busy_timeout(connection: &Connection, config: &SqliteConfig) -> Result<()> {
+    let millis = pragma_int(connection, sql::BUSY_TIMEOUT)?;
+    let expected = config.busy_timeout_duration().as_millis();
+    if u128::try_from(millis).ok() == Some(expected) {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig {
+            reason: format!("busy_timeout reads back as {millis} ms, not {expected} ms"),
+        })
+    }
+}
+
+/// Runs `work` in a `BEGIN IMMEDIATE` transaction: it takes the write lock first (waiting up to
+/// the busy timeout), so it never fails half-way for a concurrent writer. Commits on `Ok`, rolls
+/// back on `Err`.
+fn write_transaction<T>(
+    connection: &mut Connection,
+    what: &str,
+    work: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).context(what)?;
+    let result = work(&transaction)?;
+    transaction.commit().context(what)?;
+    Ok(result)
+}
+
+/// Every entry `statement` returns.
+fn entries(connection: &Connection, what: &str, sql: &str, params: &[Value]) -> Result<Vec<DeadLetterEntry>> {
+    let mut statement = connection.prepare_cached(sql).context(what)?;
+    let mut rows = statement.query(params_from_iter(params)).context(what)?;
+    let mut entries = Vec::new();
+    while let Some(row) = rows.next().context(what)? {
+        entries.push(entry_from_row(row)?);
+    }
+    Ok(entries)
+}
+
+fn changes(changed: usize) -> Result<u64> {
+    u64::try_from(changed).map_err(|_| Error::corrupt(format!("{changed} rows changed")))
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file of `config`: checks it, switches it to WAL
+    /// mode, sets and reads back the pragmas, applies the missing migrations, and starts the
+    /// writer and reader threads.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidConfig`]: a bad setting; the file is not a SQLite database; it was
+    ///   written by a newer Pulse; its migration history differs from this Pulse's; it has a
+    ///   table of the configured name that Pulse did not create; it cannot use WAL mode. The file
+    ///   is left as it was.
+    /// - [`Error::Backend`]: the file is read-only, or the driver failed (retryable when another
+    ///   process held the write lock past the busy timeout).
+    /// - [`Error::Unavailable`]: the file cannot be opened, the disk is full or failing.
+    pub async fn open(config: SqliteConfig) -> Result<Self> {
+        if !(1..=SqliteConfig::MAX_READERS).contains(&config.reader_count()) {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "readers must be between 1 and {}, was {}",
+                    SqliteConfig::MAX_READERS,
+                    config.reader_count()
+                ),
+            });
+        }
+        if i32::try_from(config.busy_timeout_duration().as_millis()).is_err() {
+            return Err(Error::InvalidConfig { reason: "busy_timeout must be below 2^31 ms".to_owned() });
+        }
+        let writer_config = config.clone();
+        let writer = Pool::start("pulse-sqlite-writer", 1, move || open_writer(&writer_config)).await?;
+        let reader_config = config.clone();
+        let readers =
+            Pool::start("pulse-sqlite-reader", config.reader_count(), move || open_reader(&reader_config))
+                .await?;
+        let sql = Arc::new(Sql::new(config.table_name()));
+        Ok(Self { inner: Arc::new(Inner { config, sql, writer, readers }) })
+    }
+
+    /// The settings the store was opened with.
+    pub fn config(&self) -> &SqliteConfig {
+        &self.inner.config
+    }
+
+    /// Runs `job` on the writer connection.
+    async fn write<T, F>(&self, what: &'static str, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Sql) -> Result<T> + Send + 'static,
+    {
+        let sql = self.inner.sql.clone();
+        self.inner.writer.run(what, move |connection| job(connection, &sql)).await
+    }
+
+    /// Runs `job` on a reader connection.
+    async fn read<T, F>(&self, what: &'static str, job: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Sql) -> Result<T> + Send + 'static,
+    {
+        let sql = self.inner.sql.clone();
+        self.inner.readers.run(what, move |connection| job(connection, &sql)).await
+    }
+}
+
+#[async_trait]
+impl DeadLetterBackend for SqliteStore {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(true)
+    }
+
+    async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>> {
+        const WHAT: &str = "inserting entries";
+        let rows: Vec<(DeadLetterEntry, Vec<Value>)> =
+            entries.iter().map(|entry| Ok((entry.clone(), entry_values(entry)?))).collect::<Result<_>>()?;
+        self.write(WHAT, move |connection, sql| {
+            write_transaction(connection, WHAT, |transaction| {
+                let mut insert = transaction.prepare_cached(sql.insert()).context(WHAT)?;
+                let mut find = transaction.prepare_cached(sql.find_key()).context(WHAT)?;
+                let mut receipts = Vec::with_capacity(rows.len());
+                for (entry, values) in &rows {
+                    if insert.execute(params_from_iter(values)).context(WHAT)? == 1 {
+                        receipts.push(StoreReceipt { id: entry.id, duplicate: false });
+                        continue;
+                    }
+                    let message_id = entry.message_id.as_deref().ok_or_else(|| {
+                        Error::corrupt(format!("entry {} without a message id was not inserted", entry.id))
+                    })?;
+                    let existing: String = find
+                        .query_row([entry.tenant.as_str(), message_id], |row| row.get(0))
+                        .context("looking up a duplicate message id")?;
+                    receipts.push(StoreReceipt { id: parse_id(&existing)?, duplicate: true });
+                }
+                Ok(receipts)
+            })
+        })
+        .await
+    }
+
+    async fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Option<DeadLetterEntry>> {
+        let mut params = vec![Value::Text(id_text(id))];
+        if let Some(tenant) = scope.tenant() {
+            params.push(Value::Text(tenant.as_str().to_owned()));
+        }
+        self.read("reading an entry", move |connection, sql| {
+            let statement = sql.get(params.len() > 1);
+            Ok(entries(connection, "reading an entry", statement, &params)?.pop())
+        })
+        .await
+    }
+
+    async fn swap(&self, entry: &DeadLetterEntry) -> Result<bool> {
+        const WHAT: &str = "updating an entry";
+        let Some(expected) = entry.revision.checked_sub(1).and_then(|revision| i64::try_from(revision).ok())
+        else {
+            return Ok(false);
+        };
+        let mut params: Vec<Value> = COLUMNS
+            .iter()
+            .zip(entry_values(entry)?)
+            .filter(|(column, _)| sql::is_mutable(column))
+            .map(|(_, value)| value)
+            .collect();
+        params.extend([
+            Value::Text(id_text(entry.id)),
+            Value::Text(entry.tenant.as_str().to_owned()),
+            Value::Integer(expected),
+        ]);
+        self.write(WHAT, move |connection, sql| {
+            write_transaction(connection, WHAT, |transaction| {
+                let mut statement = transaction.prepare_cached(sql.swap()).context(WHAT)?;
+                Ok(statement.execute(params_from_iter(&params)).context(WHAT)? == 1)
+            })
+        })
+        .await
+    }
+
+    async fn query(&self, query: &EntryQuery) -> Result<Vec<DeadLetterEntry>> {
+        const WHAT: &str = "listing entries";
+        let statement = self.inner.sql.query(query);
+        self.read(WHAT, move |connection, _| entries(connection, WHAT, &statement.sql, &statement.params))
+            .await
+    }
+
+    async fn statistics(&self, scope: &Scope) -> Result<Statistics> {
+        const WHAT: &str = "counting entries";
+        let statement = self.inner.sql.statistics(scope);
+        self.read(WHAT, move |connection, _| {
+            let mut prepared = connection.prepare_cached(&statement.sql).context(WHAT)?;
+            let mut rows = prepared.query(params_from_iter(&statement.params)).context(WHAT)?;
+            let mut statistics = Statistics::default();
+            while let Some(row) = rows.next().context(WHAT)? {
+                let status: i64 = row.get(0).context(WHAT)?;
+                let status = i16::try_from(status)
+                    .map_err(|_| Error::corrupt(format!("unknown stored status {status}")))
+                    .and_then(CommandDeadLetterStatus::from_i16)?;
+                statistics.add(status, count(row.get(1).context(WHAT)?)?);
+            }
+            Ok(statistics)
+        })
+        .await
+    }
+
+    async fn error_groups(&self, scope: &Scope, limit: u32) -> Result<Vec<ErrorGroup>> {
+        const WHAT: &str = "grouping errors";
+        let statement = self.inner.sql.error_groups(scope, limit);
+        self.read(WHAT, move |connection, _| {
+            let mut prepared = connection.prepare_cached(&statement.sql).context(WHAT)?;
+            let mut rows = prepared.query(params_from_iter(&statement.params)).context(WHAT)?;
+            let mut groups = Vec::new();
+            while let Some(row) = rows.next().context(WHAT)? {
+                groups.push(ErrorGroup {
+                    fingerprint: Fingerprint::from_stored(row.get(0).context(WHAT)?),
+                    command_type: row.get(1).context(WHAT)?,
+                    exception_type: row.get(2).context(WHAT)?,
+                    sample_message: row.get(3).context(WHAT)?,
+                    count: count(row.get(4).context(WHAT)?)?,
+                    first_seen: Timestamp::from_micros(row.get(5).context(WHAT)?),
+                    last_seen: Timestamp::from_micros(row.get(6).context(WHAT)?),
+                });
+            }
+            Ok(groups)
+        })
+        .await
+    }
+
+    async fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> Result<u64> {
+        const WHAT: &str = "requesting replays";
+        let statement = self.inner.sql.request_replay(scope, filter, at);
+        self.write(WHAT, move |connection, _| {
+            write_transaction(connection, WHAT, |transaction| {
+                let mut prepared = transaction.prepare_cached(&statement.sql).context(WHAT)?;
+                changes(prepared.execute(params_from_iter(&statement.params)).context(WHAT)?)
+            })
+        })
+        .await
+    }
+
+    async fn claim_requested(
+        &self,
+        scope: &Scope,
+        now: Timestamp,
+        lease: ReplayLease,
+        limit: u32,
+    ) -> Result<Vec<DeadLetterEntry>> {
+        const WHAT: &str = "claiming requested replays";
+        let candidates = self.inner.sql.claim_candidates(scope, now, limit);
+        self.write(WHAT, move |connection, sql| {
+            write_transaction(connection, WHAT, |transaction| {
+                let ids: Vec<String> = {
+                    let mut prepared = transaction.prepare_cached(&candidates.sql).context(WHAT)?;
+                    prepared
+                        .query_map(params_from_iter(&candidates.params), |row| row.get(0))
+                        .context(WHAT)?
+                        .collect::<rusqlite::Result<_>>()
+                        .context(WHAT)?
+                };
+                let mut claimed = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let params = [
+                        Value::Text(id),
+                        Value::Text(lease.token.hyphenated().to_string()),
+                        Value::Integer(lease.expires_at.as_micros()),
+                        Value::Integer(now.as_micros()),
+                    ];
+                    let entry = entries(transaction, WHAT, sql.claim_one(), &params)?
+                        .pop()
+                        .ok_or_else(|| Error::corrupt("a claimed entry vanished inside its transaction"))?;
+                    claimed.push(entry);
+                }
+                Ok(claimed)
+            })
+        })
+        .await
+    }
+
+    async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> Result<u64> {
+        const WHAT: &str = "purging entries";
+        let statement = self.inner.sql.purge(scope, resolved_before, limit);
+        self.write(WHAT, move |connection, _| {
+            write_transaction(connection, WHAT, |transaction| {
+                let mut prepared = transaction.prepare_cached(&statement.sql).context(WHAT)?;
+                changes(prepared.execute(params_from_iter(&statement.params)).context(WHAT)?)
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pulse_extensibility::{
+        CommandDeadLetterStatus as Status, DeadLetters, Failure, ManualClock, NewDeadLetter, SortOrder,
+        TenantId,
+    };
+
+    use super::*;
+    use crate::config::Synchronous;
+
+    /// What a connection reports about itself.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Pragmas {
+        journal_mode: String,
+        synchronous: i64,
+        busy_timeout: i64,
+        query_only: i64,
+    }
+
+    fn pragmas(connection: &Connection) -> Result<Pragmas> {
+        Ok(Pragmas {
+            journal_mode: pragma_text(connection, sql::JOURNAL_MODE)?,
+            synchronous: pragma_int(connection, sql::SYNCHRONOUS)?,
+            busy_timeout: pragma_int(connection, sql::BUSY_TIMEOUT)?,
+            query_only: pragma_int(connection, sql::QUERY_ONLY_STATE)?,
+        })
+    }
+
+    async fn open(dir: &tempfile::TempDir, config: impl FnOnce(SqliteConfig) -> SqliteConfig) -> SqliteStore {
+        SqliteStore::open(config(SqliteConfig::new(dir.path().join("pulse.db")))).await.expect("open")
+    }
+
+    fn entry(store: &SqliteStore, message_id: &str) -> DeadLetterEntry {
+        let input = NewDeadLetter::new("orders.create", "{}", Failure::new("TimeoutError", "timed out"))
+            .message_id(message_id);
+        pulse_extensibility::validate::new_entry(input, Timestamp::from_micros(1_000_000), 1024)
+            .map(|entry| DeadLetterEntry { tenant: TenantId::default(), ..entry })
+            .unwrap_or_else(|error| panic!("{store:?}: {error}"))
+    }
+
+    #[tokio::test]
+    async fn pragmas_are_set_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        for (synchronous, level) in [(Synchronous::Normal, 1), (Synchronous::Full, 2)] {
+            let store = open(&dir, |config| {
+                config.synchronous(synchronous).busy_timeout(std::time::Duration::from_millis(1234))
+            })
+            .await;
+            let writer = store.inner.writer.run("pragmas", |connection| pragmas(connection)).await.unwrap();
+            let reader = store.inner.readers.run("pragmas", |connection| pragmas(connection)).await.unwrap();
+            let expected = |query_only| Pragmas {
+                journal_mode: "wal".to_owned(),
+                synchronous: level,
+                busy_timeout: 1234,
+                query_only,
+            };
+            assert_eq!((writer, reader), (expected(0), expected(1)));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_rolls_back_and_poisons_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, |config| config.readers(1)).await;
+        let doomed = entry(&store, "doomed");
+        let values = entry_values(&doomed).unwrap();
+        let error = store
+            .write("a test job", move |connection, sql| -> Result<()> {
+                connection.execute_batch("BEGIN IMMEDIATE").unwrap();
+                connection.execute(sql.insert(), params_from_iter(&values)).unwrap();
+                panic!("boom");
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "backend error: a test job: the database job panicked: boom");
+        let error = store.read("a test read", |_, _| -> Result<()> { panic!("bang") }).await.unwrap_err();
+        assert_eq!(error.to_string(), "backend error: a test read: the database job panicked: bang");
+
+        // The half-written insert is gone, and both connections keep working.
+        assert_eq!(store.get(&Scope::AllTenants, doomed.id).await.unwrap(), None);
+        let kept = entry(&store, "kept");
+        let receipts = store.insert(std::slice::from_ref(&kept)).await.unwrap();
+        assert_eq!(receipts, [StoreReceipt { id: kept.id, duplicate: false }]);
+        assert_eq!(store.get(&Scope::AllTenants, kept.id).await.unwrap(), Some(kept));
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, |config| config).await;
+        let pool = Pool { sender: None, threads: Vec::new() };
+        let error = pool.run("reading", |_| Ok(())).await.unwrap_err();
+        assert_eq!(error.to_string(), "store unavailable: reading: the store is closed");
+        drop(store);
+    }
+
+    /// The plan SQLite picks for `statement`, one line per step.
+    fn plan(connection: &Connection, statement: &str, params: &[Value]) -> String {
+        let mut explain = connection.prepare(&format!("EXPLAIN QUERY PLAN {statement}")).unwrap();
+        let rows = explain.query_map(params_from_iter(params), |row| row.get::<_, String>(3)).unwrap();
+        rows.collect::<rusqlite::Result<Vec<_>>>().unwrap().join("\n")
+    }
+
+    #[tokio::test]
+    async fn hot_queries_use_their_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, |config| config).await;
+        // Give the planner some rows to reason about.
+        let dead_letters =
+            DeadLetters::new(Arc::new(store.clone())).with_clock(Arc::new(ManualClock::default()));
+        for n in 0..50 {
+            let input =
+                NewDeadLetter::new("orders.create", "{}", Failure::new("TimeoutError", format!("order {n}")));
+            dead_letters.store(input).await.unwrap();
+        }
+        let sql = store.inner.sql.clone();
+        let now = Timestamp::from_micros(0);
+        let pending = sql.query(&EntryQuery {
+            scope: Scope::AllTenants,
+            filter: EntryFilter { statuses: vec![Status::New], ..EntryFilter::default() },
+            order: SortOrder::OldestFirst,
+            after: None,
+            offset: 0,
+            limit: 10,
+        });
+        let listing = sql.query(&EntryQuery {
+            scope: Scope::AllTenants,
+            filter: EntryFilter::default(),
+            order: SortOrder::NewestFirst,
+            after: None,
+            offset: 0,
+            limit: 10,
+        });
+        let groups = sql.error_groups(&Scope::AllTenants, 10);
+        let claim = sql.claim_candidates(&Scope::AllTenants, now, 10);
+        let purge = sql.purge(&Scope::AllTenants, now, 10);
+        let key = [Value::Text("default".to_owned()), Value::Text("m".to_owned())];
+        let plans = store
+            .read("explaining", move |connection, sql| {
+                Ok([
+                    plan(connection, &pending.sql, &pending.params),
+                    plan(connection, &listing.sql, &listing.params),
+                    plan(connection, sql.find_key(), &key),
+                    plan(connection, &groups.sql, &groups.params),
+                    plan(connection, &claim.sql, &claim.params),
+                    plan(connection, &purge.sql, &purge.params),
+                ])
+            })
+            .await
+            .unwrap();
+        let indexes = [
+            "CommandDeadLetter_Status_OccurredAt_Id",
+            "CommandDeadLetter_OccurredAt_Id",
+            "CommandDeadLetter_Tenant_MessageId",
+            "CommandDeadLetter_Unresolved_Fingerprint",
+            "CommandDeadLetter_ReplayRequestedAt",
+            "CommandDeadLetter_Status_ResolvedAt",
+        ];
+        for (plan, index) in plans.iter().zip(indexes) {
+            assert!(plan.contains(&format!("INDEX {index}")), "expected {index} in:\n{plan}");
+            assert!(!plan.contains("TEMP B-TREE FOR GROUP BY"), "groups with a sort:\n{plan}");
+            // Only the few groups are sorted, never the entries.
+            assert!(
+                !plan.contains("TEMP B-TREE FOR ORDER BY") || index.ends_with("Fingerprint"),
+                "sorts:\n{plan}"
+            );
+        }
+    }
+}

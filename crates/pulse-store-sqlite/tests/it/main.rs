@@ -1,0 +1,13 @@
+//! Integration tests of the SQLite store, on real database files in temporary directories:
+//! the whole conformance suite, then what only this backend has (files, migrations, pragmas,
+//! crash safety).
+
+mod common;
+mod crash;
+mod migrations;
+mod open_errors;
+mod storage;
+
+use common::SqliteFactory;
+
+pulse_conformance::conformance_tests!(SqliteFactory::new());

@@ -1,0 +1,178 @@
+//! Migrations: recorded once with their checksum, verified on every open, per table.
+
+use pulse_extensibility::{DeadLetterBackend, Error, Scope, SqlIdentifier, Statistics};
+use pulse_store_sqlite::{SqliteConfig, SqliteStore};
+
+use crate::common::{command, database, dead_letters, open, raw, snapshot};
+
+/// `(table_name, version, name, checksum)` of every recorded migration.
+fn recorded(path: &std::path::Path) -> Vec<(String, i64, String, String, i64)> {
+    let conn = raw(path);
+    let mut statement = conn
+        .prepare(
+            r#"SELECT "table_name", "version", "name", "checksum", "applied_at" FROM "_pulse_migrations"
+               ORDER BY "table_name", "version""#,
+        )
+        .unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// The schema objects of the file: `(type, name)`, Pulse's and SQLite's own.
+fn objects(path: &std::path::Path) -> Vec<(String, String)> {
+    let conn = raw(path);
+    let mut statement = conn.prepare("SELECT type, name FROM sqlite_schema ORDER BY type, name").unwrap();
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+const CHECKSUM_1: &str = "84851b692be5f926";
+
+#[tokio::test]
+async fn opening_again_migrates_nothing_and_keeps_the_record() {
+    let (_dir, path) = database();
+    drop(open(&path).await);
+    let first = recorded(&path);
+    let [(table, version, name, checksum, applied_at)] = first.as_slice() else { panic!("{first:?}") };
+    assert_eq!(
+        (table.as_str(), *version, name.as_str(), checksum.as_str()),
+        ("CommandDeadLetter", 1, "create_dead_letter_table", CHECKSUM_1)
+    );
+    assert!(*applied_at > 1_700_000_000_000_000, "applied_at is microseconds since the epoch: {applied_at}");
+    let schema = objects(&path);
+
+    drop(open(&path).await);
+    drop(open(&path).await);
+    assert_eq!(recorded(&path), first);
+    assert_eq!(objects(&path), schema);
+}
+
+#[tokio::test]
+async fn the_schema_has_the_table_its_indexes_and_the_migration_record() {
+    let (_dir, path) = database();
+    drop(open(&path).await);
+    let expected: Vec<(String, String)> = [
+        ("index", "CommandDeadLetter_OccurredAt_Id"),
+        ("index", "CommandDeadLetter_ReplayRequestedAt"),
+        ("index", "CommandDeadLetter_Status_OccurredAt_Id"),
+        ("index", "CommandDeadLetter_Status_ResolvedAt"),
+        ("index", "CommandDeadLetter_Tenant_MessageId"),
+        ("index", "CommandDeadLetter_Unresolved_Fingerprint"),
+        ("index", "sqlite_autoindex_CommandDeadLetter_1"),
+        ("index", "sqlite_autoindex__pulse_migrations_1"),
+        ("table", "CommandDeadLetter"),
+        ("table", "_pulse_migrations"),
+    ]
+    .into_iter()
+    .map(|(kind, name)| (kind.to_owned(), name.to_owned()))
+    .collect();
+    assert_eq!(objects(&path), expected);
+}
+
+#[tokio::test]
+async fn tables_in_one_file_migrate_and_store_independently() {
+    let (_dir, path) = database();
+    let orders = SqliteStore::open(SqliteConfig::new(&path).table(SqlIdentifier::new("Orders").unwrap()))
+        .await
+        .unwrap();
+    let billing = SqliteStore::open(SqliteConfig::new(&path).table(SqlIdentifier::new("Billing").unwrap()))
+        .await
+        .unwrap();
+    let (orders_letters, _) = dead_letters(orders.clone());
+    orders_letters.store(command(1)).await.unwrap();
+    orders_letters.store(command(2)).await.unwrap();
+    assert_eq!(
+        (
+            orders.statistics(&Scope::AllTenants).await.unwrap(),
+            billing.statistics(&Scope::AllTenants).await.unwrap()
+        ),
+        (Statistics { new: 2, total: 2, ..Statistics::default() }, Statistics::default())
+    );
+    drop((orders, billing, orders_letters));
+    let tables: Vec<(String, i64)> =
+        recorded(&path).into_iter().map(|(table, version, ..)| (table, version)).collect();
+    assert_eq!(tables, [("Billing".to_owned(), 1), ("Orders".to_owned(), 1)]);
+}
+
+/// Opens `path` and expects an `InvalidConfig` whose reason is `reason`, with every file in the
+/// directory exactly as before.
+async fn refused(path: &std::path::Path, reason: &str) {
+    let dir = path.parent().unwrap();
+    let before = snapshot(dir);
+    let error = SqliteStore::open(SqliteConfig::new(path)).await.unwrap_err();
+    match error {
+        Error::InvalidConfig { reason: actual } => assert_eq!(actual, reason),
+        other => panic!("expected InvalidConfig, got {other:?}"),
+    }
+    assert!(snapshot(dir) == before, "the open that was refused changed the files");
+}
+
+#[tokio::test]
+async fn a_file_of_a_newer_schema_version_is_refused_and_left_unchanged() {
+    let (_dir, path) = database();
+    let (letters, _) = dead_letters(open(&path).await);
+    letters.store(command(1)).await.unwrap();
+    drop(letters);
+    raw(&path)
+        .execute(
+            r#"INSERT INTO "_pulse_migrations" VALUES ('CommandDeadLetter', 2, 'from_the_future', 'ffff', 0)"#,
+            [],
+        )
+        .unwrap();
+    refused(
+        &path,
+        "table CommandDeadLetter is at schema version 2, written by a newer Pulse; this Pulse knows versions \
+         up to 1: upgrade Pulse to open it",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_changed_migration_checksum_is_refused_and_left_unchanged() {
+    let (_dir, path) = database();
+    drop(open(&path).await);
+    raw(&path).execute(r#"UPDATE "_pulse_migrations" SET "checksum" = '0123456789abcdef'"#, []).unwrap();
+    refused(
+        &path,
+        &format!(
+            "migration 1 of table CommandDeadLetter was recorded as \"create_dead_letter_table\" with checksum \
+             0123456789abcdef, but this Pulse's migration 1 is \"create_dead_letter_table\" with checksum \
+             {CHECKSUM_1}: the migration history was changed"
+        ),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_unrelated_table_of_the_same_name_is_refused_and_left_unchanged() {
+    let (_dir, path) = database();
+    raw(&path)
+        .execute_batch("CREATE TABLE commanddeadletter (Id INTEGER PRIMARY KEY, Body TEXT); INSERT INTO commanddeadletter VALUES (1, 'mine');")
+        .unwrap();
+    refused(
+        &path,
+        "the database already has a table named CommandDeadLetter that Pulse did not create; configure another \
+         table name with SqliteConfig::table",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_pulse_table_whose_columns_were_changed_is_refused() {
+    let (_dir, path) = database();
+    drop(open(&path).await);
+    raw(&path).execute_batch(r#"ALTER TABLE "CommandDeadLetter" DROP COLUMN Note"#).unwrap();
+    let error = SqliteStore::open(SqliteConfig::new(&path)).await.unwrap_err();
+    let Error::InvalidConfig { reason } = error else { panic!("expected InvalidConfig, got {error:?}") };
+    assert!(
+        reason
+            .starts_with("table CommandDeadLetter does not have the columns of a Pulse dead-letter table: "),
+        "{reason}"
+    );
+}

@@ -95,6 +95,11 @@ impl ManualClock {
         Self { now: Mutex::new(start) }
     }
 
+    /// The instant the clock stands at.
+    pub fn now(&self) -> Timestamp {
+        *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Moves the clock forward by `duration`.
     pub fn advance(&self, duration: Duration) {
         let mut now = self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -116,7 +121,7 @@ impl Default for ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        ManualClock::now(self)
     }
 }
 

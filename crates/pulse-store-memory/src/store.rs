@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use pulse_extensibility::{
-    Capabilities, CommandDeadLetterStatus as Status, DeadLetterBackend, DeadLetterEntry, DeadLetterId, EntryFilter,
-    EntryQuery, ErrorGroup, Fingerprint, ReplayLease, Result, Scope, SortKey, SortOrder, Statistics, StoreReceipt,
-    TenantId, Timestamp,
+    Capabilities, CommandDeadLetterStatus as Status, DeadLetterBackend, DeadLetterEntry, DeadLetterId,
+    EntryFilter, EntryQuery, ErrorGroup, Fingerprint, ReplayLease, Result, Scope, SortKey, SortOrder,
+    Statistics, StoreReceipt, TenantId, Timestamp,
 };
 
 /// A dead-letter store in memory. Clones share the same entries; nothing survives the process.
@@ -208,7 +208,9 @@ impl DeadLetterBackend for MemoryStore {
         let mut state = self.state();
         let doomed: Vec<DeadLetterId> = state
             .visible(scope)
-            .filter(|entry| entry.status.is_terminal() && entry.resolved_at.is_some_and(|at| at < resolved_before))
+            .filter(|entry| {
+                entry.status.is_terminal() && entry.resolved_at.is_some_and(|at| at < resolved_before)
+            })
             .map(|entry| entry.id)
             .take(limit as usize)
             .collect();

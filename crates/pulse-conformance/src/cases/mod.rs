@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pulse_extensibility::{
-    CommandDeadLetterStatus, DeadLetterEntry, DeadLetterId, DeadLetters, Failure, NewDeadLetter, StoreReceipt,
-    TenantId, Timestamp, fingerprint::fingerprint,
+    CommandDeadLetterStatus, DeadLetterEntry, DeadLetterId, DeadLetters, Failure, NewDeadLetter,
+    StoreReceipt, TenantId, Timestamp, fingerprint::fingerprint,
 };
 
 use crate::Harness;
@@ -19,6 +19,7 @@ pub mod durability;
 pub mod groups;
 pub mod idempotency;
 pub mod list;
+pub mod primitives;
 pub mod purge;
 pub mod reads;
 pub mod replay;
@@ -156,6 +157,11 @@ macro_rules! for_each_case {
                 concurrent_stores_all_land,
                 concurrent_dismiss_and_replay_exactly_one_wins,
                 concurrent_finishes_with_one_token_apply_once,
+            ],
+            primitives: [
+                swap_from_the_stored_revision_writes,
+                swap_from_another_revision_writes_nothing,
+                swap_of_a_missing_or_foreign_entry_writes_nothing,
             ],
             differential: [
                 random_operations_match_the_reference_model,

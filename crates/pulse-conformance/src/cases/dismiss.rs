@@ -1,0 +1,131 @@
+//! Dismiss and resolve: terminal states never roll back.
+
+use std::time::Duration;
+
+use pulse_extensibility::{
+    CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, Error, Resolution, Timestamp,
+};
+
+use super::{command, store};
+use crate::{Harness, LEASE};
+
+/// New becomes Dismissed: resolution ignored, the note kept, resolved now.
+pub async fn dismiss_records_note_and_time(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    h.store.request_replay(entry.id).await.unwrap();
+    h.clock.advance(Duration::from_secs(3));
+    let dismissed = h.store.dismiss(entry.id, Some("customer cancelled".to_owned())).await.unwrap();
+    let now = h.clock.now();
+    let expected = DeadLetterEntry {
+        status: Status::Dismissed,
+        resolution: Some(Resolution::Ignored),
+        note: Some("customer cancelled".to_owned()),
+        resolved_at: Some(now),
+        updated_at: now,
+        replay_requested_at: None,
+        revision: entry.revision + 2,
+        ..entry.clone()
+    };
+    assert_eq!(dismissed, expected);
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), expected);
+}
+
+/// Dismissing a dismissed entry succeeds and changes nothing, not even the note.
+pub async fn dismissing_twice_changes_nothing(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    let first = h.store.dismiss(entry.id, Some("first".to_owned())).await.unwrap();
+    h.clock.advance(Duration::from_secs(1));
+    let second = h.store.dismiss(entry.id, Some("second".to_owned())).await.unwrap();
+    assert_eq!(second, first);
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), first);
+}
+
+/// A resolved entry cannot be dismissed.
+pub async fn dismissing_a_resolved_entry_conflicts(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    let resolved = h.store.resolve(entry.id, Resolution::HandledExternally, None).await.unwrap();
+    assert!(
+        matches!(h.store.dismiss(entry.id, None).await, Err(Error::Conflict { id, .. }) if id == entry.id)
+    );
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), resolved);
+}
+
+/// An entry under a live replay lease cannot be dismissed.
+pub async fn dismiss_during_a_live_lease_conflicts(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    let ticket = h.store.begin_replay(entry.id).await.unwrap();
+    assert!(matches!(h.store.dismiss(entry.id, None).await, Err(Error::Conflict { .. })));
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), ticket.entry);
+}
+
+/// After the lease expires the abandoned replay no longer protects the entry.
+pub async fn dismiss_after_the_lease_expires_succeeds(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    let ticket = h.store.begin_replay(entry.id).await.unwrap();
+    h.clock.advance(LEASE);
+    let dismissed = h.store.dismiss(entry.id, None).await.unwrap();
+    assert_eq!((dismissed.status, dismissed.lease), (Status::Dismissed, None));
+    assert!(matches!(
+        h.store.finish_replay(ticket, pulse_extensibility::ReplayOutcome::Succeeded).await,
+        Err(Error::LeaseLost { .. })
+    ));
+}
+
+/// Resolve records the given resolution and note.
+pub async fn resolve_records_resolution_and_note(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    h.clock.advance(Duration::from_secs(1));
+    let resolved = h
+        .store
+        .resolve(entry.id, Resolution::HandledExternally, Some("refunded by hand".to_owned()))
+        .await
+        .unwrap();
+    let now = h.clock.now();
+    let expected = DeadLetterEntry {
+        status: Status::Resolved,
+        resolution: Some(Resolution::HandledExternally),
+        note: Some("refunded by hand".to_owned()),
+        resolved_at: Some(now),
+        updated_at: now,
+        revision: entry.revision + 1,
+        ..entry.clone()
+    };
+    assert_eq!(resolved, expected);
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), expected);
+}
+
+/// Resolving as ignored is what dismiss is for.
+pub async fn resolve_with_ignored_is_invalid_input(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    assert!(matches!(
+        h.store.resolve(entry.id, Resolution::Ignored, None).await,
+        Err(Error::InvalidInput { field: "resolution", .. })
+    ));
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), entry);
+}
+
+/// Resolved and Dismissed entries cannot be resolved.
+pub async fn resolving_a_terminal_entry_conflicts(h: Harness) {
+    let a = store(&h.store, command("a")).await;
+    let b = store(&h.store, command("b")).await;
+    let a = h.store.resolve(a.id, Resolution::HandledExternally, None).await.unwrap();
+    let b = h.store.dismiss(b.id, None).await.unwrap();
+    for entry in [a, b] {
+        assert!(matches!(
+            h.store.resolve(entry.id, Resolution::Replayed, None).await,
+            Err(Error::Conflict { .. })
+        ));
+        assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), entry);
+    }
+}
+
+/// Every change to an unknown id is NotFound.
+pub async fn changes_to_an_unknown_id_are_not_found(h: Harness) {
+    let id = DeadLetterId::new_at(Timestamp::from_micros(0));
+    assert!(matches!(h.store.dismiss(id, None).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        h.store.resolve(id, Resolution::HandledExternally, None).await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(matches!(h.store.request_replay(id).await, Err(Error::NotFound { .. })));
+}

@@ -1,0 +1,73 @@
+//! Idempotent capture: one message id, one entry per tenant.
+
+use std::collections::HashSet;
+
+use pulse_extensibility::StoreReceipt;
+
+use super::{command, store, tenant};
+use crate::Harness;
+
+/// A second store with the same message id returns the first entry's id, marked duplicate.
+pub async fn duplicate_message_id_returns_the_existing_id(h: Harness) {
+    let first = h.store.store(command("orders.create").message_id("m-1")).await.unwrap();
+    let second = h.store.store(command("orders.cancel").message_id("m-1")).await.unwrap();
+    assert_eq!(second, StoreReceipt { id: first.id, duplicate: true });
+}
+
+/// A duplicate changes nothing about the stored entry and adds none.
+pub async fn duplicate_changes_nothing(h: Harness) {
+    let original = store(&h.store, command("orders.create").message_id("m-1")).await;
+    h.clock.advance(std::time::Duration::from_secs(5));
+    h.store.store(command("orders.create").message_id("m-1").attempt_count(9)).await.unwrap();
+    assert_eq!(h.store.get_entry(original.id).await.unwrap().unwrap(), original);
+    assert_eq!(h.store.statistics().await.unwrap().total, 1);
+}
+
+/// The same message id in another tenant is another entry.
+pub async fn same_message_id_in_another_tenant_is_a_new_entry(h: Harness) {
+    let a = h.store.store(command("x").message_id("m-1").tenant(tenant("a"))).await.unwrap();
+    let b = h.store.store(command("x").message_id("m-1").tenant(tenant("b"))).await.unwrap();
+    assert!(!a.duplicate && !b.duplicate);
+    assert_ne!(a.id, b.id);
+    assert_eq!(h.store.statistics().await.unwrap().total, 2);
+}
+
+/// A message id repeated inside one batch is stored once; later receipts name the first.
+pub async fn duplicate_within_one_batch_is_stored_once(h: Harness) {
+    let receipts = h
+        .store
+        .store_many(vec![command("a").message_id("m-1"), command("b"), command("c").message_id("m-1")])
+        .await
+        .unwrap();
+    assert_eq!(receipts.iter().map(|r| r.duplicate).collect::<Vec<_>>(), [false, false, true]);
+    assert_eq!(receipts[2].id, receipts[0].id);
+    assert_eq!(h.store.statistics().await.unwrap().total, 2);
+}
+
+/// Entries without a message id are never duplicates of each other.
+pub async fn entries_without_message_id_are_never_duplicates(h: Harness) {
+    for _ in 0..3 {
+        assert!(!h.store.store(command("orders.create")).await.unwrap().duplicate);
+    }
+    assert_eq!(h.store.statistics().await.unwrap().total, 3);
+}
+
+/// 50 concurrent stores of one message id leave exactly one entry, and every caller learns its id.
+pub async fn concurrent_duplicates_leave_exactly_one_entry(h: Harness) {
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = h.store.clone();
+            tokio::spawn(
+                async move { store.store(command("orders.create").message_id("m-1")).await.unwrap() },
+            )
+        })
+        .collect();
+    let mut receipts = Vec::new();
+    for task in tasks {
+        receipts.push(task.await.unwrap());
+    }
+    let ids: HashSet<_> = receipts.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 1, "every caller gets the one entry's id");
+    assert_eq!(receipts.iter().filter(|r| !r.duplicate).count(), 1, "exactly one store wrote");
+    assert_eq!(h.store.statistics().await.unwrap().total, 1);
+}

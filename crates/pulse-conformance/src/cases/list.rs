@@ -1,0 +1,236 @@
+//! Listing with filters, both orders and a keyset cursor.
+
+use std::time::Duration;
+
+use pulse_extensibility::{
+    CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, EntryFilter, Error, Failure, ListQuery,
+    NewDeadLetter, SortOrder,
+};
+
+use super::{ids, store_tick};
+use crate::Harness;
+
+fn query(filter: EntryFilter, order: SortOrder, limit: u32) -> ListQuery {
+    ListQuery { filter, order, limit, cursor: None }
+}
+
+/// Every entry `query` reaches, page by page.
+async fn walk(h: &Harness, mut query: ListQuery) -> Vec<DeadLetterId> {
+    let mut seen = Vec::new();
+    for _ in 0..1000 {
+        let page = h.store.list(query.clone()).await.unwrap();
+        assert!(page.entries.len() <= query.limit as usize);
+        seen.extend(ids(&page.entries));
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return seen,
+        }
+    }
+    panic!("paging never ended: the cursor does not advance")
+}
+
+async fn ids_matching(h: &Harness, filter: EntryFilter) -> Vec<DeadLetterId> {
+    ids(&h.store.list(query(filter, SortOrder::OldestFirst, 100)).await.unwrap().entries)
+}
+
+/// Four entries, one in each status, stored a millisecond apart.
+async fn one_of_each_status(h: &Harness) -> [DeadLetterEntry; 4] {
+    let new = store_tick(h, "new").await;
+    let replaying = store_tick(h, "replaying").await;
+    let resolved = store_tick(h, "resolved").await;
+    let dismissed = store_tick(h, "dismissed").await;
+    let replaying = h.store.begin_replay(replaying.id).await.unwrap().entry;
+    let resolved =
+        h.store.resolve(resolved.id, pulse_extensibility::Resolution::HandledExternally, None).await.unwrap();
+    let dismissed = h.store.dismiss(dismissed.id, None).await.unwrap();
+    [new, replaying, resolved, dismissed]
+}
+
+/// A status filter returns exactly the entries in those statuses.
+pub async fn list_filters_by_status(h: Harness) {
+    let [new, replaying, resolved, dismissed] = one_of_each_status(&h).await;
+    let by = |statuses: Vec<Status>| EntryFilter { statuses, ..EntryFilter::default() };
+    assert_eq!(ids_matching(&h, by(vec![Status::New])).await, [new.id]);
+    assert_eq!(
+        ids_matching(&h, by(vec![Status::Replaying, Status::Dismissed])).await,
+        [replaying.id, dismissed.id]
+    );
+    assert_eq!(ids_matching(&h, by(vec![Status::Resolved])).await, [resolved.id]);
+    assert_eq!(ids_matching(&h, by(vec![])).await, [new.id, replaying.id, resolved.id, dismissed.id]);
+}
+
+/// Command type and exception type filters match exactly.
+pub async fn list_filters_by_command_and_exception_type(h: Harness) {
+    let a = store_tick(&h, "orders.create").await;
+    let b = h
+        .store
+        .store(NewDeadLetter::new("orders.create", "{}", Failure::new("IoError", "disk")))
+        .await
+        .unwrap();
+    let _c = store_tick(&h, "orders.cancel").await;
+    let by_command = EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() };
+    assert_eq!(ids_matching(&h, by_command.clone()).await, [a.id, b.id]);
+    let by_both = EntryFilter { exception_type: Some("IoError".to_owned()), ..by_command };
+    assert_eq!(ids_matching(&h, by_both).await, [b.id]);
+    let none = EntryFilter { command_type: Some("orders".to_owned()), ..EntryFilter::default() };
+    assert_eq!(ids_matching(&h, none).await, []);
+}
+
+/// A fingerprint filter returns the error group's entries.
+pub async fn list_filters_by_fingerprint(h: Harness) {
+    let a = store_tick(&h, "orders.create").await;
+    let _other =
+        h.store.store(NewDeadLetter::new("orders.create", "{}", Failure::new("IoError", "disk"))).await;
+    let b = store_tick(&h, "orders.create").await;
+    let filter = EntryFilter { fingerprint: Some(a.fingerprint.clone()), ..EntryFilter::default() };
+    assert_eq!(ids_matching(&h, filter).await, [a.id, b.id]);
+}
+
+/// `occurred_from` is inclusive and `occurred_before` exclusive.
+pub async fn list_filters_by_time_range(h: Harness) {
+    let a = store_tick(&h, "a").await;
+    let b = store_tick(&h, "b").await;
+    let c = store_tick(&h, "c").await;
+    let filter = EntryFilter {
+        occurred_from: Some(b.occurred_at),
+        occurred_before: Some(c.occurred_at),
+        ..EntryFilter::default()
+    };
+    assert_eq!(ids_matching(&h, filter).await, [b.id]);
+    let from_a = EntryFilter { occurred_from: Some(a.occurred_at), ..EntryFilter::default() };
+    assert_eq!(ids_matching(&h, from_a).await, [a.id, b.id, c.id]);
+    let empty = EntryFilter {
+        occurred_from: Some(b.occurred_at),
+        occurred_before: Some(b.occurred_at),
+        ..EntryFilter::default()
+    };
+    assert_eq!(ids_matching(&h, empty).await, []);
+}
+
+/// Newest first is the reverse of oldest first.
+pub async fn list_orders_newest_or_oldest_first(h: Harness) {
+    let mut stored = Vec::new();
+    for i in 0..4 {
+        stored.push(store_tick(&h, &format!("c{i}")).await.id);
+    }
+    let oldest = h.store.list(query(EntryFilter::default(), SortOrder::OldestFirst, 10)).await.unwrap();
+    assert_eq!(ids(&oldest.entries), stored);
+    stored.reverse();
+    let newest = h.store.list(ListQuery::default()).await.unwrap();
+    assert_eq!(ids(&newest.entries), stored);
+    assert_eq!(newest.next_cursor, None);
+}
+
+/// Paging through 23 entries in pages of 5 visits each exactly once, in order, both ways;
+/// entries with equal failure times are ordered by id.
+pub async fn list_pages_visit_every_entry_once(h: Harness) {
+    let mut expected = Vec::new();
+    for batch in 0..6 {
+        let inputs = (0..4).map(|i| super::command(&format!("c{batch}.{i}"))).collect();
+        let mut receipts: Vec<_> =
+            h.store.store_many(inputs).await.unwrap().into_iter().map(|r| r.id).collect();
+        receipts.sort();
+        expected.extend(receipts);
+        h.clock.advance(Duration::from_millis(1));
+    }
+    expected.truncate(23);
+    let extra = h.store.list(query(EntryFilter::default(), SortOrder::NewestFirst, 1)).await.unwrap();
+    h.store.dismiss(extra.entries[0].id, None).await.unwrap();
+    let filter = EntryFilter { statuses: vec![Status::New], ..EntryFilter::default() };
+    assert_eq!(walk(&h, query(filter.clone(), SortOrder::OldestFirst, 5)).await, expected);
+    expected.reverse();
+    assert_eq!(walk(&h, query(filter, SortOrder::NewestFirst, 5)).await, expected);
+}
+
+/// Entries stored while a listing is paged never make it repeat or skip an entry.
+pub async fn list_paging_survives_new_arrivals(h: Harness) {
+    let mut before = Vec::new();
+    for i in 0..6 {
+        before.push(store_tick(&h, &format!("c{i}")).await.id);
+    }
+    for order in [SortOrder::NewestFirst, SortOrder::OldestFirst] {
+        let mut q = query(EntryFilter::default(), order, 2);
+        let mut seen = Vec::new();
+        let mut arrived = Vec::new();
+        for _ in 0..100 {
+            let page = h.store.list(q.clone()).await.unwrap();
+            seen.extend(ids(&page.entries));
+            arrived.push(store_tick(&h, "arrival").await.id);
+            match page.next_cursor {
+                Some(cursor) => q.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        assert!(arrived.len() < 100, "{order:?}: paging never ended");
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), seen.len(), "{order:?}: an entry was repeated");
+        assert!(before.iter().all(|id| seen.contains(id)), "{order:?}: an entry was skipped");
+    }
+}
+
+/// A listing that ends exactly at a page boundary says so on that page or with one empty page,
+/// and the last page never carries a cursor.
+pub async fn list_last_page_has_no_cursor(h: Harness) {
+    for i in 0..4 {
+        store_tick(&h, &format!("c{i}")).await;
+    }
+    let first = h.store.list(query(EntryFilter::default(), SortOrder::OldestFirst, 2)).await.unwrap();
+    let cursor = first.next_cursor.expect("a second page");
+    let second = h
+        .store
+        .list(ListQuery { cursor: Some(cursor), ..query(EntryFilter::default(), SortOrder::OldestFirst, 2) })
+        .await
+        .unwrap();
+    assert_eq!((second.entries.len(), second.next_cursor), (2, None));
+    let all = h.store.list(query(EntryFilter::default(), SortOrder::OldestFirst, 4)).await.unwrap();
+    assert_eq!((all.entries.len(), all.next_cursor), (4, None));
+}
+
+/// The page size must be 1 to 1000.
+pub async fn list_rejects_limits_outside_1_to_1000(h: Harness) {
+    for bad in [0, 1001] {
+        assert!(matches!(
+            h.store.list(query(EntryFilter::default(), SortOrder::NewestFirst, bad)).await,
+            Err(Error::InvalidInput { field: "limit", .. })
+        ));
+    }
+    assert_eq!(
+        h.store.list(query(EntryFilter::default(), SortOrder::NewestFirst, 1000)).await.unwrap().entries,
+        []
+    );
+}
+
+/// A cursor from a newest-first listing cannot continue an oldest-first one, and a forged cursor
+/// does not parse.
+pub async fn list_rejects_a_cursor_of_the_other_order(h: Harness) {
+    for i in 0..3 {
+        store_tick(&h, &format!("c{i}")).await;
+    }
+    let page = h.store.list(query(EntryFilter::default(), SortOrder::NewestFirst, 1)).await.unwrap();
+    let cursor = page.next_cursor.unwrap();
+    let result = h
+        .store
+        .list(ListQuery { cursor: Some(cursor), ..query(EntryFilter::default(), SortOrder::OldestFirst, 1) })
+        .await;
+    assert!(matches!(result, Err(Error::InvalidInput { field: "cursor", .. })), "{result:?}");
+    assert!(matches!(
+        "garbage".parse::<pulse_extensibility::Cursor>(),
+        Err(Error::InvalidInput { field: "cursor", .. })
+    ));
+}
+
+/// A time range whose start is after its end is rejected.
+pub async fn list_rejects_an_inverted_time_range(h: Harness) {
+    let now = h.clock.now();
+    let filter = EntryFilter {
+        occurred_from: Some(now.saturating_add(Duration::from_secs(1))),
+        occurred_before: Some(now),
+        ..EntryFilter::default()
+    };
+    assert!(matches!(
+        h.store.list(query(filter, SortOrder::NewestFirst, 10)).await,
+        Err(Error::InvalidInput { field: "occurred_from", .. })
+    ));
+}

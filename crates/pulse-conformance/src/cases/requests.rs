@@ -1,0 +1,156 @@
+//! Replay requests: asked for by one process, claimed by another.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use pulse_extensibility::{
+    CommandDeadLetterStatus as Status, DeadLetterEntry, EntryFilter, Error, ReplayOutcome, Resolution,
+};
+
+use super::{command, ids, store, store_tick, timeout};
+use crate::{Harness, LEASE};
+
+/// Requesting replay of one entry records when, and changes nothing else but the revision.
+pub async fn request_replay_marks_the_entry(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    h.clock.advance(Duration::from_secs(1));
+    let requested = h.store.request_replay(entry.id).await.unwrap();
+    let now = h.clock.now();
+    let expected = DeadLetterEntry {
+        replay_requested_at: Some(now),
+        updated_at: now,
+        revision: entry.revision + 1,
+        ..entry.clone()
+    };
+    assert_eq!(requested, expected);
+    // Asking again keeps the entry's place in the queue.
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(h.store.request_replay(entry.id).await.unwrap(), expected);
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), expected);
+}
+
+/// Dismissed entries cannot be requested; entries under a live lease conflict.
+pub async fn request_replay_refuses_dismissed_and_leased_entries(h: Harness) {
+    let dismissed = store(&h.store, command("a")).await;
+    h.store.dismiss(dismissed.id, None).await.unwrap();
+    assert!(matches!(h.store.request_replay(dismissed.id).await, Err(Error::Dismissed { .. })));
+    let leased = store(&h.store, command("b")).await;
+    let _ticket = h.store.begin_replay(leased.id).await.unwrap();
+    assert!(matches!(h.store.request_replay(leased.id).await, Err(Error::Conflict { .. })));
+}
+
+/// A bulk request marks the matching New entries only, and counts them.
+pub async fn request_replay_matching_marks_only_matching_new_entries(h: Harness) {
+    let a = store_tick(&h, "orders.create").await;
+    let b = store_tick(&h, "orders.create").await;
+    let _other = store_tick(&h, "orders.cancel").await;
+    let dismissed = store_tick(&h, "orders.create").await;
+    h.store.dismiss(dismissed.id, None).await.unwrap();
+    let filter = EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() };
+    assert_eq!(h.store.request_replay_matching(filter.clone()).await.unwrap(), 2);
+    assert_eq!(h.store.request_replay_matching(filter).await.unwrap(), 0, "already requested");
+    let requested: Vec<_> = h
+        .store
+        .list(pulse_extensibility::ListQuery {
+            order: pulse_extensibility::SortOrder::OldestFirst,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|e| e.replay_requested_at.is_some())
+        .collect();
+    assert_eq!(ids(&requested), [a.id, b.id]);
+    let only_dismissed = EntryFilter { statuses: vec![Status::Dismissed], ..EntryFilter::default() };
+    assert_eq!(h.store.request_replay_matching(only_dismissed).await.unwrap(), 0);
+}
+
+/// Claiming begins replay of requested entries, oldest request first, up to the limit.
+pub async fn claim_takes_requested_entries_oldest_request_first(h: Harness) {
+    let a = store_tick(&h, "a").await;
+    let b = store_tick(&h, "b").await;
+    let c = store_tick(&h, "c").await;
+    let _unrequested = store_tick(&h, "d").await;
+    for id in [c.id, a.id, b.id] {
+        h.store.request_replay(id).await.unwrap();
+        h.clock.advance(Duration::from_millis(1));
+    }
+    let first = h.store.claim_requested(2).await.unwrap();
+    assert_eq!(first.iter().map(|t| t.entry.id).collect::<Vec<_>>(), [c.id, a.id]);
+    for ticket in &first {
+        assert_eq!(ticket.entry.status, Status::Replaying);
+        assert_eq!(ticket.entry.lease, Some(ticket.lease));
+        assert_eq!(ticket.lease.expires_at, h.clock.now().saturating_add(LEASE));
+        assert_eq!(h.store.get_entry(ticket.entry.id).await.unwrap().as_ref(), Some(&ticket.entry));
+    }
+    let second = h.store.claim_requested(10).await.unwrap();
+    assert_eq!(second.iter().map(|t| t.entry.id).collect::<Vec<_>>(), [b.id]);
+    assert_eq!(h.store.claim_requested(10).await.unwrap(), Vec::new());
+}
+
+/// A claimed entry under a live lease is not claimed again; once the lease expires it is.
+pub async fn claim_skips_live_leases_and_takes_expired_ones(h: Harness) {
+    let entry = store(&h.store, command("a")).await;
+    h.store.request_replay(entry.id).await.unwrap();
+    let first = h.store.claim_requested(10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(h.store.claim_requested(10).await.unwrap(), Vec::new());
+    h.clock.advance(LEASE);
+    let again = h.store.claim_requested(10).await.unwrap();
+    assert_eq!(ids(&again.iter().map(|t| t.entry.clone()).collect::<Vec<_>>()), [entry.id]);
+    assert_ne!(again[0].lease.token, first[0].lease.token);
+    // The first claimer has lost its lease.
+    let stale = first.into_iter().next().unwrap();
+    assert!(matches!(
+        h.store.finish_replay(stale, ReplayOutcome::Succeeded).await,
+        Err(Error::LeaseLost { .. })
+    ));
+}
+
+/// Finishing a claimed replay, either way, clears the request so it is not claimed again.
+pub async fn finished_replay_clears_the_request(h: Harness) {
+    let a = store(&h.store, command("a")).await;
+    let b = store(&h.store, command("b")).await;
+    h.store.request_replay(a.id).await.unwrap();
+    h.store.request_replay(b.id).await.unwrap();
+    let mut tickets = h.store.claim_requested(10).await.unwrap().into_iter();
+    let done = h.store.finish_replay(tickets.next().unwrap(), ReplayOutcome::Succeeded).await.unwrap();
+    let failed =
+        h.store.finish_replay(tickets.next().unwrap(), ReplayOutcome::Failed(timeout(1))).await.unwrap();
+    assert_eq!((done.replay_requested_at, failed.replay_requested_at), (None, None));
+    assert_eq!((done.resolution, failed.status), (Some(Resolution::Replayed), Status::New));
+    h.clock.advance(LEASE);
+    assert_eq!(h.store.claim_requested(10).await.unwrap(), Vec::new());
+}
+
+/// Four claimers racing over 200 requested entries receive disjoint sets that cover them all.
+pub async fn concurrent_claimers_receive_disjoint_sets(h: Harness) {
+    let inputs = (0..200).map(|i| command(&format!("c{}", i % 7))).collect();
+    h.store.store_many(inputs).await.unwrap();
+    assert_eq!(h.store.request_replay_matching(EntryFilter::default()).await.unwrap(), 200);
+    let claimers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = h.store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                // Bounded: 200 entries in claims of 7 take at most 29 non-empty claims.
+                for _ in 0..100 {
+                    let batch = store.claim_requested(7).await.unwrap();
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(batch.into_iter().map(|t| t.entry.id));
+                }
+                panic!("claims never ran dry: entries are claimed more than once");
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for claimer in claimers {
+        all.extend(claimer.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().collect();
+    assert_eq!((all.len(), unique.len()), (200, 200), "every entry claimed exactly once");
+    assert_eq!(h.store.statistics().await.unwrap().replaying, 200);
+}

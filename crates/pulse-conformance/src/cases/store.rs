@@ -1,0 +1,195 @@
+//! Storing: every field kept exactly, bad input rejected with nothing written.
+
+use std::time::Duration;
+
+use pulse_extensibility::{
+    DEFAULT_MAX_PAYLOAD_BYTES, Error, Failure, NewDeadLetter, Statistics, Timestamp, fingerprint::fingerprint,
+};
+
+use super::{command, expected_entry, metadata, store, tenant, timeout};
+use crate::Harness;
+
+/// Asserts that storing `input` is rejected as invalid `field` and writes nothing.
+async fn assert_rejected(h: &Harness, input: NewDeadLetter, field: &str) {
+    match h.store.store(input).await {
+        Err(Error::InvalidInput { field: rejected, .. }) => assert_eq!(rejected, field),
+        other => panic!("expected InvalidInput on {field}, got {other:?}"),
+    }
+    assert_eq!(
+        h.store.statistics().await.unwrap(),
+        Statistics::default(),
+        "a rejected store wrote something"
+    );
+}
+
+/// Every field given is stored and read back exactly, with the defaults the contract sets.
+pub async fn stored_entry_has_every_field_as_given(h: Harness) {
+    let input = NewDeadLetter::new(
+        "orders.create",
+        r#"{"order_id":42,"lines":[1,2]}"#,
+        Failure::new("TimeoutError", "order 42 timed out").with_details("caused by: connection reset"),
+    )
+    .tenant(tenant("acme"))
+    .message_id("msg-1")
+    .command_version(3)
+    .source("orders-worker")
+    .metadata("correlation_id", "c-1")
+    .metadata("trace_id", "t-9");
+    let now = h.clock.now();
+    let receipt = h.store.store(input.clone()).await.unwrap();
+    let entry = h.store.get_entry(receipt.id).await.unwrap().unwrap();
+    assert_eq!(entry, expected_entry(&input, receipt, now));
+    assert_eq!(entry.metadata, metadata(&[("correlation_id", "c-1"), ("trace_id", "t-9")]));
+}
+
+/// A minimal store: one attempt, first failure and latest failure now, status New.
+pub async fn store_defaults_to_one_attempt_and_now(h: Harness) {
+    let input = command("orders.create");
+    let now = h.clock.now();
+    let receipt = h.store.store(input.clone()).await.unwrap();
+    assert!(!receipt.duplicate);
+    let entry = h.store.get_entry(receipt.id).await.unwrap().unwrap();
+    assert_eq!(entry, expected_entry(&input, receipt, now));
+    assert_eq!((entry.attempt_count, entry.first_failed_at, entry.occurred_at), (1, now, now));
+}
+
+/// A given attempt count and first failure time are kept.
+pub async fn store_keeps_attempt_count_and_first_failure(h: Harness) {
+    let first = h.clock.now();
+    h.clock.advance(Duration::from_secs(90));
+    let input = command("orders.create").attempt_count(5).first_failed_at(first);
+    let entry = store(&h.store, input).await;
+    assert_eq!((entry.attempt_count, entry.first_failed_at, entry.occurred_at), (5, first, h.clock.now()));
+}
+
+/// An empty command type is rejected.
+pub async fn store_rejects_empty_command_type(h: Harness) {
+    assert_rejected(&h, command(""), "command_type").await;
+}
+
+/// A command type of 500 characters is accepted, 501 is rejected.
+pub async fn store_limits_command_type_to_500_characters(h: Harness) {
+    assert_rejected(&h, command(&"é".repeat(501)), "command_type").await;
+    let entry = store(&h.store, command(&"é".repeat(500))).await;
+    assert_eq!(entry.command_type.chars().count(), 500);
+}
+
+/// An empty payload is rejected.
+pub async fn store_rejects_empty_payload(h: Harness) {
+    assert_rejected(&h, NewDeadLetter::new("orders.create", "", timeout(1)), "payload").await;
+}
+
+/// A payload of exactly the configured maximum is accepted; one byte more is rejected.
+pub async fn store_limits_payload_size(h: Harness) {
+    let max = 64 * 1024;
+    assert!(max < DEFAULT_MAX_PAYLOAD_BYTES, "the harness configures a smaller maximum");
+    assert_rejected(&h, NewDeadLetter::new("orders.create", "x".repeat(max + 1), timeout(1)), "payload")
+        .await;
+    let entry = store(&h.store, NewDeadLetter::new("orders.create", "x".repeat(max), timeout(1))).await;
+    assert_eq!(entry.payload.len(), max);
+}
+
+/// A payload with a NUL character is rejected.
+pub async fn store_rejects_nul_in_payload(h: Harness) {
+    assert_rejected(&h, NewDeadLetter::new("orders.create", "a\0b", timeout(1)), "payload").await;
+}
+
+/// An attempt count of zero is rejected.
+pub async fn store_rejects_zero_attempt_count(h: Harness) {
+    assert_rejected(&h, command("orders.create").attempt_count(0), "attempt_count").await;
+}
+
+/// An empty metadata key is rejected.
+pub async fn store_rejects_empty_metadata_key(h: Harness) {
+    assert_rejected(&h, command("orders.create").metadata("", "x"), "metadata").await;
+}
+
+/// A first failure after now is rejected.
+pub async fn store_rejects_first_failure_in_the_future(h: Harness) {
+    let future = h.clock.now().saturating_add(Duration::from_micros(1));
+    assert_rejected(&h, command("orders.create").first_failed_at(future), "first_failed_at").await;
+}
+
+/// An exception type over 500 characters is truncated to 500, on a character boundary.
+pub async fn store_truncates_exception_type_on_a_character_boundary(h: Harness) {
+    let long_type = format!("{}{}", "a".repeat(499), "€€€");
+    let input = NewDeadLetter::new("orders.create", "{}", Failure::new(long_type, "boom"));
+    let entry = store(&h.store, input).await;
+    let kept = format!("{}€", "a".repeat(499));
+    assert_eq!(entry.exception_type, kept);
+    assert_eq!(entry.fingerprint, fingerprint("orders.create", &kept, "boom"));
+}
+
+/// NUL characters in exception text, which some databases cannot hold, become U+FFFD.
+pub async fn store_replaces_nul_in_exception_text(h: Harness) {
+    let input = NewDeadLetter::new(
+        "orders.create",
+        "{}",
+        Failure::new("Io\0Error", "read\0failed").with_details("d\0"),
+    );
+    let entry = store(&h.store, input).await;
+    assert_eq!(
+        (entry.exception_type.as_str(), entry.exception_message.as_str(), entry.exception_details.as_deref()),
+        ("Io\u{FFFD}Error", "read\u{FFFD}failed", Some("d\u{FFFD}"))
+    );
+}
+
+/// Multilingual text, emoji, quotes and a large payload come back byte for byte.
+pub async fn store_keeps_unicode_and_large_payloads_exactly(h: Harness) {
+    let payload = format!(r#"{{"name":"Zoë 🚀 'quoted' \"double\" 東京","blob":"{}"}}"#, "ab".repeat(30_000));
+    let input = NewDeadLetter::new("orders.create", payload.clone(), Failure::new("Ошибка", "сбой 🚨"))
+        .metadata("ключ", "значение ✓");
+    let entry = store(&h.store, input).await;
+    assert_eq!(entry.payload, payload);
+    assert_eq!((entry.exception_type.as_str(), entry.exception_message.as_str()), ("Ошибка", "сбой 🚨"));
+    assert_eq!(entry.metadata, super::metadata(&[("ключ", "значение ✓")]));
+}
+
+/// Timestamps keep every microsecond, before and after the epoch's millisecond boundaries.
+pub async fn store_keeps_microsecond_timestamps(h: Harness) {
+    let odd = Timestamp::from_micros(1_767_225_600_123_457);
+    h.clock.set(odd);
+    let first = Timestamp::from_micros(1_767_225_599_999_999);
+    let entry = store(&h.store, command("orders.create").first_failed_at(first)).await;
+    assert_eq!((entry.first_failed_at, entry.occurred_at, entry.created_at), (first, odd, odd));
+}
+
+/// Ids are UUID v7, and entries stored later have greater ids.
+pub async fn ids_are_time_ordered_uuid_v7(h: Harness) {
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(h.store.store(command("orders.create")).await.unwrap().id);
+    }
+    assert!(ids.iter().all(|id| id.as_uuid().get_version_num() == 7));
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted);
+}
+
+/// `store_many` returns one receipt per input, in input order.
+pub async fn store_many_returns_receipts_in_order(h: Harness) {
+    let inputs: Vec<_> = (0..5).map(|i| command(&format!("command.{i}"))).collect();
+    let receipts = h.store.store_many(inputs.clone()).await.unwrap();
+    assert_eq!(receipts.len(), 5);
+    for (input, receipt) in inputs.iter().zip(&receipts) {
+        let entry = h.store.get_entry(receipt.id).await.unwrap().unwrap();
+        assert_eq!((entry.command_type.as_str(), receipt.duplicate), (input.command_type.as_str(), false));
+    }
+    assert_eq!(h.store.statistics().await.unwrap().total, 5);
+}
+
+/// One invalid entry rejects the whole batch: nothing is written.
+pub async fn store_many_is_all_or_nothing(h: Harness) {
+    let inputs = vec![command("a"), command("b"), command("c").attempt_count(0), command("d")];
+    assert!(matches!(
+        h.store.store_many(inputs).await,
+        Err(Error::InvalidInput { field: "attempt_count", .. })
+    ));
+    assert_eq!(h.store.statistics().await.unwrap(), Statistics::default());
+}
+
+/// An empty batch writes nothing and returns no receipts.
+pub async fn store_many_of_nothing_writes_nothing(h: Harness) {
+    assert_eq!(h.store.store_many(Vec::new()).await.unwrap(), Vec::new());
+    assert_eq!(h.store.statistics().await.unwrap(), Statistics::default());
+}

@@ -35,7 +35,7 @@ const STATEMENT_CACHE: usize = 64;
 /// never wait behind the writer. No database work runs on the async runtime's threads.
 ///
 /// Clones share the connections. Dropping the last clone closes them, waiting for the job in
-/// progress, if any. Several stores (in one or many processes) may open the same file: SQLite's
+/// progress, if any; [`SqliteStore::close`] does the same off the async runtime. Several stores (in one or many processes) may open the same file: SQLite's
 /// locks serialize their writes.
 ///
 /// # Examples
@@ -363,6 +363,16 @@ impl SqliteStore {
         Ok(Self { inner: Arc::new(Inner { config, sql, writer, readers }) })
     }
 
+    /// Closes this handle. When it is the last one, the connections close on a blocking thread,
+    /// after the job in progress, so the async runtime never waits for them; dropping the last
+    /// handle instead closes them on the dropping thread.
+    pub async fn close(self) {
+        let inner = self.inner;
+        if let Err(error) = tokio::task::spawn_blocking(move || drop(inner)).await {
+            tracing::error!(%error, "closing the SQLite store failed");
+        }
+    }
+
     /// The settings the store was opened with.
     pub fn config(&self) -> &SqliteConfig {
         &self.inner.config
@@ -667,6 +677,57 @@ mod tests {
         let error = pool.run("reading", |_| Ok(())).await.unwrap_err();
         assert_eq!(error.to_string(), "store unavailable: reading: the store is closed");
         drop(store);
+    }
+
+    /// `(message, retryable)` of a backend error; panics on any other result.
+    fn backend_error<T: fmt::Debug>(result: Result<T>) -> (String, bool) {
+        match result {
+            Err(Error::Backend { message, retryable, source: Some(_) }) => (message, retryable),
+            other => panic!("expected a backend error with a source, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_the_database_refuses_are_typed_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, |config| config).await;
+        // What a file that became read-only under the store returns: SQLITE_READONLY.
+        store
+            .inner
+            .writer
+            .run("setup", |connection| connection.execute_batch(sql::QUERY_ONLY).context("setup"))
+            .await
+            .unwrap();
+        let refused = store.insert(&[entry(&store, "refused")]).await;
+        assert_eq!(
+            backend_error(refused),
+            ("inserting entries: the database is read-only".to_owned(), false)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, |config| config).await;
+        // Cap the file at its current size: the next page SQLite needs is a full disk to it.
+        store
+            .inner
+            .writer
+            .run("setup", |connection| {
+                let pages = pragma_int(connection, "PRAGMA page_count")?;
+                connection.execute_batch(&format!("PRAGMA max_page_count = {pages}")).context("capping")
+            })
+            .await
+            .unwrap();
+        let big = DeadLetterEntry { payload: "x".repeat(64 * 1024), ..entry(&store, "big") };
+        match store.insert(&[big]).await {
+            Err(Error::Unavailable { message, source: Some(_) }) => {
+                assert_eq!(message, "inserting entries: the disk is full");
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+        // Nothing was written, and reads still work.
+        assert_eq!(store.statistics(&Scope::AllTenants).await.unwrap(), Statistics::default());
     }
 
     /// The plan SQLite picks for `statement`, one line per step.

@@ -88,6 +88,12 @@ async fn killed_writers_lose_no_acknowledged_entry() {
     let store = open(&path).await;
     let total = store.statistics(&Scope::AllTenants).await.unwrap().total;
     assert!(total >= u64::try_from(acknowledged.len()).unwrap());
+    eprintln!(
+        "crash test: {KILLS} kills, {} entries acknowledged, {total} stored ({} committed but not yet \
+         acknowledged when their writer died)",
+        acknowledged.len(),
+        total - u64::try_from(acknowledged.len()).unwrap()
+    );
     for id in &acknowledged {
         let entry = store.get(&Scope::AllTenants, id.parse().unwrap()).await.unwrap();
         assert_eq!(entry.map(|entry| entry.id.to_string()).as_ref(), Some(id));

@@ -85,3 +85,29 @@ async fn bad_settings_are_refused() {
     );
     assert!(!path.exists(), "a refused configuration created the file");
 }
+
+#[tokio::test]
+async fn a_write_lock_held_past_the_busy_timeout_is_retryable() {
+    let (_dir, path) = database();
+    let store =
+        SqliteStore::open(SqliteConfig::new(&path).busy_timeout(std::time::Duration::from_millis(50)))
+            .await
+            .unwrap();
+    let (letters, _) = dead_letters(store);
+    let holder = crate::common::raw(&path);
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    match letters.store(command(1)).await {
+        Err(error @ Error::Backend { retryable: true, .. }) => {
+            assert_eq!(
+                error.to_string(),
+                "backend error: inserting entries: the database is locked by another connection"
+            );
+        }
+        other => panic!("expected a retryable backend error, got {other:?}"),
+    }
+    // Reads do not wait for the lock, and once it is released the same write succeeds.
+    assert_eq!(letters.statistics().await.unwrap().total, 0);
+    holder.execute_batch("COMMIT").unwrap();
+    letters.store(command(1)).await.unwrap();
+    assert_eq!(letters.statistics().await.unwrap().total, 1);
+}

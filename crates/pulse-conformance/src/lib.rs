@@ -3,17 +3,26 @@
 //! A backend author implements [`BackendFactory`] and calls [`conformance_tests!`] once in an
 //! integration test; `cargo test` then names every case:
 //!
-//! ```ignore
+//! ```
+//! use std::sync::Arc;
+//!
 //! use pulse_conformance::{BackendFactory, conformance_tests};
+//! use pulse_extensibility::DeadLetterBackend;
+//! # use pulse_store_memory::MemoryStore as MyStore;
 //!
 //! struct MyFactory;
 //!
 //! #[async_trait::async_trait]
 //! impl BackendFactory for MyFactory {
-//!     async fn open(&self, name: &str) -> Arc<dyn DeadLetterBackend> { /* ... */ }
+//!     async fn open(&self, name: &str) -> Arc<dyn DeadLetterBackend> {
+//!         // Open (or create) the store called `name`: a file, a schema, a table.
+//!         # let _ = name;
+//!         Arc::new(MyStore::new())
+//!     }
 //! }
 //!
 //! conformance_tests!(MyFactory);
+//! # fn main() {}
 //! ```
 //!
 //! Each case is a public async function in [`cases`] taking a [`Harness`]: a fresh, empty store
@@ -24,6 +33,36 @@ pub mod cases;
 mod harness;
 
 pub use harness::{BackendFactory, Harness, LEASE, run_case};
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __case_names {
+    ($ignored:expr; $($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
+        /// Every case of the suite, as `module::case`, in suite order.
+        pub const CASES: &[&str] = &[$($(concat!(stringify!($module), "::", stringify!($case))),*),*];
+    };
+}
+
+for_each_case!(__case_names, ());
+
+#[cfg(test)]
+mod tests {
+    use super::CASES;
+
+    /// `docs/conformance.md` lists exactly the cases of the suite, in suite order.
+    #[test]
+    fn the_documented_case_list_matches_the_suite() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/conformance.md"));
+        let documented: Vec<&str> = doc
+            .lines()
+            .filter_map(|line| line.strip_prefix("- `"))
+            .filter_map(|rest| rest.split('`').next())
+            .filter(|name| name.contains("::"))
+            .collect();
+        assert_eq!(documented, CASES);
+        assert!(CASES.len() >= 60, "the suite has {} cases", CASES.len());
+    }
+}
 
 /// Expands to one `#[test]` per conformance case, each on a fresh store from `$factory`.
 ///

@@ -88,9 +88,21 @@ pub enum ReplayReport {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```
+/// use std::sync::Arc;
+///
+/// use pulse_extensibility::{DeadLetters, Failure, NewDeadLetter};
+/// use pulse_store_memory::MemoryStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pulse_extensibility::Result<()> {
 /// let dead_letters = DeadLetters::new(Arc::new(MemoryStore::new()));
+/// let failure = Failure::new("TimeoutError", "order 42 timed out after 30s");
 /// let receipt = dead_letters.store(NewDeadLetter::new("orders.create", "{}", failure)).await?;
+/// let dismissed = dead_letters.dismiss(receipt.id, Some("duplicate order".to_owned())).await?;
+/// assert_eq!(dismissed.note.as_deref(), Some("duplicate order"));
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct DeadLetters {

@@ -55,7 +55,12 @@ impl CommandDeadLetterStatus {
 
 impl fmt::Display for CommandDeadLetterStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        f.pad(match self {
+            Self::New => "New",
+            Self::Replaying => "Replaying",
+            Self::Resolved => "Resolved",
+            Self::Dismissed => "Dismissed",
+        })
     }
 }
 
@@ -87,7 +92,7 @@ impl Resolution {
 
 impl fmt::Display for Resolution {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The memory store against the whole conformance suite.
 
-use std::sync::{Arc, Mutex};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use pulse_conformance::{BackendFactory, conformance_tests};

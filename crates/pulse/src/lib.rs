@@ -1,0 +1,32 @@
+//! Pulse keeps every command a handler gave up on: payload, error, attempts, where it came from.
+//! Operators then see what failed and how often, find the error patterns, replay corrected
+//! commands safely, dismiss what is not worth replaying, and purge what is old.
+//!
+//! This crate is the front door: it re-exports the contract ([`DeadLetters`] and its types) and
+//! the stores. Pick one store per deployment:
+//!
+//! - [`MemoryStore`]: in memory, for tests and single-process tools.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use pulse::{DeadLetters, Failure, MemoryStore, NewDeadLetter};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> pulse::Result<()> {
+//! let dead_letters = DeadLetters::new(Arc::new(MemoryStore::new()));
+//! let receipt = dead_letters
+//!     .store(NewDeadLetter::new(
+//!         "orders.create",
+//!         r#"{"order_id":42}"#,
+//!         Failure::new("TimeoutError", "order 42 timed out after 30s"),
+//!     ))
+//!     .await?;
+//! assert_eq!(dead_letters.unresolved_count().await?, 1);
+//! # let _ = receipt;
+//! # Ok(())
+//! # }
+//! ```
+
+pub use pulse_extensibility::*;
+pub use pulse_store_memory::MemoryStore;

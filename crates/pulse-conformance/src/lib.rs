@@ -45,25 +45,6 @@ macro_rules! __case_names {
 
 for_each_case!(__case_names, ());
 
-#[cfg(test)]
-mod tests {
-    use super::CASES;
-
-    /// `docs/conformance.md` lists exactly the cases of the suite, in suite order.
-    #[test]
-    fn the_documented_case_list_matches_the_suite() {
-        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/conformance.md"));
-        let documented: Vec<&str> = doc
-            .lines()
-            .filter_map(|line| line.strip_prefix("- `"))
-            .filter_map(|rest| rest.split('`').next())
-            .filter(|name| name.contains("::"))
-            .collect();
-        assert_eq!(documented, CASES);
-        assert!(CASES.len() >= 60, "the suite has {} cases", CASES.len());
-    }
-}
-
 /// Expands to one `#[test]` per conformance case, each on a fresh store from `$factory`.
 ///
 /// `$factory` is an expression of a type implementing [`BackendFactory`]; it is evaluated once
@@ -97,4 +78,23 @@ macro_rules! __conformance_tests {
             )*
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CASES;
+
+    /// `docs/conformance.md` lists exactly the cases of the suite, in suite order.
+    #[test]
+    fn the_documented_case_list_matches_the_suite() {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/conformance.md"));
+        let documented: Vec<&str> = doc
+            .lines()
+            .filter_map(|line| line.strip_prefix("- `"))
+            .filter_map(|rest| rest.split('`').next())
+            .filter(|name| name.contains("::"))
+            .collect();
+        assert_eq!(documented, CASES);
+        assert!(CASES.len() >= 60, "the suite has {} cases", CASES.len());
+    }
 }

@@ -324,7 +324,7 @@ impl DeadLetters {
                 Applied::Unchanged => return Ok(entry),
                 Applied::Changed(next) => {
                     if self.backend.swap(&next).await? {
-                        return Ok(next);
+                        return Ok(*next);
                     }
                 }
             }

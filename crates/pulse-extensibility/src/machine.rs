@@ -57,7 +57,7 @@ pub enum Transition {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     /// The entry changes to this (revision and `updated_at` already advanced).
-    Changed(DeadLetterEntry),
+    Changed(Box<DeadLetterEntry>),
     /// The operation succeeds and changes nothing.
     Unchanged,
 }
@@ -134,7 +134,7 @@ pub fn apply(entry: &DeadLetterEntry, transition: &Transition, now: Timestamp) -
     }
     next.updated_at = now;
     next.revision = entry.revision + 1;
-    Ok(Applied::Changed(next))
+    Ok(Applied::Changed(Box::new(next)))
 }
 
 /// A replay may start on New, Resolved, or Replaying whose lease has expired.

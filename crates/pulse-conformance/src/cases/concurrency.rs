@@ -37,7 +37,7 @@ pub async fn concurrent_dismiss_and_replay_exactly_one_wins(h: Harness) {
         match (dismissed, replayed) {
             (Ok(d), Err(Error::Dismissed { .. })) => assert_eq!((d.status, &stored), (Status::Dismissed, &d)),
             (Err(Error::Conflict { .. }), Ok(t)) => {
-                assert_eq!((t.entry.status, &stored), (Status::Replaying, &t.entry))
+                assert_eq!((t.entry.status, &stored), (Status::Replaying, &t.entry));
             }
             other => panic!("both or neither won: {other:?}"),
         }

@@ -77,6 +77,9 @@ pub(crate) const RECORD_MIGRATION: &str = r#"INSERT INTO "_pulse_migrations"
     ("table_name", "version", "name", "checksum", "applied_at")
 VALUES (?1, ?2, ?3, ?4, CAST(unixepoch('subsec') * 1000000 AS INTEGER))"#;
 
+/// Ends the transaction a failed job left open.
+pub(crate) const ROLLBACK: &str = "ROLLBACK";
+
 /// Reads the header: fails on a file that is not a database, writes nothing.
 pub(crate) const PROBE: &str = "SELECT count(*) FROM sqlite_schema";
 
@@ -138,6 +141,8 @@ CREATE TABLE {table} (
 );
 CREATE INDEX "{name}_Status_OccurredAt_Id" ON {table} (Status, OccurredAt, Id);
 CREATE INDEX "{name}_OccurredAt_Id" ON {table} (OccurredAt, Id);
+CREATE INDEX "{name}_Tenant_Status_OccurredAt_Id" ON {table} (Tenant, Status, OccurredAt, Id);
+CREATE INDEX "{name}_Tenant_OccurredAt_Id" ON {table} (Tenant, OccurredAt, Id);
 CREATE UNIQUE INDEX "{name}_Tenant_MessageId" ON {table} (Tenant, MessageId);
 CREATE INDEX "{name}_Unresolved_Fingerprint" ON {table} (Fingerprint, OccurredAt, Id)
     WHERE Status IN (0, 1);
@@ -455,7 +460,11 @@ fn filter_conditions(statement: &mut Statement, conditions: &mut Vec<String>, fi
     if !filter.statuses.is_empty() {
         let statuses: Vec<String> =
             filter.statuses.iter().map(|status| statement.bind(i64::from(status.as_i16()))).collect();
-        conditions.push(format!("{} IN ({})", c::STATUS, statuses.join(", ")));
+        // One status is an equality the (Status, OccurredAt, Id) indexes serve in order. Several
+        // are not: the planner would read every entry in them and sort, so the unary `+` keeps
+        // it off the status indexes and it walks (OccurredAt, Id) in order instead.
+        let column = if statuses.len() == 1 { c::STATUS.to_owned() } else { format!("+{}", c::STATUS) };
+        conditions.push(format!("{column} IN ({})", statuses.join(", ")));
     }
     if let Some(command_type) = &filter.command_type {
         conditions.push(format!("{} = {}", c::COMMAND_TYPE, statement.bind(command_type.clone())));
@@ -501,7 +510,7 @@ mod tests {
         assert!(statement.sql.starts_with("SELECT Id, Tenant, MessageId,"), "{}", statement.sql);
         assert!(
             statement.sql.ends_with(
-                " FROM \"Letters\" WHERE Tenant = ?1 AND Status IN (?2, ?3) AND CommandType = ?4 \
+                " FROM \"Letters\" WHERE Tenant = ?1 AND +Status IN (?2, ?3) AND CommandType = ?4 \
                  AND (OccurredAt, Id) < (?5, ?6) ORDER BY OccurredAt DESC, Id DESC LIMIT ?7 OFFSET ?8"
             ),
             "{}",

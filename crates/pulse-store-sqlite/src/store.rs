@@ -35,8 +35,8 @@ const STATEMENT_CACHE: usize = 64;
 /// never wait behind the writer. No database work runs on the async runtime's threads.
 ///
 /// Clones share the connections. Dropping the last clone closes them, waiting for the job in
-/// progress, if any; [`SqliteStore::close`] does the same off the async runtime. Several stores (in one or many processes) may open the same file: SQLite's
-/// locks serialize their writes.
+/// progress, if any; [`SqliteStore::close`] does the same off the async runtime. Several stores
+/// (in one or many processes) may open the same file: SQLite's locks serialize their writes.
 ///
 /// # Examples
 ///
@@ -117,7 +117,11 @@ impl Pool {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => return Err(error),
                 Err(_) => {
-                    return Err(Error::corrupt("a database thread stopped while opening its connection"));
+                    return Err(Error::Backend {
+                        message: "a database thread stopped while opening its connection".to_owned(),
+                        retryable: false,
+                        source: None,
+                    });
                 }
             }
         }
@@ -136,7 +140,7 @@ impl Pool {
             let outcome = catch_unwind(AssertUnwindSafe(|| job(connection)))
                 .unwrap_or_else(|panic| Err(panicked(what, &*panic)));
             if !connection.is_autocommit()
-                && let Err(error) = connection.execute_batch("ROLLBACK")
+                && let Err(error) = connection.execute_batch(sql::ROLLBACK)
             {
                 tracing::error!(%error, what, "cannot roll back after a failed database job");
             }
@@ -407,23 +411,39 @@ impl DeadLetterBackend for SqliteStore {
 
     async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>> {
         const WHAT: &str = "inserting entries";
-        let rows: Vec<(DeadLetterEntry, Vec<Value>)> =
-            entries.iter().map(|entry| Ok((entry.clone(), entry_values(entry)?))).collect::<Result<_>>()?;
+        /// What the writer needs of one entry: its values, and its key to look up a duplicate.
+        struct Insert {
+            id: DeadLetterId,
+            tenant: String,
+            message_id: Option<String>,
+            values: Vec<Value>,
+        }
+        let rows = entries
+            .iter()
+            .map(|entry| {
+                Ok(Insert {
+                    id: entry.id,
+                    tenant: entry.tenant.as_str().to_owned(),
+                    message_id: entry.message_id.clone(),
+                    values: entry_values(entry)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         self.write(WHAT, move |connection, sql| {
             write_transaction(connection, WHAT, |transaction| {
                 let mut insert = transaction.prepare_cached(sql.insert()).context(WHAT)?;
                 let mut find = transaction.prepare_cached(sql.find_key()).context(WHAT)?;
                 let mut receipts = Vec::with_capacity(rows.len());
-                for (entry, values) in &rows {
-                    if insert.execute(params_from_iter(values)).context(WHAT)? == 1 {
-                        receipts.push(StoreReceipt { id: entry.id, duplicate: false });
+                for row in &rows {
+                    if insert.execute(params_from_iter(&row.values)).context(WHAT)? == 1 {
+                        receipts.push(StoreReceipt { id: row.id, duplicate: false });
                         continue;
                     }
-                    let message_id = entry.message_id.as_deref().ok_or_else(|| {
-                        Error::corrupt(format!("entry {} without a message id was not inserted", entry.id))
+                    let message_id = row.message_id.as_deref().ok_or_else(|| {
+                        Error::corrupt(format!("entry {} without a message id was not inserted", row.id))
                     })?;
                     let existing: String = find
-                        .query_row([entry.tenant.as_str(), message_id], |row| row.get(0))
+                        .query_row([row.tenant.as_str(), message_id], |found| found.get(0))
                         .context("looking up a duplicate message id")?;
                     receipts.push(StoreReceipt { id: parse_id(&existing)?, duplicate: true });
                 }
@@ -434,13 +454,12 @@ impl DeadLetterBackend for SqliteStore {
     }
 
     async fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Option<DeadLetterEntry>> {
+        const WHAT: &str = "reading an entry";
         let mut params = vec![Value::Text(id_text(id))];
-        if let Some(tenant) = scope.tenant() {
-            params.push(Value::Text(tenant.as_str().to_owned()));
-        }
-        self.read("reading an entry", move |connection, sql| {
-            let statement = sql.get(params.len() > 1);
-            Ok(entries(connection, "reading an entry", statement, &params)?.pop())
+        params.extend(scope.tenant().map(|tenant| Value::Text(tenant.as_str().to_owned())));
+        let in_tenant = scope.tenant().is_some();
+        self.read(WHAT, move |connection, sql| {
+            Ok(entries(connection, WHAT, sql.get(in_tenant), &params)?.pop())
         })
         .await
     }
@@ -586,8 +605,8 @@ impl DeadLetterBackend for SqliteStore {
 #[cfg(test)]
 mod tests {
     use pulse_extensibility::{
-        CommandDeadLetterStatus as Status, DeadLetters, Failure, ManualClock, NewDeadLetter, SortOrder,
-        TenantId,
+        CommandDeadLetterStatus as Status, DeadLetters, Failure, ManualClock, NewDeadLetter, SortKey,
+        SortOrder, TenantId,
     };
 
     use super::*;
@@ -751,54 +770,59 @@ mod tests {
         }
         let sql = store.inner.sql.clone();
         let now = Timestamp::from_micros(0);
-        let pending = sql.query(&EntryQuery {
-            scope: Scope::AllTenants,
-            filter: EntryFilter { statuses: vec![Status::New], ..EntryFilter::default() },
-            order: SortOrder::OldestFirst,
-            after: None,
-            offset: 0,
-            limit: 10,
-        });
-        let listing = sql.query(&EntryQuery {
-            scope: Scope::AllTenants,
-            filter: EntryFilter::default(),
-            order: SortOrder::NewestFirst,
-            after: None,
-            offset: 0,
-            limit: 10,
-        });
-        let groups = sql.error_groups(&Scope::AllTenants, 10);
-        let claim = sql.claim_candidates(&Scope::AllTenants, now, 10);
-        let purge = sql.purge(&Scope::AllTenants, now, 10);
-        let key = [Value::Text("default".to_owned()), Value::Text("m".to_owned())];
+        let tenant = Scope::Tenant(TenantId::default());
+        // A later page of a listing: keyset paging from where the last page ended.
+        let after = Some(SortKey { occurred_at: now, id: DeadLetterId::new_at(now) });
+        let listing = |scope: &Scope, statuses: &[Status], order, after| {
+            let filter = EntryFilter { statuses: statuses.to_vec(), ..EntryFilter::default() };
+            sql.query(&EntryQuery { scope: scope.clone(), filter, order, after, offset: 0, limit: 10 })
+        };
+        let key = sql::Statement {
+            sql: sql.find_key().to_owned(),
+            params: vec![Value::Text("default".to_owned()), Value::Text("m".to_owned())],
+        };
+        let oldest = SortOrder::OldestFirst;
+        let newest = SortOrder::NewestFirst;
+        let cases = [
+            ("pending", listing(&Scope::AllTenants, &[Status::New], oldest, None), "Status_OccurredAt_Id"),
+            (
+                "pending of a tenant",
+                listing(&tenant, &[Status::New], oldest, None),
+                "Tenant_Status_OccurredAt_Id",
+            ),
+            ("a listing page", listing(&Scope::AllTenants, &[], newest, after), "OccurredAt_Id"),
+            ("a tenant's listing page", listing(&tenant, &[], newest, after), "Tenant_OccurredAt_Id"),
+            (
+                "unresolved",
+                listing(&Scope::AllTenants, &[Status::New, Status::Replaying], newest, after),
+                "OccurredAt_Id",
+            ),
+            ("an idempotency key", key, "Tenant_MessageId"),
+            ("error groups", sql.error_groups(&Scope::AllTenants, 10), "Unresolved_Fingerprint"),
+            ("claiming", sql.claim_candidates(&Scope::AllTenants, now, 10), "ReplayRequestedAt"),
+            ("purging", sql.purge(&Scope::AllTenants, now, 10), "Status_ResolvedAt"),
+            ("a tenant's statistics", sql.statistics(&tenant), "Tenant_Status_OccurredAt_Id"),
+        ];
+        let names: Vec<(&str, &str)> = cases.iter().map(|(name, _, index)| (*name, *index)).collect();
+        let statements: Vec<sql::Statement> = cases.into_iter().map(|(_, statement, _)| statement).collect();
         let plans = store
-            .read("explaining", move |connection, sql| {
-                Ok([
-                    plan(connection, &pending.sql, &pending.params),
-                    plan(connection, &listing.sql, &listing.params),
-                    plan(connection, sql.find_key(), &key),
-                    plan(connection, &groups.sql, &groups.params),
-                    plan(connection, &claim.sql, &claim.params),
-                    plan(connection, &purge.sql, &purge.params),
-                ])
+            .read("explaining", move |connection, _| {
+                Ok(statements.iter().map(|s| plan(connection, &s.sql, &s.params)).collect::<Vec<_>>())
             })
             .await
             .unwrap();
-        let indexes = [
-            "CommandDeadLetter_Status_OccurredAt_Id",
-            "CommandDeadLetter_OccurredAt_Id",
-            "CommandDeadLetter_Tenant_MessageId",
-            "CommandDeadLetter_Unresolved_Fingerprint",
-            "CommandDeadLetter_ReplayRequestedAt",
-            "CommandDeadLetter_Status_ResolvedAt",
-        ];
-        for (plan, index) in plans.iter().zip(indexes) {
-            assert!(plan.contains(&format!("INDEX {index}")), "expected {index} in:\n{plan}");
-            assert!(!plan.contains("TEMP B-TREE FOR GROUP BY"), "groups with a sort:\n{plan}");
+        for ((name, index), plan) in names.into_iter().zip(plans) {
+            let index = format!("CommandDeadLetter_{index}");
+            let words: Vec<&str> = plan.split_whitespace().collect();
+            let used = words.windows(2).any(|pair| pair == ["INDEX", index.as_str()]);
+            assert!(used, "{name}: expected {index} in:\n{plan}");
+            let full_scan = plan.lines().any(|line| line.trim() == "SCAN CommandDeadLetter");
+            assert!(!full_scan, "{name}: a full table scan:\n{plan}");
+            assert!(!plan.contains("TEMP B-TREE FOR GROUP BY"), "{name}: groups with a sort:\n{plan}");
             // Only the few groups are sorted, never the entries.
             assert!(
                 !plan.contains("TEMP B-TREE FOR ORDER BY") || index.ends_with("Fingerprint"),
-                "sorts:\n{plan}"
+                "{name}: sorts:\n{plan}"
             );
         }
     }

@@ -32,7 +32,7 @@ fn objects(path: &std::path::Path) -> Vec<(String, String)> {
         .unwrap()
 }
 
-const CHECKSUM_1: &str = "84851b692be5f926";
+const CHECKSUM_1: &str = "df045f8fd0fe2727";
 
 #[tokio::test]
 async fn opening_again_migrates_nothing_and_keeps_the_record() {
@@ -63,6 +63,8 @@ async fn the_schema_has_the_table_its_indexes_and_the_migration_record() {
         ("index", "CommandDeadLetter_Status_OccurredAt_Id"),
         ("index", "CommandDeadLetter_Status_ResolvedAt"),
         ("index", "CommandDeadLetter_Tenant_MessageId"),
+        ("index", "CommandDeadLetter_Tenant_OccurredAt_Id"),
+        ("index", "CommandDeadLetter_Tenant_Status_OccurredAt_Id"),
         ("index", "CommandDeadLetter_Unresolved_Fingerprint"),
         ("index", "sqlite_autoindex_CommandDeadLetter_1"),
         ("index", "sqlite_autoindex__pulse_migrations_1"),

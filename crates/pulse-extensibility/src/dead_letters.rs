@@ -18,7 +18,7 @@ use crate::query::{Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, Sort
 use crate::schema::DEFAULT_MAX_PAYLOAD_BYTES;
 use crate::status::{CommandDeadLetterStatus, Resolution};
 use crate::time::{Clock, SystemClock, Timestamp};
-use crate::validate::{check_limit, new_entry};
+use crate::validate::{check_limit, check_payload, new_entry};
 
 /// How many times a transition re-reads and retries when another writer changed the entry
 /// between its read and its swap.
@@ -426,6 +426,29 @@ impl DeadLetters {
     /// [`Error::NotFound`]; [`Error::Dismissed`]; [`Error::Conflict`] during a live replay.
     pub async fn request_replay(&self, id: DeadLetterId) -> Result<DeadLetterEntry> {
         self.transition(id, &Transition::RequestReplay).await
+    }
+
+    /// Replaces the entry's payload, for example with a corrected command, before it is replayed.
+    /// The payload as first captured stays in `original_payload`. Allowed where a replay could
+    /// begin; the runtime checks that the payload deserializes into the command type first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a payload the store would reject at capture (nothing changes);
+    /// [`Error::NotFound`]; [`Error::Dismissed`]; [`Error::Conflict`] during a live replay.
+    pub async fn edit_payload(
+        &self,
+        id: DeadLetterId,
+        payload: String,
+        command_version: u32,
+    ) -> Result<DeadLetterEntry> {
+        check_payload(&payload, self.options.max_payload_bytes)?;
+        if command_version == 0 {
+            return Err(Error::invalid_input("command_version", "must be at least 1"));
+        }
+        let entry = self.transition(id, &Transition::EditPayload { payload, command_version }).await?;
+        tracing::info!(%id, command_type = %entry.command_type, tenant = %entry.tenant, "payload edited");
+        Ok(entry)
     }
 
     /// Asks for replay of every New entry that matches `filter`; returns how many were marked.

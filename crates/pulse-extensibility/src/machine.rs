@@ -51,6 +51,13 @@ pub enum Transition {
     },
     /// Ask for the entry to be replayed by whoever claims requested replays.
     RequestReplay,
+    /// Replace the payload before a replay, keeping the first payload for audit.
+    EditPayload {
+        /// The new payload, already checked.
+        payload: String,
+        /// The command version the new payload is written for.
+        command_version: u32,
+    },
 }
 
 /// What a transition does to an entry.
@@ -130,6 +137,14 @@ pub fn apply(entry: &DeadLetterEntry, transition: &Transition, now: Timestamp) -
                 return Ok(Applied::Unchanged);
             }
             next.replay_requested_at = Some(now);
+        }
+        Transition::EditPayload { payload, command_version } => {
+            guard_replayable(entry, now)?;
+            if next.original_payload.is_none() {
+                next.original_payload = Some(entry.payload.clone());
+            }
+            next.payload.clone_from(payload);
+            next.command_version = *command_version;
         }
     }
     next.updated_at = now;

@@ -16,6 +16,7 @@ pub mod concurrency;
 pub mod differential;
 pub mod dismiss;
 pub mod durability;
+pub mod edit;
 pub mod groups;
 pub mod idempotency;
 pub mod list;
@@ -136,6 +137,11 @@ macro_rules! for_each_case {
                 resolve_with_ignored_is_invalid_input,
                 resolving_a_terminal_entry_conflicts,
                 changes_to_an_unknown_id_are_not_found,
+            ],
+            edit: [
+                edit_replaces_the_payload_and_keeps_the_original,
+                edit_rejects_a_bad_payload,
+                edit_refuses_dismissed_and_leased_entries,
             ],
             purge: [
                 purge_deletes_only_terminal_entries_resolved_strictly_before,

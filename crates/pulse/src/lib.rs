@@ -28,5 +28,12 @@
 //! # }
 //! ```
 
+mod runtime;
+
 pub use pulse_extensibility::*;
 pub use pulse_store_memory::MemoryStore;
+pub use runtime::command::{Command, Envelope};
+pub use runtime::handler_error::{HandlerError, ReplayError};
+pub use runtime::pulse::Pulse;
+pub use runtime::registry::{CommandRegistry, Registration};
+pub use runtime::retry::RetryPolicy;

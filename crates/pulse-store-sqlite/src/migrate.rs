@@ -146,6 +146,20 @@ pub(crate) fn inspect(conn: &Connection, table: &SqlIdentifier) -> Result<Plan> 
     }
 }
 
+/// [`inspect`] in one read transaction, so it sees one state of the file even while another
+/// process migrates it. Writes nothing.
+///
+/// # Errors
+///
+/// As [`inspect`].
+pub(crate) fn precheck(conn: &mut Connection, table: &SqlIdentifier) -> Result<Plan> {
+    let tx =
+        conn.transaction_with_behavior(TransactionBehavior::Deferred).context("inspecting the database")?;
+    let plan = inspect(&tx, table)?;
+    tx.commit().context("inspecting the database")?;
+    Ok(plan)
+}
+
 /// Checks that `table` has exactly the columns of the latest schema.
 fn check_columns(conn: &Connection, table: &SqlIdentifier) -> Result<()> {
     let columns = table_columns(conn, table.as_str())?;

@@ -5,6 +5,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use pulse_extensibility::{
@@ -247,8 +248,8 @@ fn open_writer(config: &SqliteConfig) -> Result<Connection> {
         });
     }
     // Refuse a file we must not touch before anything, even the journal mode, is written.
-    migrate::inspect(&connection, config.table_name())?;
-    pragma_text(&connection, sql::SET_JOURNAL_MODE_WAL)?;
+    migrate::precheck(&mut connection, config.table_name())?;
+    switch_to_wal(&connection, config)?;
     check_wal(&connection, config)?;
     set_synchronous(&connection, config)?;
     check_busy_timeout(&connection, config)?;
@@ -257,6 +258,30 @@ fn open_writer(config: &SqliteConfig) -> Result<Connection> {
         tracing::info!(path = %path.display(), table = %config.table_name(), ?applied, "sqlite schema migrated");
     }
     Ok(connection)
+}
+
+/// Switches the file to WAL mode, once for all connections. Switching needs an exclusive lock,
+/// for which SQLite does not always wait (two connections switching a new file at once would
+/// deadlock), so a busy switch is retried here, on the writer's own thread, for up to the busy
+/// timeout.
+fn switch_to_wal(connection: &Connection, config: &SqliteConfig) -> Result<()> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if pragma_text(connection, sql::JOURNAL_MODE)?.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match connection.query_row(sql::SET_JOURNAL_MODE_WAL, [], |_| Ok(())) {
+            Err(error)
+                if error.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && started.elapsed() < config.busy_timeout_duration() =>
+            {
+                thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            result => return result.context("switching to WAL mode"),
+        }
+    }
 }
 
 /// Sets the configured synchronous level and checks that it holds.

@@ -178,3 +178,22 @@ async fn a_pulse_table_whose_columns_were_changed_is_refused() {
         "{reason}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_opens_of_a_new_file_migrate_it_once() {
+    let (_dir, path) = database();
+    let opens: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            tokio::spawn(async move { SqliteStore::open(SqliteConfig::new(path)).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for open in opens {
+        stores.push(open.await.unwrap().expect("every concurrent open succeeds"));
+    }
+    drop(stores);
+    let versions: Vec<(String, i64)> =
+        recorded(&path).into_iter().map(|(table, version, ..)| (table, version)).collect();
+    assert_eq!(versions, [("CommandDeadLetter".to_owned(), 1)]);
+}

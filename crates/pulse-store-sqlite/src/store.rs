@@ -392,9 +392,13 @@ impl SqliteStore {
         Ok(Self { inner: Arc::new(Inner { config, sql, writer, readers }) })
     }
 
-    /// Closes this handle. When it is the last one, the connections close on a blocking thread,
-    /// after the job in progress, so the async runtime never waits for them; dropping the last
-    /// handle instead closes them on the dropping thread.
+    /// Closes this handle. When it is the last one, the connections close on a blocking thread
+    /// of the Tokio runtime, after the job in progress, so the runtime's workers never wait for
+    /// them; dropping the last handle instead closes them on the dropping thread.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
     pub async fn close(self) {
         let inner = self.inner;
         if let Err(error) = tokio::task::spawn_blocking(move || drop(inner)).await {

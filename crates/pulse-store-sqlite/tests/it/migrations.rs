@@ -1,6 +1,6 @@
 //! Migrations: recorded once with their checksum, verified on every open, per table.
 
-use pulse_extensibility::{DeadLetterBackend, Error, Scope, SqlIdentifier, Statistics};
+use pulse_extensibility::{DeadLetterBackend, EntryFilter, Error, Scope, SqlIdentifier, Statistics};
 use pulse_store_sqlite::{SqliteConfig, SqliteStore};
 
 use crate::common::{command, database, dead_letters, open, raw, snapshot};
@@ -96,6 +96,12 @@ async fn tables_in_one_file_migrate_and_store_independently() {
         ),
         (Statistics { new: 2, total: 2, ..Statistics::default() }, Statistics::default())
     );
+    // The statements that name the table's indexes work on a configured table too.
+    let groups: Vec<u64> =
+        orders_letters.error_groups(10).await.unwrap().iter().map(|group| group.count).collect();
+    assert_eq!(groups, [2]);
+    assert_eq!(orders_letters.request_replay_matching(EntryFilter::default()).await.unwrap(), 2);
+    assert_eq!(orders_letters.claim_requested(10).await.unwrap().len(), 2);
     drop((orders, billing, orders_letters));
     let tables: Vec<(String, i64)> =
         recorded(&path).into_iter().map(|(table, version, ..)| (table, version)).collect();

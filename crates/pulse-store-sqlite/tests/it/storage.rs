@@ -239,3 +239,23 @@ async fn the_documented_shell_query_lists_pending_entries() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_batch_that_fails_half_way_writes_nothing() {
+    let (_dir, path) = database();
+    let store = open(&path).await;
+    let at = Timestamp::from_micros(1_767_225_600_000_000);
+    let existing = new_entry(command(1), at, 1024).unwrap();
+    store.insert(std::slice::from_ref(&existing)).await.unwrap();
+    // The second entry reuses the first one's id: the primary key refuses it after the first
+    // entry of the batch was already written inside the transaction.
+    let fresh = new_entry(command(2), at, 1024).unwrap();
+    let clash = DeadLetterEntry { id: existing.id, ..new_entry(command(3), at, 1024).unwrap() };
+    let result = store.insert(&[fresh.clone(), clash]).await;
+    assert!(matches!(result, Err(Error::Backend { retryable: false, .. })), "{result:?}");
+    assert_eq!(store.get(&Scope::AllTenants, fresh.id).await.unwrap(), None);
+    assert_eq!(
+        store.statistics(&Scope::AllTenants).await.unwrap(),
+        Statistics { new: 1, total: 1, ..Statistics::default() }
+    );
+}

@@ -3,6 +3,8 @@
 //! crash safety).
 
 mod common;
+// Kills a child process with SIGKILL.
+#[cfg(unix)]
 mod crash;
 mod migrations;
 mod open_errors;

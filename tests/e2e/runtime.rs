@@ -229,7 +229,7 @@ fn orders(env: &Env, with_first_upcaster: bool) -> (Pulse, Arc<Mutex<Vec<CreateO
         })
         .upcast(2, |v2: CreateOrderV2| CreateOrder { order_id: v2.order_id, currency: "EUR".to_owned() });
     if with_first_upcaster {
-        let _ = registration.upcast_json(1, |mut v1| {
+        registration.upcast_json(1, |mut v1| {
             let id = v1.get("id").cloned().ok_or("version 1 has no id")?;
             v1["order_id"] = id;
             Ok(v1)

@@ -1,131 +1,195 @@
-//! Pulse in one sitting: capture failed commands, look at them, replay one, dismiss another.
+//! Pulse in one sitting: commands fail and are captured after their retries, an operator looks
+//! at them, replays one that fails again and then succeeds, replays an old payload written by an
+//! earlier version of its command, and dismisses another.
 //!
-//! Run it with `cargo run --example quickstart`.
+//! `cargo run --example quickstart` keeps the dead letters in `./pulse.db` (SQLite);
+//! `cargo run --example quickstart -- --memory` keeps them in memory instead.
+//! Each run works in a tenant of its own, so earlier runs' entries stay out of its account.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
-use async_trait::async_trait;
 use pulse::{
-    CommandDispatcher, DeadLetterEntry, DeadLetters, Failure, MemoryStore, NewDeadLetter, ReplayReport,
+    Command, CommandRegistry, DeadLetterBackend, DeadLetterEntry, DeadLetters, Envelope, Failure,
+    HandlerError, MemoryStore, NewDeadLetter, Pulse, ReplayReport, RetryPolicy, SqliteConfig, SqliteStore,
+    TenantId,
 };
+use serde::{Deserialize, Serialize};
 
-/// Stands in for the service's handlers: the payment gateway is down until `gateway_up` is set.
-struct Handlers {
-    gateway_up: AtomicBool,
+/// Charge a customer's card for an invoice.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ChargeCard {
+    invoice: u64,
+    amount_cents: u64,
 }
 
-#[async_trait]
-impl CommandDispatcher for Handlers {
-    async fn dispatch(&self, entry: &DeadLetterEntry) -> Result<(), Failure> {
-        if self.gateway_up.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(Failure::new("GatewayUnavailable", format!("payment gateway refused {}", entry.command_type)))
-        }
-    }
+impl Command for ChargeCard {
+    const NAME: &'static str = "billing.charge";
+}
+
+/// Create an order. Version 1 had no currency; version 2 added it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CreateOrder {
+    order_id: u64,
+    currency: String,
+}
+
+impl Command for CreateOrder {
+    const NAME: &'static str = "orders.create";
+    const VERSION: u32 = 2;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("payment gateway unavailable for invoice {0}")]
+struct GatewayUnavailable(u64);
+
+#[derive(Debug, thiserror::Error)]
+#[error("card for invoice {0} was declined")]
+struct CardDeclined(u64);
+
+/// The payment gateway: down until `up` is set. Invoice 8's card is always declined.
+#[derive(Default)]
+struct Gateway {
+    up: AtomicBool,
+    calls: AtomicUsize,
 }
 
 fn show(entry: &DeadLetterEntry) {
     println!(
-        "  {}  {:<15} {:<10} attempts={}  {}: {}",
+        "    {}  {:<15} v{}  {:<9}  attempts={}  {}",
         entry.id,
         entry.command_type,
+        entry.command_version,
         entry.status,
         entry.attempt_count,
-        entry.exception_type,
         entry.exception_message
     );
 }
 
+async fn open_store() -> anyhow::Result<(Arc<dyn DeadLetterBackend>, String)> {
+    if std::env::args().any(|arg| arg == "--memory") {
+        return Ok((Arc::new(MemoryStore::new()), "memory".to_owned()));
+    }
+    let store = SqliteStore::open(SqliteConfig::new("pulse.db")).await?;
+    Ok((Arc::new(store), "./pulse.db (SQLite)".to_owned()))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let handlers = Arc::new(Handlers { gateway_up: AtomicBool::new(false) });
-    let dead_letters = DeadLetters::new(Arc::new(MemoryStore::new())).with_dispatcher(handlers.clone());
-    println!("Pulse quickstart: a dead-letter store in memory.\n");
+    let (store, where_) = open_store().await?;
+    let all_tenants = DeadLetters::new(store);
+    let tenant = TenantId::new(format!("quickstart-{}", all_tenants.now().as_micros()))?;
+    let dead_letters = all_tenants.for_tenant(tenant.clone());
+    println!("Pulse quickstart: dead letters in {where_}, tenant {tenant}.\n");
 
-    println!("1. Three commands fail for good, and one failed message is delivered twice.");
-    let failures = [
-        (
-            "msg-42",
-            "orders.create",
-            r#"{"order_id":42}"#,
-            Failure::new("TimeoutError", "order 42 timed out after 30s"),
-        ),
-        (
-            "msg-97",
-            "orders.create",
-            r#"{"order_id":97}"#,
-            Failure::new("TimeoutError", "order 97 timed out after 31s"),
-        ),
-        (
-            "msg-7",
-            "billing.charge",
-            r#"{"invoice":7}"#,
-            Failure::new("CardDeclined", "card 'visa-1234' declined"),
-        ),
-        (
-            "msg-42",
-            "orders.create",
-            r#"{"order_id":42}"#,
-            Failure::new("TimeoutError", "order 42 timed out after 30s"),
-        ),
-    ];
-    let mut ids = Vec::new();
-    for (message_id, command_type, payload, failure) in failures {
-        let input = NewDeadLetter::new(command_type, payload, failure)
-            .message_id(message_id)
-            .source("orders-worker")
-            .attempt_count(3);
-        let receipt = dead_letters.store(input).await?;
-        let what = if receipt.duplicate { "duplicate, already stored as" } else { "stored as" };
-        println!("  {message_id:<7} {command_type:<15} {what} {}", receipt.id);
-        ids.push(receipt.id);
-    }
+    // Register the handlers. The runtime retries each command 3 times, 50 ms apart and more.
+    let gateway = Arc::new(Gateway::default());
+    let mut registry = CommandRegistry::new();
+    let charging = gateway.clone();
+    registry.register(move |charge: ChargeCard| {
+        let gateway = charging.clone();
+        async move {
+            gateway.calls.fetch_add(1, Ordering::SeqCst);
+            if charge.invoice == 8 {
+                return Err(HandlerError::permanent(CardDeclined(charge.invoice)));
+            }
+            if !gateway.up.load(Ordering::SeqCst) {
+                return Err(GatewayUnavailable(charge.invoice).into());
+            }
+            println!("    charged invoice {} ({} cents)", charge.invoice, charge.amount_cents);
+            Ok(())
+        }
+    });
+    registry
+        .register(|order: CreateOrder| async move {
+            println!("    created order {} in {}", order.order_id, order.currency);
+            Ok::<(), HandlerError>(())
+        })
+        .upcast_json(1, |mut v1| {
+            v1["currency"] = "EUR".into();
+            Ok(v1)
+        });
+    let retries = RetryPolicy::default().max_attempts(3).initial_backoff(Duration::from_millis(50));
+    let pulse = Pulse::new(dead_letters.clone(), registry).with_retry(retries);
+    let envelope =
+        |message_id: &str| Envelope::message(message_id).tenant(tenant.clone()).source("billing-worker");
 
-    println!("\n2. What is waiting, oldest first:");
-    for entry in dead_letters.get_pending(50, 0).await? {
-        show(&entry);
-    }
-
-    let stats = dead_letters.statistics().await?;
+    println!("1. Two charges fail for good. The gateway is down; invoice 8's card is declined.");
+    let error = pulse
+        .dispatch_with(ChargeCard { invoice: 7, amount_cents: 1999 }, envelope("msg-7"))
+        .await
+        .unwrap_err();
+    println!("    invoice 7: the caller gets the handler's error back: \"{error}\"");
+    let error = pulse
+        .dispatch_with(ChargeCard { invoice: 8, amount_cents: 500 }, envelope("msg-8"))
+        .await
+        .unwrap_err();
+    println!("    invoice 8: \"{error}\" (permanent: {}, so no retries)", error.is_permanent());
     println!(
-        "\n3. Statistics: {} new, {} replaying, {} resolved, {} dismissed, {} in all.",
-        stats.new, stats.replaying, stats.resolved, stats.dismissed, stats.total
+        "    the gateway was called {} times: 3 for invoice 7, 1 for invoice 8",
+        gateway.calls.load(Ordering::SeqCst)
     );
 
-    println!("\n4. Error groups: failures that differ only in ids and numbers count together.");
+    println!(
+        "\n2. The broker delivers invoice 7's message again, and it fails again: it is stored once (see 4)."
+    );
+    pulse.dispatch_with(ChargeCard { invoice: 7, amount_cents: 1999 }, envelope("msg-7")).await.unwrap_err();
+
+    println!("\n3. An order captured by last month's release, when CreateOrder was at version 1:");
+    let old = NewDeadLetter::new(
+        "orders.create",
+        r#"{"order_id":42}"#,
+        Failure::new("DbTimeout", "insert timed out"),
+    )
+    .tenant(tenant.clone())
+    .command_version(1);
+    let old_order = dead_letters.store(old).await?.id;
+
+    println!("\n4. What is waiting, oldest first:");
+    let pending = dead_letters.get_pending(50, 0).await?;
+    for entry in &pending {
+        show(entry);
+    }
+    let stats = dead_letters.statistics().await?;
+    println!(
+        "    {} new, {} resolved, {} dismissed, {} in all",
+        stats.new, stats.resolved, stats.dismissed, stats.total
+    );
+    println!("    error groups:");
     for group in dead_letters.error_groups(10).await? {
         println!(
-            "  {} x{}  {} / {}: e.g. \"{}\"",
-            group.fingerprint, group.count, group.command_type, group.exception_type, group.sample_message
+            "      {} x{} {} / {}",
+            group.fingerprint, group.count, group.command_type, group.exception_type
         );
     }
+    let invoice =
+        |n: u64| pending.iter().find(|e| e.payload.contains(&format!("\"invoice\":{n}"))).map(|e| e.id);
+    let (invoice_7, invoice_8) = (invoice(7).expect("invoice 7"), invoice(8).expect("invoice 8"));
 
-    println!(
-        "\n5. Replay order 42 while the gateway is still down: the failure is recorded on the same entry."
-    );
-    if let ReplayReport::Failed { entry, failure } = dead_letters.replay(ids[0]).await? {
-        println!("  failed again with {}: {}", failure.exception_type, failure.exception_message);
+    println!("\n5. Replay invoice 7 while the gateway is still down: the failure lands on the same entry.");
+    if let ReplayReport::Failed { entry, .. } = pulse.replay(invoice_7).await? {
         show(&entry);
     }
 
-    println!("\n6. The gateway is back. Replay order 42 again:");
-    handlers.gateway_up.store(true, Ordering::SeqCst);
-    if let ReplayReport::Succeeded(entry) = dead_letters.replay(ids[0]).await? {
-        println!("  succeeded; resolution: {}", entry.resolution.map(|r| r.to_string()).unwrap_or_default());
+    println!("\n6. The gateway is back. Replay invoice 7 again:");
+    gateway.up.store(true, Ordering::SeqCst);
+    if let ReplayReport::Succeeded(entry) = pulse.replay(invoice_7).await? {
         show(&entry);
     }
 
-    println!("\n7. The declined card is not worth replaying: dismiss it with a note.");
-    let dismissed = dead_letters.dismiss(ids[2], Some("customer paid by bank transfer".to_owned())).await?;
+    println!("\n7. Replay the version-1 order: it is upcast to version 2 (currency EUR) first.");
+    if let ReplayReport::Succeeded(entry) = pulse.replay(old_order).await? {
+        show(&entry);
+    }
+
+    println!("\n8. Invoice 8's customer paid by bank transfer: dismiss it with a note.");
+    let dismissed = dead_letters.dismiss(invoice_8, Some("paid by bank transfer".to_owned())).await?;
     show(&dismissed);
-    println!("  note: {}", dismissed.note.unwrap_or_default());
 
     let stats = dead_letters.statistics().await?;
-    println!(
-        "\nNow: {} new, {} resolved, {} dismissed. Order 97 still waits for an operator.",
-        stats.new, stats.resolved, stats.dismissed
-    );
+    println!("\nNow: {} new, {} resolved, {} dismissed.", stats.new, stats.resolved, stats.dismissed);
+    let everything = all_tenants.statistics().await?;
+    println!("The store holds {} entries across every run so far.", everything.total);
     Ok(())
 }

@@ -5,7 +5,15 @@
 //! This crate is the front door: it re-exports the contract ([`DeadLetters`] and its types) and
 //! the stores. Pick one store per deployment:
 //!
+//! - `SqliteStore` (feature `sqlite`, on by default): one file, no server; the embedded default.
+//! - `PostgresStore` (feature `postgres`): many service instances on one database.
 //! - [`MemoryStore`]: in memory, for tests and single-process tools.
+//!
+//! Services run their commands through [`Pulse`]: register a handler per [`Command`] in a
+//! [`CommandRegistry`], dispatch, and a command that fails for good (after its [`RetryPolicy`])
+//! is stored with its whole failure while the caller gets the handler's own error. Replays run
+//! through the same handlers, after upcasting payloads written by an older version of the command.
+//! `docs/guide.md` walks through it.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -32,6 +40,10 @@ mod runtime;
 
 pub use pulse_extensibility::*;
 pub use pulse_store_memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use pulse_store_postgres::{PostgresConfig, PostgresStore};
+#[cfg(feature = "sqlite")]
+pub use pulse_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 pub use runtime::command::{Command, Envelope};
 pub use runtime::handler_error::{HandlerError, ReplayError};
 pub use runtime::pulse::Pulse;

@@ -238,7 +238,6 @@ impl<C: Command, S: PayloadSerializer + 'static> Registration<'_, C, S> {
     /// # Panics
     ///
     /// When `from_version` is not below `C::VERSION`, or already has an upcaster.
-    #[must_use]
     pub fn upcast<Old, New>(
         self,
         from_version: u32,
@@ -257,7 +256,6 @@ impl<C: Command, S: PayloadSerializer + 'static> Registration<'_, C, S> {
     }
 
     /// Retries `C` with `policy` instead of the runtime's default.
-    #[must_use]
     pub fn retry(self, policy: RetryPolicy) -> Self {
         self.registered.retry = Some(policy);
         self
@@ -270,7 +268,6 @@ impl<C: Command> Registration<'_, C, JsonSerializer> {
     /// # Panics
     ///
     /// When `from_version` is not below `C::VERSION`, or already has an upcaster.
-    #[must_use]
     pub fn upcast_json(
         self,
         from_version: u32,

@@ -14,6 +14,7 @@ use crate::entry::{
 };
 use crate::error::{Error, Result};
 use crate::machine::{Applied, ReplayOutcome, Transition, apply};
+use crate::observe;
 use crate::query::{Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, SortKey, SortOrder, Statistics};
 use crate::schema::DEFAULT_MAX_PAYLOAD_BYTES;
 use crate::status::{CommandDeadLetterStatus, Resolution};
@@ -169,6 +170,11 @@ impl DeadLetters {
         &self.scope
     }
 
+    /// The settings in force.
+    pub fn options(&self) -> &DeadLettersOptions {
+        &self.options
+    }
+
     /// The backend underneath.
     pub fn backend(&self) -> &Arc<dyn DeadLetterBackend> {
         &self.backend
@@ -210,13 +216,7 @@ impl DeadLetters {
         let entries = inputs.into_iter().map(|input| self.prepare(input, now)).collect::<Result<Vec<_>>>()?;
         let receipts = self.backend.insert(&entries).await?;
         for (entry, receipt) in entries.iter().zip(&receipts) {
-            tracing::debug!(
-                id = %receipt.id,
-                duplicate = receipt.duplicate,
-                command_type = %entry.command_type,
-                tenant = %entry.tenant,
-                "dead letter stored"
-            );
+            observe::stored(entry, receipt);
         }
         Ok(receipts)
     }
@@ -318,13 +318,22 @@ impl DeadLetters {
     /// Reads the entry, applies `transition` and swaps the result in, re-reading when another
     /// writer got there first.
     async fn transition(&self, id: DeadLetterId, transition: &Transition) -> Result<DeadLetterEntry> {
+        Ok(self.transition_reporting_change(id, transition).await?.0)
+    }
+
+    /// As [`Self::transition`], also saying whether the entry changed.
+    async fn transition_reporting_change(
+        &self,
+        id: DeadLetterId,
+        transition: &Transition,
+    ) -> Result<(DeadLetterEntry, bool)> {
         for _ in 0..MAX_SWAP_ATTEMPTS {
             let entry = self.backend.get(&self.scope, id).await?.ok_or(Error::NotFound { id })?;
             match apply(&entry, transition, self.now())? {
-                Applied::Unchanged => return Ok(entry),
+                Applied::Unchanged => return Ok((entry, false)),
                 Applied::Changed(next) => {
                     if self.backend.swap(&next).await? {
-                        return Ok(*next);
+                        return Ok((*next, true));
                     }
                 }
             }
@@ -361,7 +370,7 @@ impl DeadLetters {
         let id = ticket.entry.id;
         let transition = Transition::FinishReplay { token: ticket.lease.token, outcome };
         let entry = self.transition(id, &transition).await?;
-        tracing::info!(%id, command_type = %entry.command_type, tenant = %entry.tenant, status = %entry.status, "replay finished");
+        observe::replay_finished(&entry);
         Ok(entry)
     }
 
@@ -380,7 +389,10 @@ impl DeadLetters {
             return Err(Error::InvalidConfig { reason: "replay needs a command dispatcher".to_owned() });
         };
         let ticket = self.begin_replay(id).await?;
-        match dispatcher.dispatch(&ticket.entry).await {
+        let started = std::time::Instant::now();
+        let dispatched = dispatcher.dispatch(&ticket.entry).await;
+        crate::observe::replay_duration(&ticket.entry, started.elapsed());
+        match dispatched {
             Ok(()) => {
                 Ok(ReplayReport::Succeeded(self.finish_replay(ticket, ReplayOutcome::Succeeded).await?))
             }
@@ -399,8 +411,10 @@ impl DeadLetters {
     /// [`Error::NotFound`]; [`Error::Conflict`] for a Resolved entry or a live replay; the
     /// backend's error.
     pub async fn dismiss(&self, id: DeadLetterId, note: Option<String>) -> Result<DeadLetterEntry> {
-        let entry = self.transition(id, &Transition::Dismiss { note }).await?;
-        tracing::info!(%id, command_type = %entry.command_type, tenant = %entry.tenant, "dead letter dismissed");
+        let (entry, changed) = self.transition_reporting_change(id, &Transition::Dismiss { note }).await?;
+        if changed {
+            observe::dismissed(&entry);
+        }
         Ok(entry)
     }
 
@@ -490,7 +504,7 @@ impl DeadLetters {
             return Err(Error::invalid_input("limit", "must be at least 1"));
         }
         let purged = self.backend.purge(&self.scope, resolved_before, limit).await?;
-        tracing::info!(purged, %resolved_before, "dead letters purged");
+        observe::purged(purged);
         Ok(purged)
     }
 }

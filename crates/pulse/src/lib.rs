@@ -44,8 +44,12 @@ pub use pulse_store_memory::MemoryStore;
 pub use pulse_store_postgres::{PostgresConfig, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use pulse_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
+pub use runtime::bulk::{BulkJob, BulkOptions, BulkPlan, BulkProgress, Selection};
 pub use runtime::command::{Command, Envelope};
 pub use runtime::handler_error::{HandlerError, ReplayError};
+pub use runtime::health::{HealthCheck, HealthReport, HealthStatus};
 pub use runtime::pulse::Pulse;
 pub use runtime::registry::{CommandRegistry, Registration};
+pub use runtime::retention::{AutoDismissRule, RetentionPolicy, SweepReport, Sweeper, SweeperHandle};
 pub use runtime::retry::RetryPolicy;
+pub use runtime::worker::{ReplayWorker, WorkerHandle, WorkerOptions, WorkerTally};

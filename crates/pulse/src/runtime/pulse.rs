@@ -64,6 +64,11 @@ impl<S: PayloadSerializer + 'static> Pulse<S> {
         &self.dead_letters
     }
 
+    /// The dispatcher replays run through: the registry.
+    pub(crate) fn dispatcher(&self) -> Arc<dyn pulse_extensibility::CommandDispatcher> {
+        self.registry.clone()
+    }
+
     /// Runs `command` with no message id, in the default tenant. See [`Self::dispatch_with`].
     ///
     /// # Errors

@@ -1,0 +1,94 @@
+//! [`HealthCheck`]: is the store reachable, and is the backlog within bounds?
+
+use std::time::Duration;
+
+use pulse_extensibility::{CommandDeadLetterStatus, DeadLetters, EntryFilter, ListQuery, SortOrder, observe};
+
+/// Thresholds an application alerts on. Unset thresholds never trip.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// More unresolved entries than this is degraded.
+    pub max_unresolved: Option<u64>,
+    /// An unresolved entry whose latest failure is older than this is degraded.
+    pub max_oldest_age: Option<Duration>,
+}
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthStatus {
+    /// Reachable and within every threshold.
+    Healthy,
+    /// Reachable, but a threshold is exceeded.
+    Degraded,
+    /// The store could not be read.
+    Unavailable,
+}
+
+/// What a health check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    /// The verdict.
+    pub status: HealthStatus,
+    /// New plus Replaying entries, when the store was reachable.
+    pub unresolved: Option<u64>,
+    /// How long ago the oldest unresolved entry last failed.
+    pub oldest_unresolved_age: Option<Duration>,
+    /// The thresholds exceeded, in words.
+    pub breaches: Vec<String>,
+    /// Why the store was unavailable.
+    pub error: Option<String>,
+}
+
+impl HealthCheck {
+    /// Checks `dead_letters` (in its scope) and sets the `pulse_unresolved` gauge of its tenant
+    /// (`*` for all tenants).
+    pub async fn check(&self, dead_letters: &DeadLetters) -> HealthReport {
+        let unavailable = |error: pulse_extensibility::Error| HealthReport {
+            status: HealthStatus::Unavailable,
+            unresolved: None,
+            oldest_unresolved_age: None,
+            breaches: Vec::new(),
+            error: Some(error.to_string()),
+        };
+        let unresolved = match dead_letters.unresolved_count().await {
+            Ok(count) => count,
+            Err(error) => return unavailable(error),
+        };
+        let oldest = ListQuery {
+            filter: EntryFilter {
+                statuses: vec![CommandDeadLetterStatus::New, CommandDeadLetterStatus::Replaying],
+                ..EntryFilter::default()
+            },
+            order: SortOrder::OldestFirst,
+            limit: 1,
+            cursor: None,
+        };
+        let oldest = match dead_letters.list(oldest).await {
+            Ok(page) => page.entries.into_iter().next(),
+            Err(error) => return unavailable(error),
+        };
+        let now = dead_letters.now();
+        let age = oldest.map(|entry| {
+            Duration::from_micros(
+                now.as_micros().saturating_sub(entry.occurred_at.as_micros()).max(0).unsigned_abs(),
+            )
+        });
+        let tenant = dead_letters.scope().tenant().map_or("*".to_owned(), ToString::to_string);
+        observe::unresolved(&tenant, unresolved);
+        let mut breaches = Vec::new();
+        if let Some(max) = self.max_unresolved.filter(|max| unresolved > *max) {
+            breaches.push(format!("{unresolved} unresolved entries, more than {max}"));
+        }
+        if let Some((age, max)) = age.zip(self.max_oldest_age).filter(|(age, max)| age > max) {
+            breaches.push(format!("the oldest unresolved entry failed {age:?} ago, longer than {max:?}"));
+        }
+        let status = if breaches.is_empty() { HealthStatus::Healthy } else { HealthStatus::Degraded };
+        HealthReport {
+            status,
+            unresolved: Some(unresolved),
+            oldest_unresolved_age: age,
+            breaches,
+            error: None,
+        }
+    }
+}

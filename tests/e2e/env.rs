@@ -82,3 +82,90 @@ impl Env {
         }
     }
 }
+
+/// A store that cannot be reached: every call fails as if the database were down.
+#[derive(Debug)]
+pub(crate) struct Unreachable;
+
+fn down<T>() -> pulse::Result<T> {
+    Err(pulse::Error::unavailable("the database is down", std::io::Error::other("connection refused")))
+}
+
+#[async_trait::async_trait]
+impl DeadLetterBackend for Unreachable {
+    fn capabilities(&self) -> pulse::Capabilities {
+        pulse::Capabilities::new(true)
+    }
+    async fn insert(&self, _: &[pulse::DeadLetterEntry]) -> pulse::Result<Vec<pulse::StoreReceipt>> {
+        down()
+    }
+    async fn get(
+        &self,
+        _: &pulse::Scope,
+        _: pulse::DeadLetterId,
+    ) -> pulse::Result<Option<pulse::DeadLetterEntry>> {
+        down()
+    }
+    async fn swap(&self, _: &pulse::DeadLetterEntry) -> pulse::Result<bool> {
+        down()
+    }
+    async fn query(&self, _: &pulse::EntryQuery) -> pulse::Result<Vec<pulse::DeadLetterEntry>> {
+        down()
+    }
+    async fn statistics(&self, _: &pulse::Scope) -> pulse::Result<pulse::Statistics> {
+        down()
+    }
+    async fn error_groups(&self, _: &pulse::Scope, _: u32) -> pulse::Result<Vec<pulse::ErrorGroup>> {
+        down()
+    }
+    async fn request_replay(
+        &self,
+        _: &pulse::Scope,
+        _: &pulse::EntryFilter,
+        _: pulse::Timestamp,
+    ) -> pulse::Result<u64> {
+        down()
+    }
+    async fn claim_requested(
+        &self,
+        _: &pulse::Scope,
+        _: pulse::Timestamp,
+        _: pulse::ReplayLease,
+        _: u32,
+    ) -> pulse::Result<Vec<pulse::DeadLetterEntry>> {
+        down()
+    }
+    async fn purge(&self, _: &pulse::Scope, _: pulse::Timestamp, _: u32) -> pulse::Result<u64> {
+        down()
+    }
+}
+
+/// Collects formatted log lines, spans included, for assertions.
+#[derive(Clone, Default)]
+pub(crate) struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    pub(crate) fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + use<> {
+        let sink = self.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish()
+    }
+
+    pub(crate) fn lines(&self) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).lines().map(str::to_owned).collect()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

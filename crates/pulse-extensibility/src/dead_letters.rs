@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tracing::Instrument;
 
 use crate::backend::{DeadLetterBackend, DeadLetterCapture, EntryQuery};
 use crate::dispatch::CommandDispatcher;
@@ -385,6 +386,11 @@ impl DeadLetters {
     /// [`Error::InvalidConfig`] without a dispatcher; the errors of [`Self::begin_replay`] and
     /// [`Self::finish_replay`].
     pub async fn replay(&self, id: DeadLetterId) -> Result<ReplayReport> {
+        let span = tracing::info_span!("pulse.replay", %id);
+        self.replay_in_span(id).instrument(span).await
+    }
+
+    async fn replay_in_span(&self, id: DeadLetterId) -> Result<ReplayReport> {
         let Some(dispatcher) = self.dispatcher.clone() else {
             return Err(Error::InvalidConfig { reason: "replay needs a command dispatcher".to_owned() });
         };

@@ -9,6 +9,7 @@ use pulse_extensibility::{
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use tracing::Instrument;
 
 use super::command::{Command, Envelope};
 use super::handler_error::{HandlerError, ReplayError};
@@ -94,6 +95,11 @@ impl<S: PayloadSerializer + 'static> Pulse<S> {
         command: C,
         envelope: Envelope,
     ) -> Result<(), HandlerError> {
+        let span = tracing::info_span!("pulse.dispatch", command_type = C::NAME, tenant = %envelope.tenant);
+        self.dispatch_in_span(command, envelope).instrument(span).await
+    }
+
+    async fn dispatch_in_span<C: Command>(&self, command: C, envelope: Envelope) -> Result<(), HandlerError> {
         let Some(handler) = self.handler::<C>() else {
             let error =
                 HandlerError::permanent(ReplayError::UnknownCommandType { command_type: C::NAME.to_owned() });

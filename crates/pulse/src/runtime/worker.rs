@@ -217,6 +217,8 @@ async fn replay_one(
     let started = std::time::Instant::now();
     let handler = tokio::spawn(async move { dispatcher.dispatch(&entry).await });
     let abort = handler.abort_handle();
+    // If this replay is itself stopped (shutdown deadline, abort), its handler stops with it.
+    let _stop_handler_with_replay = AbortOnDrop(handler.abort_handle());
     let outcome = match tokio::time::timeout(timeout, handler).await {
         Ok(Ok(Ok(()))) => ReplayOutcome::Succeeded,
         Ok(Ok(Err(failure))) => ReplayOutcome::Failed(failure),
@@ -242,6 +244,15 @@ async fn replay_one(
             tracing::error!(%id, %error, "finishing a replay failed; the entry is replayable when its lease expires");
             WorkerTally::default()
         }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

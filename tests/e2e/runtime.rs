@@ -85,14 +85,24 @@ fn fast_retries() -> RetryPolicy {
 }
 
 fn billing(env: &Env) -> (Pulse, Arc<Gateway>) {
+    billing_on(env, env.dead_letters())
+}
+
+/// The billing runtime over `dead_letters`, with a gateway on the scenario's clock.
+fn billing_on(env: &Env, dead_letters: pulse::DeadLetters) -> (Pulse, Arc<Gateway>) {
     let gateway = Gateway::new(env.clock.clone());
+    let registry = billing_registry(&gateway);
+    (Pulse::new(dead_letters, registry).with_retry(fast_retries()), gateway)
+}
+
+fn billing_registry(gateway: &Arc<Gateway>) -> CommandRegistry {
     let mut registry = CommandRegistry::new();
     let handler_gateway = gateway.clone();
     registry.register(move |command: ChargeCard| {
         let gateway = handler_gateway.clone();
         async move { gateway.charge(command) }
     });
-    (Pulse::new(env.dead_letters(), registry).with_retry(fast_retries()), gateway)
+    registry
 }
 
 fn charge(invoice: u64) -> ChargeCard {
@@ -356,16 +366,9 @@ impl DeadLetterBackend for Unwritable {
 
 /// When the dead letter cannot be stored, the caller still gets the handler's error.
 pub(crate) async fn a_failing_store_does_not_mask_the_handlers_error(env: &Env) {
-    let gateway = Gateway::new(env.clock.clone());
-    let mut registry = CommandRegistry::new();
-    let handler_gateway = gateway.clone();
-    registry.register(move |command: ChargeCard| {
-        let gateway = handler_gateway.clone();
-        async move { gateway.charge(command) }
-    });
     let dead_letters =
         pulse::DeadLetters::new(Arc::new(Unwritable(env.backend.clone()))).with_clock(env.clock.clone());
-    let pulse = Pulse::new(dead_letters, registry).with_retry(fast_retries());
+    let (pulse, _gateway) = billing_on(env, dead_letters);
     let error = pulse.dispatch(charge(12)).await.unwrap_err();
     assert_eq!(error.downcast_ref::<GatewayError>().map(|e| e.invoice), Some(12));
     assert_eq!(pulse.dead_letters().statistics().await.unwrap(), Statistics::default());
@@ -386,12 +389,7 @@ pub(crate) async fn a_dispatch_inside_a_replay_is_not_captured_again(env: &Env) 
     let (pulse, gateway) = {
         let gateway = Gateway::new(env.clock.clone());
         let runtime: Arc<OnceLock<Pulse>> = Arc::new(OnceLock::new());
-        let mut registry = CommandRegistry::new();
-        let handler_gateway = gateway.clone();
-        registry.register(move |command: ChargeCard| {
-            let gateway = handler_gateway.clone();
-            async move { gateway.charge(command) }
-        });
+        let mut registry = billing_registry(&gateway);
         let inner = runtime.clone();
         registry.register(move |order: ShipOrder| {
             let runtime = inner.clone();

@@ -8,7 +8,7 @@
 //! DDL in Postgres is transactional, so a failed run leaves nothing half applied.
 
 use pulse_extensibility::{Error, Result};
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 
 use crate::error::map;
 use crate::sql::{LATEST_MIGRATION, Migration, Names};
@@ -45,6 +45,23 @@ fn driver(what: &'static str) -> impl FnOnce(sqlx::Error) -> Failure {
 
 async fn run_once(pool: &PgPool, names: &Names) -> std::result::Result<Vec<i32>, Failure> {
     let mut tx = pool.begin().await.map_err(driver("migrate: begin"))?;
+    match apply_missing(&mut tx, names).await {
+        Ok(applied) => {
+            tx.commit().await.map_err(driver("migrate: commit"))?;
+            Ok(applied)
+        }
+        Err(failure) => {
+            // Roll back now: a transaction left for the pool to clean up would hold the lock and
+            // the migrations table until that connection is used again.
+            if let Err(error) = tx.rollback().await {
+                tracing::debug!(%error, "migrate: rollback after a failed run failed");
+            }
+            Err(failure)
+        }
+    }
+}
+
+async fn apply_missing(tx: &mut PgConnection, names: &Names) -> std::result::Result<Vec<i32>, Failure> {
     names
         .migration_lock()
         .map_err(Failure::Pulse)?
@@ -75,7 +92,7 @@ async fn run_once(pool: &PgPool, names: &Names) -> std::result::Result<Vec<i32>,
         .execute(&mut *tx)
         .await
         .map_err(driver("migrate: create the migrations table"))?;
-    let applied = applied(&mut tx, names).await?;
+    let applied = applied(&mut *tx, names).await?;
     let pending = pending(names, &applied).map_err(Failure::Pulse)?;
     let mut done = Vec::with_capacity(pending.len());
     for migration in pending {
@@ -94,7 +111,6 @@ async fn run_once(pool: &PgPool, names: &Names) -> std::result::Result<Vec<i32>,
         );
         done.push(migration.version);
     }
-    tx.commit().await.map_err(driver("migrate: commit"))?;
     Ok(done)
 }
 
@@ -132,7 +148,7 @@ pub(crate) async fn verify(pool: &PgPool, names: &Names) -> Result<()> {
 }
 
 async fn applied(
-    connection: &mut sqlx::PgConnection,
+    connection: &mut PgConnection,
     names: &Names,
 ) -> std::result::Result<Vec<(i32, String)>, Failure> {
     let rows = names

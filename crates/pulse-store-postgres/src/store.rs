@@ -68,11 +68,19 @@ impl PostgresStore {
             Connection::Pool(pool) => (pool.clone(), false),
         };
         let names = Names::new(&config.schema, &config.table);
-        let applied = if config.run_migrations {
-            migrate::run(&pool, &names).await?
+        let migrated = if config.run_migrations {
+            migrate::run(&pool, &names).await
         } else {
-            migrate::verify(&pool, &names).await?;
-            Vec::new()
+            migrate::verify(&pool, &names).await.map(|()| Vec::new())
+        };
+        let applied = match migrated {
+            Ok(applied) => applied,
+            Err(error) => {
+                if owns_pool {
+                    pool.close().await;
+                }
+                return Err(error);
+            }
         };
         let applied_migrations = applied
             .into_iter()

@@ -1,1 +1,15 @@
-fn main() {}
+//! The Postgres store against a real server: the whole conformance suite (each case in its own
+//! schema), then what only a server shows: migrations racing, connections dying, a crowded pool,
+//! the counter table behind statistics.
+//!
+//! The server comes from `PULSE_TEST_DATABASE_URL`; `cargo xtask test` starts a throwaway one.
+
+mod common;
+mod faults;
+mod migrations;
+mod statistics;
+mod store;
+
+use common::PostgresFactory;
+
+pulse_conformance::conformance_tests!(PostgresFactory::new());

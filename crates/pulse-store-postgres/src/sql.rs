@@ -550,7 +550,7 @@ impl Names {
             col(columns::STATUS),
         );
         b.push(&format!(
-            "WITH claimed AS (SELECT {id} FROM {table} WHERE {requested} IS NOT NULL \
+            "WITH claimed AS MATERIALIZED (SELECT {id} FROM {table} WHERE {requested} IS NOT NULL \
              AND ({open} OR ({status} = {replaying} AND ({expires} IS NULL OR {expires} <= {now})))",
             table = self.entries,
             open = status_list([Status::New, Status::Resolved]),
@@ -577,19 +577,26 @@ impl Names {
 
     /// Deletes up to `limit` terminal entries resolved before `before`, skipping rows another
     /// purge (or any writer) holds.
+    ///
+    /// The `SKIP LOCKED` subselect sits in a `MATERIALIZED` CTE so it runs exactly once: as a
+    /// plain `IN (SELECT ...)` Postgres may re-run it per row, and each run, skipping the rows
+    /// this statement already deleted, picks the next `limit`: the limit would not hold.
     pub(crate) fn purge(&self, scope: &Scope, before: Timestamp, limit: u32) -> Result<Statement> {
         let mut b = Builder::new();
         let before = b.param(datetime(before)?)?;
         let (id, resolved) = (col(columns::ID), col(columns::RESOLVED_AT));
         let terminal = status_list([Status::Resolved, Status::Dismissed]);
         b.push(&format!(
-            "DELETE FROM {table} WHERE {terminal} AND {resolved} < {before} AND {id} IN \
-             (SELECT {id} FROM {table} WHERE {terminal} AND {resolved} < {before}",
+            "WITH doomed AS MATERIALIZED (SELECT {id} FROM {table} WHERE {terminal} AND {resolved} < {before}",
             table = self.entries,
         ));
         self.push_scope(&mut b, scope)?;
         let limit = b.param(i64::from(limit))?;
-        b.push(&format!(" ORDER BY {resolved}, {id} LIMIT {limit} FOR UPDATE SKIP LOCKED)"));
+        b.push(&format!(
+            " ORDER BY {resolved}, {id} LIMIT {limit} FOR UPDATE SKIP LOCKED) \
+             DELETE FROM {table} WHERE {id} IN (SELECT {id} FROM doomed) AND {terminal} AND {resolved} < {before}",
+            table = self.entries,
+        ));
         Ok(b.finish())
     }
 
@@ -624,7 +631,7 @@ impl Names {
         self.push_scope(&mut b, scope)?;
         let limit = b.param(i64::from(limit))?;
         b.push(&format!(
-            " GROUP BY {fingerprint} ORDER BY n DESC, last_seen DESC, fp COLLATE \"C\" ASC LIMIT {limit}) \
+            " GROUP BY {fingerprint} ORDER BY n DESC, last_seen DESC, {fingerprint} COLLATE \"C\" ASC LIMIT {limit}) \
              SELECT g.fp AS \"Fingerprint\", g.n AS \"Count\", g.first_seen AS \"FirstSeen\", \
              g.last_seen AS \"LastSeen\", s.{command}, s.{exception}, s.{message} \
              FROM g CROSS JOIN LATERAL (SELECT e.{command}, e.{exception}, e.{message} FROM {table} AS e \

@@ -86,12 +86,25 @@ async fn apply_missing(tx: &mut PgConnection, names: &Names) -> std::result::Res
             .await
             .map_err(driver("migrate: create the schema"))?;
     }
-    names
-        .create_migrations_table()
+    // Checked first, like the schema: a role without `CREATE` on the schema can open a store
+    // that is already migrated.
+    let history_exists: bool = names
+        .migrations_table_exists()
+        .map_err(Failure::Pulse)?
         .query()
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
-        .map_err(driver("migrate: create the migrations table"))?;
+        .map_err(driver("migrate: look for the migrations table"))?
+        .try_get(0)
+        .map_err(driver("migrate: read the migrations table check"))?;
+    if !history_exists {
+        names
+            .create_migrations_table()
+            .query()
+            .execute(&mut *tx)
+            .await
+            .map_err(driver("migrate: create the migrations table"))?;
+    }
     let applied = applied(&mut *tx, names).await?;
     let pending = pending(names, &applied).map_err(Failure::Pulse)?;
     let mut done = Vec::with_capacity(pending.len());

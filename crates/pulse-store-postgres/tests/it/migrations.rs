@@ -192,3 +192,49 @@ async fn a_bad_url_is_invalid_config_and_a_dead_server_unavailable() {
     let error = PostgresStore::open(config).await.unwrap_err();
     assert!(matches!(error, Error::Unavailable { .. }) && error.is_retryable(), "{error:?}");
 }
+
+#[tokio::test]
+async fn a_role_with_only_table_rights_opens_a_migrated_store() {
+    let schema = Schema::new("pulse_t_rights");
+    schema.open().await.close().await;
+    let role = crate::common::unique_name("pulse_t_role");
+    let mut admin = connect().await;
+    let s = &schema.name;
+    execute(
+        &mut admin,
+        &format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'pulse-test'; \
+             GRANT USAGE ON SCHEMA \"{s}\" TO {role}; \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{s}\" TO {role};"
+        ),
+    )
+    .await;
+    let options = std::str::FromStr::from_str(&database_url())
+        .map(|o: sqlx::postgres::PgConnectOptions| o.username(&role).password("pulse-test"))
+        .unwrap();
+    // In a task of its own, so the role is dropped also when this part fails.
+    let identifier = schema.identifier();
+    let opened = tokio::spawn(async move {
+        let pool =
+            sqlx::postgres::PgPoolOptions::new().max_connections(2).connect_with(options).await.unwrap();
+        let mut outcomes = Vec::new();
+        for run_migrations in [true, false] {
+            let config = PostgresConfig::from_pool(pool.clone())
+                .schema(identifier.clone())
+                .run_migrations(run_migrations);
+            let store = PostgresStore::open(config).await.unwrap();
+            let (pulse, _) = dead_letters(store.clone());
+            pulse.store(command("a")).await.unwrap();
+            outcomes.push((
+                store.applied_migrations().to_vec(),
+                store.statistics(&Scope::AllTenants).await.unwrap().total,
+            ));
+        }
+        pool.close().await;
+        outcomes
+    })
+    .await;
+    execute(&mut admin, &format!("DROP OWNED BY {role}; DROP ROLE {role}")).await;
+    let opened = opened.unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+    assert_eq!(opened, vec![(vec![], 1), (vec![], 2)]);
+}

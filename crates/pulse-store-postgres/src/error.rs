@@ -2,11 +2,11 @@
 //!
 //! | driver error | Pulse error |
 //! | --- | --- |
-//! | I/O, TLS, pool timeout, crashed worker | [`Error::Unavailable`] (retryable) |
+//! | I/O, pool timeout, crashed worker | [`Error::Unavailable`] (retryable) |
 //! | SQLSTATE class `08` (connection), `57P01..03` (shutdown), class `53` (resources) | [`Error::Unavailable`] (retryable) |
 //! | `40001` serialization failure, `40P01` deadlock, `55P03` lock timeout, `57014` cancelled | [`Error::Backend`], retryable |
 //! | `22021`, `22P05` (a NUL or invalid character), `22008` (date out of range) | [`Error::InvalidInput`] |
-//! | configuration | [`Error::InvalidConfig`] |
+//! | configuration, TLS (this build has none; or a certificate that does not verify) | [`Error::InvalidConfig`] |
 //! | anything else | [`Error::Backend`], not retryable |
 //!
 //! Unique violations never reach this table from `insert`: it uses `ON CONFLICT DO NOTHING`
@@ -18,10 +18,12 @@ use pulse_extensibility::Error;
 pub(crate) fn map(what: &str, error: sqlx::Error) -> Error {
     let message = format!("{what}: {error}");
     match &error {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => {
             Error::unavailable(message, error)
         }
-        sqlx::Error::Configuration(_) => Error::InvalidConfig { reason: message },
+        // TLS demanded but not built in, or a certificate that does not verify: retrying cannot
+        // help. (A connection that drops during the handshake is an I/O error.)
+        sqlx::Error::Configuration(_) | sqlx::Error::Tls(_) => Error::InvalidConfig { reason: message },
         sqlx::Error::Database(db) => {
             let code = db.code().map(std::borrow::Cow::into_owned).unwrap_or_default();
             match code.as_str() {

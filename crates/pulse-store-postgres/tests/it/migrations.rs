@@ -183,8 +183,14 @@ async fn debug_never_shows_the_password() {
 
 #[tokio::test]
 async fn a_bad_url_is_invalid_config_and_a_dead_server_unavailable() {
-    let error = PostgresStore::connect("postgres://app@db:not-a-port/orders").await.unwrap_err();
+    let error = PostgresStore::connect("postgres://app:Sw0rdf1sh@db:not-a-port/orders").await.unwrap_err();
     assert!(matches!(error, Error::InvalidConfig { .. }), "{error:?}");
+    assert!(!format!("{error} {error:?}").contains("Sw0rdf1sh"), "{error:?}");
+    // This build has no TLS: a URL that demands it is a configuration error, not a retryable one.
+    let url = database_url();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let error = PostgresStore::connect(&format!("{url}{separator}sslmode=require")).await.unwrap_err();
+    assert!(matches!(error, Error::InvalidConfig { .. }) && !error.is_retryable(), "{error:?}");
     // A loopback port nothing listens on: the port of a listener we close.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let config = PostgresConfig::from_url(format!("postgres://postgres@127.0.0.1:{port}/postgres"))

@@ -1,1 +1,181 @@
-fn main() {}
+//! Project automation for Pulse, run as `cargo xtask <task>` (see `cargo xtask help`).
+//!
+//! Plain std + anyhow on purpose: the tasks are sequences of `cargo` commands, plus an ephemeral
+//! Postgres cluster for the tests (see [`pg`]).
+
+mod pg;
+
+use std::env;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <task> [args]
+
+tasks:
+  test [ARGS...]  every test of the workspace: `cargo test --workspace --all-targets`, then the
+                  doc tests. PostgreSQL comes from $PULSE_TEST_DATABASE_URL when set, otherwise
+                  from a throwaway cluster started (and removed) for the run. ARGS are passed to
+                  both `cargo test` runs, e.g. `cargo xtask test -- --nocapture`.
+  lint            `cargo fmt --all -- --check`, then clippy with warnings denied
+  doc             `cargo doc --workspace --no-deps` with warnings denied
+  deny            `cargo deny check bans licenses sources` (needs cargo-deny)
+  ci              lint, test, doc, deny: everything CI checks, in that order
+  bench           not implemented yet
+  help            this message";
+
+fn main() -> ExitCode {
+    let mut args = env::args_os().skip(1);
+    let task = args.next().map(|task| task.to_string_lossy().into_owned());
+    let rest: Vec<OsString> = args.collect();
+
+    let result = match task.as_deref() {
+        Some("test") => test(&rest),
+        Some("lint") => no_args("lint", &rest).and_then(|()| lint()),
+        Some("doc") => no_args("doc", &rest).and_then(|()| doc()),
+        Some("deny") => no_args("deny", &rest).and_then(|()| deny()),
+        Some("ci") => no_args("ci", &rest).and_then(|()| ci()),
+        Some("bench") => {
+            Err(anyhow::anyhow!("benchmarks are not implemented yet: `cargo xtask bench` is a placeholder"))
+        }
+        // Hidden: start the throwaway cluster, run one query against it, stop it.
+        Some("pg-smoke") => no_args("pg-smoke", &rest).and_then(|()| pg_smoke()),
+        Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown task `{other}`\n\n{USAGE}")),
+        None => Err(anyhow::anyhow!("no task given\n\n{USAGE}")),
+    };
+
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn no_args(task: &str, rest: &[OsString]) -> Result<()> {
+    if rest.is_empty() { Ok(()) } else { bail!("`cargo xtask {task}` takes no arguments, got {rest:?}") }
+}
+
+/// Everything CI checks. `.ci/run` calls the same steps one by one, in the same order.
+fn ci() -> Result<()> {
+    lint()?;
+    test(&[])?;
+    doc()?;
+    deny()
+}
+
+fn lint() -> Result<()> {
+    section("cargo fmt --check");
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    section("cargo clippy");
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+}
+
+fn test(extra: &[OsString]) -> Result<()> {
+    section("cargo test");
+    // Declared before the tests run so that it is dropped (cluster stopped, directory removed)
+    // however this function ends: success, failed tests, or a panic unwinding through it.
+    let cluster;
+    let url = match env::var(pg::URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => {
+            eprintln!("xtask: using the PostgreSQL server given by ${}", pg::URL_VAR);
+            url
+        }
+        _ => {
+            cluster = pg::Cluster::start(&target_dir())?;
+            cluster.url()
+        }
+    };
+
+    // Both runs go ahead even when the first fails, so one report shows every failure.
+    let mut failures = Vec::new();
+    for kind in ["--all-targets", "--doc"] {
+        let mut cmd = cargo();
+        cmd.args(["test", "--workspace", kind, "--no-fail-fast"]).args(extra).env(pg::URL_VAR, &url);
+        if let Err(err) = run(&mut cmd) {
+            failures.push(format!("{err:#}"));
+        }
+    }
+    if !failures.is_empty() {
+        bail!("tests failed:\n  {}", failures.join("\n  "));
+    }
+    Ok(())
+}
+
+fn doc() -> Result<()> {
+    section("cargo doc");
+    run(cargo().args(["doc", "--workspace", "--no-deps"]).env("RUSTDOCFLAGS", "-D warnings"))
+}
+
+fn deny() -> Result<()> {
+    section("cargo deny");
+    let installed = cargo().args(["deny", "--version"]).output().is_ok_and(|out| out.status.success());
+    if !installed {
+        bail!("cargo-deny is not installed; install it with `cargo install cargo-deny --locked`");
+    }
+    run(cargo().args(["deny", "check", "bans", "licenses", "sources"]))
+}
+
+fn pg_smoke() -> Result<()> {
+    let cluster = pg::Cluster::start(&target_dir())?;
+    run(Command::new(cluster.tool("psql")).arg(cluster.url()).args(["-c", "select 1"]))
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives inside the workspace")
+}
+
+/// Cargo's target directory, honouring `CARGO_TARGET_DIR`.
+fn target_dir() -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => workspace_root().join(dir),
+        _ => workspace_root().join("target"),
+    }
+}
+
+/// The cargo that runs this xtask (same toolchain), in the workspace root.
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn section(title: &str) {
+    eprintln!("\n==== {title} ====");
+}
+
+/// Runs a command with inherited stdio; an error if it cannot start or exits unsuccessfully.
+fn run(cmd: &mut Command) -> Result<()> {
+    let shown = show(cmd);
+    eprintln!("xtask: running {shown}");
+    let status = cmd.status().with_context(|| format!("could not start `{shown}`"))?;
+    if !status.success() {
+        bail!("`{shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// A command as one line for messages. The database URL is left out: it may hold a password.
+fn show(cmd: &Command) -> String {
+    let mut parts = Vec::new();
+    for (key, value) in cmd.get_envs() {
+        if key != pg::URL_VAR
+            && let Some(value) = value
+        {
+            parts.push(format!("{}={}", key.to_string_lossy(), value.to_string_lossy()));
+        }
+    }
+    let program = Path::new(cmd.get_program());
+    parts.push(program.file_name().unwrap_or(program.as_os_str()).to_string_lossy().into_owned());
+    parts.extend(cmd.get_args().map(|arg| arg.to_string_lossy().into_owned()));
+    parts.join(" ")
+}

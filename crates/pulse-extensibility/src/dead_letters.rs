@@ -20,7 +20,7 @@ use crate::query::{Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, Sort
 use crate::schema::DEFAULT_MAX_PAYLOAD_BYTES;
 use crate::status::{CommandDeadLetterStatus, Resolution};
 use crate::time::{Clock, SystemClock, Timestamp};
-use crate::validate::{check_limit, check_payload, new_entry};
+use crate::validate::{check_limit, check_note, check_payload, new_entry};
 
 /// How many times a transition re-reads and retries when another writer changed the entry
 /// between its read and its swap.
@@ -414,9 +414,12 @@ impl DeadLetters {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidInput`] for a note over 4,000 characters or with a NUL character (nothing
+    /// changes);
     /// [`Error::NotFound`]; [`Error::Conflict`] for a Resolved entry or a live replay; the
     /// backend's error.
     pub async fn dismiss(&self, id: DeadLetterId, note: Option<String>) -> Result<DeadLetterEntry> {
+        check_note(note.as_deref())?;
         let (entry, changed) = self.transition_reporting_change(id, &Transition::Dismiss { note }).await?;
         if changed {
             observe::dismissed(&entry);
@@ -428,7 +431,8 @@ impl DeadLetters {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for [`Resolution::Ignored`] (use [`Self::dismiss`]);
+    /// [`Error::InvalidInput`] for [`Resolution::Ignored`] (use [`Self::dismiss`]), or a note
+    /// over 4,000 characters or with a NUL character;
     /// [`Error::NotFound`]; [`Error::Conflict`] for a terminal entry or a live replay.
     pub async fn resolve(
         &self,
@@ -436,6 +440,7 @@ impl DeadLetters {
         resolution: Resolution,
         note: Option<String>,
     ) -> Result<DeadLetterEntry> {
+        check_note(note.as_deref())?;
         self.transition(id, &Transition::Resolve { resolution, note }).await
     }
 

@@ -36,7 +36,7 @@ pub use query::{Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, SortKey
 pub use schema::{
     DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SCHEMA, DEFAULT_TABLE, MAX_COMMAND_TYPE_LEN,
     MAX_EXCEPTION_DETAILS_LEN, MAX_EXCEPTION_MESSAGE_LEN, MAX_EXCEPTION_TYPE_LEN, MAX_IDENTIFIER_LEN,
-    MAX_KEY_LEN, SqlIdentifier, columns,
+    MAX_KEY_LEN, MAX_NOTE_LEN, SqlIdentifier, columns,
 };
 pub use serializer::{JsonSerializer, PayloadSerializer};
 pub use status::{CommandDeadLetterStatus, Resolution};

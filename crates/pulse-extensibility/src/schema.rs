@@ -28,6 +28,9 @@ pub const MAX_EXCEPTION_DETAILS_LEN: usize = 64 * 1024;
 /// The most characters a tenant, message id, source, or metadata key may have.
 pub const MAX_KEY_LEN: usize = 500;
 
+/// The most characters an operator's note may have.
+pub const MAX_NOTE_LEN: usize = 4000;
+
 /// The largest payload accepted by default, in bytes.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 

@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::fingerprint::fingerprint;
 use crate::schema::{
     MAX_COMMAND_TYPE_LEN, MAX_EXCEPTION_DETAILS_LEN, MAX_EXCEPTION_MESSAGE_LEN, MAX_EXCEPTION_TYPE_LEN,
-    MAX_KEY_LEN,
+    MAX_KEY_LEN, MAX_NOTE_LEN,
 };
 use crate::status::CommandDeadLetterStatus;
 use crate::time::Timestamp;
@@ -130,6 +130,18 @@ pub fn new_entry(input: NewDeadLetter, now: Timestamp, max_payload_bytes: usize)
         updated_at: now,
         revision: 1,
     })
+}
+
+/// Checks an operator's note: at most [`MAX_NOTE_LEN`] characters, no NUL.
+pub fn check_note(note: Option<&str>) -> Result<()> {
+    let Some(note) = note else { return Ok(()) };
+    if note.chars().count() > MAX_NOTE_LEN {
+        return Err(Error::invalid_input("note", "must have at most 4000 characters"));
+    }
+    if note.contains('\0') {
+        return Err(Error::invalid_input("note", "must not contain NUL characters"));
+    }
+    Ok(())
 }
 
 /// Checks a page size: 1 to 1000.

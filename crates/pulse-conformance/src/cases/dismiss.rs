@@ -129,3 +129,22 @@ pub async fn changes_to_an_unknown_id_are_not_found(h: Harness) {
     ));
     assert!(matches!(h.store.request_replay(id).await, Err(Error::NotFound { .. })));
 }
+
+/// A note with a NUL character or over 4,000 characters is rejected and changes nothing; one of
+/// exactly 4,000 is kept.
+pub async fn notes_are_validated(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    for bad in ["a\0b".to_owned(), "n".repeat(4001)] {
+        assert!(matches!(
+            h.store.dismiss(entry.id, Some(bad.clone())).await,
+            Err(Error::InvalidInput { field: "note", .. })
+        ));
+        assert!(matches!(
+            h.store.resolve(entry.id, Resolution::HandledExternally, Some(bad)).await,
+            Err(Error::InvalidInput { field: "note", .. })
+        ));
+    }
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(entry.clone()));
+    let dismissed = h.store.dismiss(entry.id, Some("é".repeat(4000))).await.unwrap();
+    assert_eq!(dismissed.note, Some("é".repeat(4000)));
+}

@@ -137,6 +137,7 @@ macro_rules! for_each_case {
                 resolve_with_ignored_is_invalid_input,
                 resolving_a_terminal_entry_conflicts,
                 changes_to_an_unknown_id_are_not_found,
+                notes_are_validated,
             ],
             edit: [
                 edit_replaces_the_payload_and_keeps_the_original,

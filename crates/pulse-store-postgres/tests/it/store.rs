@@ -172,10 +172,15 @@ async fn text_and_instants_postgres_cannot_hold_are_invalid_input() {
     let store = schema.open().await;
     let (pulse, _) = dead_letters(store.clone());
     let receipt = pulse.store(command("a")).await.unwrap();
-    // Notes are not validated above the backend; PostgreSQL text cannot hold NUL.
+    // `DeadLetters` rejects a NUL in a note before the backend sees it.
     let error = pulse.dismiss(receipt.id, Some("a\0b".to_owned())).await.unwrap_err();
-    assert!(matches!(error, Error::InvalidInput { field: "text", .. }), "{error:?}");
+    assert!(matches!(error, Error::InvalidInput { field: "note", .. }), "{error:?}");
     let entry = store.get(&Scope::AllTenants, receipt.id).await.unwrap().unwrap();
+    // Handed to the backend directly, it is still a typed error: PostgreSQL text cannot hold NUL.
+    let nul =
+        DeadLetterEntry { note: Some("a\0b".to_owned()), revision: entry.revision + 1, ..entry.clone() };
+    let error = store.swap(&nul).await.unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { field: "text", .. }), "{error:?}");
     let far = DeadLetterEntry {
         lease: Some(ReplayLease { token: Uuid::new_v4(), expires_at: Timestamp::from_micros(i64::MAX) }),
         revision: entry.revision + 1,

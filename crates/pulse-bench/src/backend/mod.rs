@@ -1,0 +1,262 @@
+//! The backends under test: Pulse over each store, and beside it the hand-written baseline that
+//! writes the same rows straight through the same driver.
+
+mod memory;
+mod postgres;
+mod postgres_reader;
+mod sqlite;
+mod sqlite_reader;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+use pulse_extensibility::{DeadLetters, columns as c};
+use pulse_store_postgres::PostgresStore;
+use pulse_store_sqlite::SqliteStore;
+use tempfile::TempDir;
+
+pub(crate) use postgres::{POOL_SIZE, PgLab};
+pub(crate) use postgres_reader::page_sql;
+
+use crate::entries::Template;
+
+/// Entries per batch in the batch figures.
+pub(crate) const BATCH: usize = 100;
+
+/// The entry columns in the order the baselines bind them (the stores' own order).
+const COLUMNS: [&str; 26] = [
+    c::ID,
+    c::TENANT,
+    c::MESSAGE_ID,
+    c::COMMAND_TYPE,
+    c::COMMAND_VERSION,
+    c::PAYLOAD,
+    c::ORIGINAL_PAYLOAD,
+    c::EXCEPTION_TYPE,
+    c::EXCEPTION_MESSAGE,
+    c::EXCEPTION_DETAILS,
+    c::FINGERPRINT,
+    c::SOURCE,
+    c::METADATA,
+    c::ATTEMPT_COUNT,
+    c::FIRST_FAILED_AT,
+    c::OCCURRED_AT,
+    c::STATUS,
+    c::RESOLUTION,
+    c::NOTE,
+    c::RESOLVED_AT,
+    c::LEASE_TOKEN,
+    c::LEASE_EXPIRES_AT,
+    c::REPLAY_REQUESTED_AT,
+    c::CREATED_AT,
+    c::UPDATED_AT,
+    c::REVISION,
+];
+
+/// Every entry column, quoted, comma-separated.
+fn column_list() -> String {
+    COLUMNS.iter().map(|column| format!("\"{column}\"")).collect::<Vec<_>>().join(", ")
+}
+
+/// `INSERT INTO {table} (every column) VALUES (...), ...` for `rows` rows; `placeholder(n)` is
+/// the text of the `n`th parameter, from 1.
+fn insert_sql(table: &str, rows: usize, placeholder: impl Fn(usize) -> String) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let params: Vec<String> =
+                (1..=COLUMNS.len()).map(|column| placeholder(row * COLUMNS.len() + column)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    format!("INSERT INTO {table} ({}) VALUES {}", column_list(), values.join(", "))
+}
+
+/// One of the three stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Memory,
+    Sqlite,
+    Postgres,
+}
+
+impl Kind {
+    /// In the order they run: memory first, while the process is fresh, for its resident-memory
+    /// figure.
+    pub(crate) const ALL: [Self; 3] = [Self::Memory, Self::Sqlite, Self::Postgres];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// Where this run keeps its data: SQLite files in a temporary directory, PostgreSQL tables in
+/// a fresh schema.
+pub(crate) struct Lab {
+    dir: TempDir,
+    pub(crate) pg: PgLab,
+    pub(crate) template: Arc<Template>,
+}
+
+/// Pulse over one store, and the handle that closes the store.
+pub(crate) struct Subject {
+    pub(crate) dead_letters: DeadLetters,
+    store: Store,
+}
+
+enum Store {
+    Memory,
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl Subject {
+    /// Closes the store's connections.
+    pub(crate) async fn close(self) {
+        drop(self.dead_letters);
+        match self.store {
+            Store::Memory => {}
+            Store::Sqlite(store) => store.close().await,
+            Store::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+/// The hand-written baseline of one store.
+pub(crate) enum Baseline {
+    Memory(memory::Raw),
+    Sqlite(sqlite::Raw),
+    Postgres(postgres::Raw),
+}
+
+impl Baseline {
+    /// Writes one row.
+    pub(crate) async fn insert_one(&self) -> Result<()> {
+        match self {
+            Self::Memory(raw) => {
+                raw.insert(1);
+                Ok(())
+            }
+            Self::Sqlite(raw) => raw.insert_one().await,
+            Self::Postgres(raw) => raw.insert_one().await,
+        }
+    }
+
+    /// Writes [`BATCH`] rows in one statement.
+    pub(crate) async fn insert_batch(&self) -> Result<()> {
+        match self {
+            Self::Memory(raw) => {
+                raw.insert(BATCH);
+                Ok(())
+            }
+            Self::Sqlite(raw) => raw.insert_batch().await,
+            Self::Postgres(raw) => raw.insert_batch().await,
+        }
+    }
+
+    /// `rows` rows (1 or [`BATCH`]) the way the store sends them: in an explicit transaction,
+    /// and on SQLite one `INSERT` per row. `None` for the memory store, which has no statements.
+    pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Option<Result<()>> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Sqlite(raw) => Some(raw.insert_like_the_store(rows).await),
+            Self::Postgres(raw) => Some(raw.insert_like_the_store(rows).await),
+        }
+    }
+
+    /// Closes the baseline's connections.
+    pub(crate) async fn close(self) {
+        if let Self::Postgres(raw) = self {
+            raw.close().await;
+        }
+    }
+}
+
+/// A page the read baselines fetch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Page {
+    /// As `get_pending(50, 0)`: New entries, oldest first.
+    Pending,
+    /// As the first page of the default listing: 50 entries and one more (to tell whether more
+    /// follow), newest first.
+    List,
+}
+
+/// The hand-written read baseline of a database store.
+pub(crate) enum Reader {
+    Sqlite(sqlite_reader::Reader),
+    Postgres(postgres_reader::Reader),
+}
+
+impl Reader {
+    /// Reads `page` by hand; returns how many rows it had.
+    pub(crate) async fn page(&self, page: Page) -> Result<usize> {
+        match self {
+            Self::Sqlite(reader) => reader.page(page).await,
+            Self::Postgres(reader) => reader.page(page).await,
+        }
+    }
+
+    pub(crate) async fn close(self) {
+        if let Self::Postgres(reader) = self {
+            reader.close().await;
+        }
+    }
+}
+
+impl Lab {
+    /// A lab for this run; `pg` is the server's.
+    pub(crate) fn new(pg: PgLab) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("pulse-bench-").tempdir()?;
+        Ok(Self { dir, pg, template: Arc::new(Template::new()?) })
+    }
+
+    /// Where the SQLite files live.
+    pub(crate) fn sqlite_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Pulse over a new, empty store of `kind`, in a table (or file) called `name`.
+    pub(crate) async fn pulse(&self, kind: Kind, name: &str) -> Result<Subject> {
+        let (backend, store): (Arc<dyn pulse_extensibility::DeadLetterBackend>, Store) = match kind {
+            Kind::Memory => (Arc::new(pulse_store_memory::MemoryStore::new()), Store::Memory),
+            Kind::Sqlite => {
+                let store = sqlite::open_store(&self.dir.path().join(format!("{name}.db"))).await?;
+                (Arc::new(store.clone()), Store::Sqlite(store))
+            }
+            Kind::Postgres => {
+                let store = self.pg.open_store(name).await?;
+                (Arc::new(store.clone()), Store::Postgres(store))
+            }
+        };
+        Ok(Subject { dead_letters: DeadLetters::new(backend), store })
+    }
+
+    /// The read baseline on the store `name` of `kind`; `None` for the memory store.
+    pub(crate) async fn reader(&self, kind: Kind, name: &str) -> Result<Option<Reader>> {
+        Ok(match kind {
+            Kind::Memory => None,
+            Kind::Sqlite => Some(Reader::Sqlite(sqlite_reader::Reader::open(
+                &self.dir.path().join(format!("{name}.db")),
+            )?)),
+            Kind::Postgres => Some(Reader::Postgres(postgres_reader::Reader::open(&self.pg, name).await?)),
+        })
+    }
+
+    /// The baseline of `kind`, writing to a new table (or file) called `name`, laid out by
+    /// Pulse's own migrations.
+    pub(crate) async fn baseline(&self, kind: Kind, name: &str) -> Result<Baseline> {
+        let template = self.template.clone();
+        Ok(match kind {
+            Kind::Memory => Baseline::Memory(memory::Raw::new(template)),
+            Kind::Sqlite => {
+                let path = self.dir.path().join(format!("{name}.db"));
+                Baseline::Sqlite(sqlite::Raw::open(&path, template).await?)
+            }
+            Kind::Postgres => Baseline::Postgres(postgres::Raw::open(&self.pg, name, template).await?),
+        })
+    }
+}

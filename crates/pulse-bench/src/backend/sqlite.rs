@@ -1,0 +1,173 @@
+//! The SQLite baseline: hand-written prepared inserts on rusqlite, with the store's pragmas,
+//! into a table that Pulse's migration laid out; called from async code the usual way, on
+//! Tokio's blocking threads, one connection behind a mutex.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use anyhow::{Context, Result, ensure};
+use pulse_extensibility::{CommandDeadLetterStatus, DeadLetterEntry, SqlIdentifier};
+use pulse_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, TransactionBehavior, params_from_iter};
+
+use super::{BATCH, COLUMNS, insert_sql};
+use crate::entries::{Fresh, Template};
+
+/// The baseline's table.
+const TABLE: &str = "RawBaseline";
+
+/// Opens the Pulse store in the file at `path`, with the store's defaults.
+pub(crate) async fn open_store(path: &Path) -> Result<SqliteStore> {
+    SqliteStore::open(SqliteConfig::new(path)).await.with_context(|| format!("opening {}", path.display()))
+}
+
+pub(crate) struct Raw {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    template: Arc<Template>,
+    connection: Mutex<Connection>,
+    one: String,
+    batch: String,
+}
+
+/// How a baseline write is sent.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// One statement, in autocommit.
+    Plain,
+    /// As the store sends it: `BEGIN IMMEDIATE`, one `INSERT` per row, `COMMIT`.
+    LikeTheStore,
+}
+
+impl Raw {
+    /// Lets Pulse's migration create the table in a new file at `path`, then opens it again with
+    /// a plain connection set up as the store sets up its writer.
+    pub(crate) async fn open(path: &Path, template: Arc<Template>) -> Result<Self> {
+        let config = SqliteConfig::new(path).table(SqlIdentifier::new(TABLE)?);
+        let (busy_timeout, synchronous) = (config.busy_timeout_duration(), config.synchronous_level());
+        SqliteStore::open(config).await?.close().await;
+        ensure!(synchronous == Synchronous::Normal, "the store's default synchronous level changed");
+        let connection = Connection::open(path)?;
+        connection.busy_timeout(busy_timeout)?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        let mode: String = connection.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+        ensure!(mode.eq_ignore_ascii_case("wal"), "the baseline's file is not in WAL mode but {mode}");
+        let table = format!("\"{TABLE}\"");
+        let placeholder = |n: usize| format!("?{n}");
+        let inner = Inner {
+            template,
+            connection: Mutex::new(connection),
+            one: insert_sql(&table, 1, placeholder),
+            batch: insert_sql(&table, BATCH, placeholder),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// One row, in one autocommit statement.
+    pub(crate) async fn insert_one(&self) -> Result<()> {
+        self.run(1, Shape::Plain).await
+    }
+
+    /// [`BATCH`] rows in one statement.
+    pub(crate) async fn insert_batch(&self) -> Result<()> {
+        self.run(BATCH, Shape::Plain).await
+    }
+
+    /// `rows` rows the way the store writes them: in a `BEGIN IMMEDIATE` transaction, one
+    /// `INSERT` per row.
+    pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Result<()> {
+        self.run(rows, Shape::LikeTheStore).await
+    }
+
+    async fn run(&self, rows: usize, shape: Shape) -> Result<()> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || match shape {
+            Shape::Plain if rows == 1 => inner.insert(&inner.one, 1),
+            Shape::Plain => inner.insert(&inner.batch, rows),
+            Shape::LikeTheStore => inner.insert_rows(rows),
+        })
+        .await?
+    }
+}
+
+impl Inner {
+    /// The fresh parts of `rows` rows, and each id as text.
+    fn fresh(&self, rows: usize) -> Vec<(Fresh, String)> {
+        (0..rows)
+            .map(|_| {
+                let fresh = self.template.fresh();
+                let id = fresh.id.to_string();
+                (fresh, id)
+            })
+            .collect()
+    }
+
+    /// `rows` rows in one statement, `sql`.
+    fn insert(&self, sql: &str, rows: usize) -> Result<()> {
+        let fresh = self.fresh(rows);
+        let (entry, json) = (self.template.entry(), self.template.metadata_json());
+        let values =
+            fresh.iter().flat_map(|(fresh, id)| row(entry, json, fresh, id)).map(ToSqlOutput::Borrowed);
+        let connection = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
+        let inserted = connection.prepare_cached(sql)?.execute(params_from_iter(values))?;
+        ensure!(inserted == rows, "inserted {inserted} rows, not {rows}");
+        Ok(())
+    }
+
+    /// `rows` rows, one statement each, in one `BEGIN IMMEDIATE` transaction.
+    fn insert_rows(&self, rows: usize) -> Result<()> {
+        let fresh = self.fresh(rows);
+        let (entry, json) = (self.template.entry(), self.template.metadata_json());
+        let mut connection = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut insert = transaction.prepare_cached(&self.one)?;
+            for (fresh, id) in &fresh {
+                let values = row(entry, json, fresh, id).map(ToSqlOutput::Borrowed);
+                ensure!(insert.execute(params_from_iter(values))? == 1, "a row was not inserted");
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+}
+
+/// The values of one New row, in [`COLUMNS`] order, as the store encodes them.
+fn row<'a>(e: &'a DeadLetterEntry, json: &'a str, fresh: &'a Fresh, id: &'a str) -> [ValueRef<'a>; 26] {
+    let text = |value: &'a str| ValueRef::Text(value.as_bytes());
+    let optional = |value: Option<&'a str>| value.map_or(ValueRef::Null, text);
+    let at = ValueRef::Integer(fresh.at.as_micros());
+    let values = [
+        text(id),
+        text(e.tenant.as_str()),
+        text(&fresh.message_id),
+        text(&e.command_type),
+        ValueRef::Integer(i64::from(e.command_version)),
+        text(&e.payload),
+        ValueRef::Null,
+        text(&e.exception_type),
+        text(&e.exception_message),
+        optional(e.exception_details.as_deref()),
+        text(e.fingerprint.as_str()),
+        optional(e.source.as_deref()),
+        text(json),
+        ValueRef::Integer(i64::from(e.attempt_count)),
+        at,
+        at,
+        ValueRef::Integer(i64::from(CommandDeadLetterStatus::New.as_i16())),
+        ValueRef::Null,
+        ValueRef::Null,
+        ValueRef::Null,
+        ValueRef::Null,
+        ValueRef::Null,
+        ValueRef::Null,
+        at,
+        at,
+        ValueRef::Integer(1),
+    ];
+    debug_assert_eq!(values.len(), COLUMNS.len());
+    values
+}

@@ -1,0 +1,91 @@
+//! Findings behind the figures: what Pulse's own work per entry costs, and the query plans of
+//! the reads and of the claims, which say why a target is missed.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use pulse_extensibility::{DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_TABLE, fingerprint, validate};
+
+use crate::backend::{Kind, Lab, Page, page_sql};
+use crate::entries::{Template, now};
+use crate::report::Figure;
+use crate::scenarios::{Out, TABLE};
+
+/// Entries prepared to time Pulse's own work.
+const PREPARED: u32 = 20_000;
+
+/// Microseconds per entry of the work `DeadLetters` does before any store sees an entry:
+/// validation, truncation and the fingerprint (`new_entry`), and the fingerprint alone.
+pub(crate) fn prepare(template: &Template) -> Result<Vec<Figure>> {
+    let entry = template.entry();
+    let inputs: Vec<_> = (0..PREPARED).map(|_| template.input()).collect();
+    let started = Instant::now();
+    for input in inputs {
+        std::hint::black_box(validate::new_entry(input, now(), DEFAULT_MAX_PAYLOAD_BYTES)?);
+    }
+    let new_entry = started.elapsed().as_secs_f64() * 1e6 / f64::from(PREPARED);
+    let started = Instant::now();
+    for _ in 0..PREPARED {
+        std::hint::black_box(fingerprint::fingerprint(
+            &entry.command_type,
+            &entry.exception_type,
+            &entry.exception_message,
+        ));
+    }
+    let fingerprint = started.elapsed().as_secs_f64() * 1e6 / f64::from(PREPARED);
+    Ok(vec![
+        Figure::new("prepare_entry", "pulse", new_entry, "us/entry"),
+        Figure::new("fingerprint", "pulse", fingerprint, "us/entry"),
+    ])
+}
+
+/// The plans of the reads on the big table, at its largest size.
+pub(crate) async fn reads(lab: &Lab, kind: Kind, out: &mut Out) -> Result<()> {
+    match kind {
+        Kind::Memory => {}
+        Kind::Sqlite => {
+            let path = lab.sqlite_dir().join(format!("{TABLE}.db"));
+            let sql = format!("SELECT \"Status\", count(*) FROM \"{DEFAULT_TABLE}\" GROUP BY \"Status\"");
+            let plan = tokio::task::spawn_blocking(move || sqlite_plan(&path, &sql)).await??;
+            out.diagnose("query plan of `statistics()`", plan);
+        }
+        Kind::Postgres => {
+            for (page, limit, title) in
+                [(Page::Pending, 50, "get_pending(50)"), (Page::List, 51, "a list page")]
+            {
+                let sql = page_sql(&lab.pg, TABLE, page)?;
+                for mode in ["force_custom_plan", "force_generic_plan"] {
+                    let plan = lab.pg.explain(&sql, &[0, limit], mode).await?;
+                    out.diagnose(format!("EXPLAIN ANALYZE of {title}, {mode}"), plan);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `EXPLAIN QUERY PLAN` of `sql` on the SQLite file at `path`.
+fn sqlite_plan(path: &std::path::Path, sql: &str) -> Result<String> {
+    let connection = rusqlite::Connection::open(path)?;
+    let mut explain = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+    let rows = explain.query_map([], |row| row.get::<_, String>(3))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("\n"))
+}
+
+/// The plan of the claimers' search for candidates, run after every request was claimed: what
+/// each claim reads before it finds the entries it can take.
+pub(crate) async fn claims(lab: &Lab, kind: Kind, claim_batch: u32, out: &mut Out) -> Result<()> {
+    if kind != Kind::Postgres {
+        return Ok(());
+    }
+    // The candidate search of the store's claim, as pulse-store-postgres renders it.
+    let sql = format!(
+        "SELECT \"Id\" FROM {} WHERE \"ReplayRequestedAt\" IS NOT NULL \
+         AND (\"Status\" IN (0, 2) OR (\"Status\" = 1 AND (\"LeaseExpiresAt\" IS NULL OR \"LeaseExpiresAt\" <= now()))) \
+         ORDER BY \"ReplayRequestedAt\", \"Id\" LIMIT $1 FOR UPDATE SKIP LOCKED",
+        lab.pg.qualified(TABLE)?
+    );
+    let plan = lab.pg.explain(&sql, &[i64::from(claim_batch)], "force_custom_plan").await?;
+    out.diagnose("EXPLAIN ANALYZE of the claim's candidate search, after all were claimed", plan);
+    Ok(())
+}

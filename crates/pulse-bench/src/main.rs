@@ -1,0 +1,141 @@
+//! The Pulse benchmark (issue 7): every store, and beside each a hand-written baseline on the
+//! same driver, measured in one process. Writes `docs/benchmarks.md` and
+//! `target/bench/report.json`; with `--quick`, every figure at a small size, written to
+//! `target/bench/report-quick.json` and `target/bench/benchmarks-quick.md` only.
+//!
+//! Run it with `cargo xtask bench [--quick]`, or `cargo run --release -p pulse-bench --
+//! [--quick]` with `PULSE_TEST_DATABASE_URL` naming a PostgreSQL server (the benchmark creates
+//! and drops a schema of its own there).
+
+mod backend;
+mod diagnose;
+mod entries;
+mod format;
+mod machine;
+mod measure;
+mod plan;
+mod populate;
+mod render;
+mod report;
+mod scenarios;
+mod targets;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::backend::{BATCH, Kind, Lab, POOL_SIZE, PgLab};
+use crate::machine::Machine;
+use crate::plan::Plan;
+use crate::report::{Report, Settings};
+
+const USAGE: &str = "\
+usage: pulse-bench [--quick]
+
+Benchmarks every Pulse store against a hand-written baseline on the same driver.
+PULSE_TEST_DATABASE_URL must name a PostgreSQL server.
+
+  --quick   every figure at a small size, as a smoke test; writes target/bench/report-quick.json
+            and target/bench/benchmarks-quick.md (never docs/benchmarks.md)";
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let Some(plan) = parse(std::env::args().skip(1))? else {
+        println!("{USAGE}");
+        return Ok(());
+    };
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build and its figures mean little; run it with --release");
+    }
+    let lab = Lab::new(PgLab::connect().await?)?;
+    let result = run(&lab, &plan).await;
+    let dropped = lab.pg.drop_schema().await;
+    let report = result?;
+    dropped.context("dropping the benchmark's schema")?;
+    write(&report, &plan)
+}
+
+/// The plan the arguments ask for; `None` for `--help`.
+fn parse(args: impl Iterator<Item = String>) -> Result<Option<Plan>> {
+    let mut plan = Plan::full();
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => plan = Plan::quick(),
+            "-h" | "--help" => return Ok(None),
+            other => bail!("unknown argument {other:?}\n\n{USAGE}"),
+        }
+    }
+    Ok(Some(plan))
+}
+
+async fn run(lab: &Lab, plan: &Plan) -> Result<Report> {
+    let started_at = chrono::Utc::now();
+    let started = Instant::now();
+    let machine = Machine::probe(&lab.pg, lab.sqlite_dir()).await?;
+    eprintln!("pulse-bench: {} run; SQLite files in {}", mode(plan), lab.sqlite_dir().display());
+    let (mut figures, mut diagnostics) = (diagnose::prepare(&lab.template)?, Vec::new());
+    for figure in &figures {
+        eprintln!("[pulse] {}", format::figure(figure));
+    }
+    for kind in Kind::ALL {
+        let out =
+            scenarios::run(lab, plan, kind).await.with_context(|| format!("benchmarking {}", kind.name()))?;
+        figures.extend(out.figures);
+        diagnostics.extend(out.diagnostics);
+    }
+    let targets = targets::judge(&figures, plan.largest());
+    Ok(Report {
+        started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        duration_seconds: started.elapsed().as_secs_f64(),
+        machine,
+        settings: settings(plan),
+        figures,
+        targets,
+        diagnostics,
+    })
+}
+
+fn mode(plan: &Plan) -> &'static str {
+    if plan.quick { "quick" } else { "full" }
+}
+
+fn settings(plan: &Plan) -> Settings {
+    Settings {
+        mode: mode(plan),
+        levels: plan.levels.clone(),
+        rounds: plan.rounds,
+        round_seconds: plan.throughput.time.as_secs_f64(),
+        concurrent_tasks: scenarios::TASKS,
+        batch: BATCH,
+        postgres_pool_size: POOL_SIZE,
+        claimers: plan.claimers,
+        claim_batch: plan.claim_batch,
+        purge_batch: plan.purge_batch,
+        store_interval_ms: plan.store_interval.as_secs_f64() * 1000.0,
+    }
+}
+
+/// The workspace this benchmark belongs to.
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.ancestors().nth(2).unwrap_or(manifest).to_path_buf()
+}
+
+/// Writes the JSON and the Markdown report, and prints the target verdicts.
+fn write(report: &Report, plan: &Plan) -> Result<()> {
+    let root = workspace_root();
+    let dir = root.join("target").join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (json, markdown) = if plan.quick {
+        (dir.join("report-quick.json"), dir.join("benchmarks-quick.md"))
+    } else {
+        (dir.join("report.json"), root.join("docs").join("benchmarks.md"))
+    };
+    report.write_json(&json)?;
+    std::fs::write(&markdown, render::markdown(report))
+        .with_context(|| format!("writing {}", markdown.display()))?;
+    println!("{}", render::verdicts(report));
+    println!("wrote {} and {}", json.display(), markdown.display());
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! The figures of issue 7, one module per group, run backend by backend.
+
+mod purge;
+mod reads;
+mod replay;
+mod store;
+
+pub(crate) use reads::TABLE;
+pub(crate) use store::TASKS;
+
+use anyhow::Result;
+
+use crate::backend::{Kind, Lab};
+use crate::format;
+use crate::plan::Plan;
+use crate::report::{Diagnostic, Figure};
+
+/// What one backend's scenarios found.
+pub(crate) struct Out {
+    kind: Kind,
+    pub(crate) figures: Vec<Figure>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+impl Out {
+    fn new(kind: Kind) -> Self {
+        Self { kind, figures: Vec::new(), diagnostics: Vec::new() }
+    }
+
+    fn backend(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// Records `figure` and prints it.
+    fn add(&mut self, figure: Figure) {
+        eprintln!("[{}] {}", self.backend(), format::figure(&figure));
+        self.figures.push(figure);
+    }
+
+    /// Records a finding behind the figures.
+    pub(crate) fn diagnose(&mut self, title: impl Into<String>, text: impl Into<String>) {
+        let backend = self.backend();
+        self.diagnostics.push(Diagnostic { backend, title: title.into(), text: text.into() });
+    }
+
+    /// Prints progress.
+    fn say(&self, message: &str) {
+        eprintln!("[{}] {message}", self.backend());
+    }
+}
+
+/// Every figure of `kind`: first the big table (reads, replays, claims, purge), then the store
+/// throughput on tables of their own.
+pub(crate) async fn run(lab: &Lab, plan: &Plan, kind: Kind) -> Result<Out> {
+    let mut out = Out::new(kind);
+    let big = reads::run(lab, plan, kind, &mut out).await?;
+    let replayed = replay::run(lab, plan, &big, &mut out).await?;
+    purge::run(lab, plan, &big, replayed, &mut out).await?;
+    big.subject.close().await;
+    store::run(lab, plan, kind, &mut out).await?;
+    Ok(out)
+}

@@ -1,0 +1,150 @@
+//! The targets of issue 7, and whether a run met them.
+
+use serde::Serialize;
+
+use crate::report::{Figure, find};
+
+/// Which way a figure must lie from its limit.
+#[derive(Debug, Clone, Copy)]
+enum Rule {
+    AtLeast,
+    AtMost,
+}
+
+/// Which number of a figure a target reads.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    Value,
+    Ratio,
+}
+
+struct Target {
+    text: &'static str,
+    figure: &'static str,
+    read: Read,
+    rule: Rule,
+    limit: f64,
+    backends: &'static [&'static str],
+    /// Read at the largest table size rather than on a table of its own.
+    at_largest: bool,
+}
+
+const ALL: &[&str] = &["memory", "sqlite", "postgres"];
+const DURABLE: &[&str] = &["sqlite", "postgres"];
+
+const fn target(text: &'static str, figure: &'static str, read: Read, rule: Rule, limit: f64) -> Target {
+    Target { text, figure, read, rule, limit, backends: ALL, at_largest: false }
+}
+
+const TARGETS: &[Target] = &[
+    target(
+        "store one entry, one task: at least 0.9 of raw",
+        "store_one_task",
+        Read::Ratio,
+        Rule::AtLeast,
+        0.9,
+    ),
+    target("store one entry, 8 tasks: at least 0.9 of raw", "store_8_tasks", Read::Ratio, Rule::AtLeast, 0.9),
+    target("store a batch of 100: at least 0.9 of raw", "store_batch_100", Read::Ratio, Rule::AtLeast, 0.9),
+    Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target("`get_pending(50)` median under 1 ms", "get_pending_median", Read::Value, Rule::AtMost, 1.0)
+    },
+    Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target("list page of 50 median under 1 ms", "list_page_median", Read::Value, Rule::AtMost, 1.0)
+    },
+    Target {
+        backends: DURABLE,
+        ..target("`get_pending(50)` grows at most 1.5x", "get_pending_growth", Read::Value, Rule::AtMost, 1.5)
+    },
+    Target {
+        backends: DURABLE,
+        ..target("list page grows at most 1.5x", "list_page_growth", Read::Value, Rule::AtMost, 1.5)
+    },
+    Target {
+        at_largest: true,
+        ..target("statistics median under 5 ms", "statistics_median", Read::Value, Rule::AtMost, 5.0)
+    },
+    Target {
+        at_largest: true,
+        ..target(
+            "unresolved count median under 5 ms",
+            "unresolved_count_median",
+            Read::Value,
+            Rule::AtMost,
+            5.0,
+        )
+    },
+    Target {
+        backends: &["postgres"],
+        ..target("claims, 4 claimers: at least 5,000 entries/s", "claims", Read::Value, Rule::AtLeast, 5000.0)
+    },
+    target("claims: no entry claimed twice", "claims_double", Read::Value, Rule::AtMost, 0.0),
+    target("purge: at least 50,000 entries/s", "purge", Read::Value, Rule::AtLeast, 50_000.0),
+    target(
+        "p99 store latency during the purge under 20 ms",
+        "store_p99_during_purge",
+        Read::Value,
+        Rule::AtMost,
+        20.0,
+    ),
+];
+
+/// How one backend did against one target.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Verdict {
+    pub(crate) target: &'static str,
+    pub(crate) backend: &'static str,
+    pub(crate) figure: &'static str,
+    pub(crate) measured: Option<f64>,
+    pub(crate) limit: f64,
+    pub(crate) met: bool,
+    /// By how much a missed target was missed, in words.
+    pub(crate) gap: Option<String>,
+}
+
+/// Every target against `figures`; `largest` is the biggest table size of the run.
+pub(crate) fn judge(figures: &[Figure], largest: u64) -> Vec<Verdict> {
+    let mut verdicts = Vec::new();
+    for target in TARGETS {
+        for backend in target.backends {
+            let entries = target.at_largest.then_some(largest);
+            let measured =
+                find(figures, target.figure, backend, entries).and_then(|figure| match target.read {
+                    Read::Value => Some(figure.value),
+                    Read::Ratio => figure.ratio,
+                });
+            let met = measured.is_some_and(|value| match target.rule {
+                Rule::AtLeast => value >= target.limit,
+                Rule::AtMost => value <= target.limit,
+            });
+            let gap = (!met).then(|| gap(target, measured));
+            verdicts.push(Verdict {
+                target: target.text,
+                backend,
+                figure: target.figure,
+                measured,
+                limit: target.limit,
+                met,
+                gap,
+            });
+        }
+    }
+    verdicts
+}
+
+fn gap(target: &Target, measured: Option<f64>) -> String {
+    match (measured, target.rule) {
+        (None, _) => "not measured".to_owned(),
+        (Some(value), Rule::AtLeast) => {
+            format!("{:.0}% short of the target", (1.0 - value / target.limit) * 100.0)
+        }
+        (Some(value), Rule::AtMost) if target.limit > 0.0 => {
+            format!("{:.1}x the limit", value / target.limit)
+        }
+        (Some(value), Rule::AtMost) => format!("{value} over"),
+    }
+}

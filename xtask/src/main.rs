@@ -23,8 +23,10 @@ tasks:
   lint            `cargo fmt --all -- --check`, then clippy with warnings denied
   doc             `cargo doc --workspace --no-deps` with warnings denied
   deny            `cargo deny check bans licenses sources` (needs cargo-deny)
-  ci              lint, test, doc, deny: everything CI checks, in that order
-  bench           not implemented yet
+  ci              lint, test, doc, deny, bench --quick: everything CI checks, in that order
+  bench [--quick] the benchmarks (`crates/pulse-bench`, release mode) against the same PostgreSQL
+                  as the tests; writes docs/benchmarks.md and target/bench/report.json, or with
+                  --quick a small smoke run into target/bench/ only
   help            this message";
 
 fn main() -> ExitCode {
@@ -38,9 +40,7 @@ fn main() -> ExitCode {
         Some("doc") => no_args("doc", &rest).and_then(|()| doc()),
         Some("deny") => no_args("deny", &rest).and_then(|()| deny()),
         Some("ci") => no_args("ci", &rest).and_then(|()| ci()),
-        Some("bench") => {
-            Err(anyhow::anyhow!("benchmarks are not implemented yet: `cargo xtask bench` is a placeholder"))
-        }
+        Some("bench") => bench(&rest),
         // Hidden: start the throwaway cluster, run one query against it, stop it.
         Some("pg-smoke") => no_args("pg-smoke", &rest).and_then(|()| pg_smoke()),
         Some("help" | "-h" | "--help") => {
@@ -69,7 +69,8 @@ fn ci() -> Result<()> {
     lint()?;
     test(&[])?;
     doc()?;
-    deny()
+    deny()?;
+    bench(&[OsString::from("--quick")])
 }
 
 fn lint() -> Result<()> {
@@ -79,27 +80,48 @@ fn lint() -> Result<()> {
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
 }
 
-fn test(extra: &[OsString]) -> Result<()> {
-    section("cargo test");
-    // Declared before the tests run so that it is dropped (cluster stopped, directory removed)
-    // however this function ends: success, failed tests, or a panic unwinding through it.
-    let cluster;
-    let url = match env::var(pg::URL_VAR) {
+/// The environment that points a command at a PostgreSQL server.
+type DatabaseEnv = Vec<(&'static str, String)>;
+
+/// Runs `work` with a PostgreSQL server: `$PULSE_TEST_DATABASE_URL` when set, otherwise a
+/// throwaway cluster that is stopped and removed however `work` ends. `work` gets the
+/// environment to pass on: the URL, and for a throwaway cluster what restarts it.
+fn with_database(work: impl FnOnce(&DatabaseEnv) -> Result<()>) -> Result<()> {
+    match env::var(pg::URL_VAR) {
         Ok(url) if !url.trim().is_empty() => {
             eprintln!("xtask: using the PostgreSQL server given by ${}", pg::URL_VAR);
-            url
+            work(&vec![(pg::URL_VAR, url)])
         }
         _ => {
-            cluster = pg::Cluster::start(&target_dir())?;
-            cluster.url()
+            let cluster = pg::Cluster::start(&target_dir())?;
+            let mut database = cluster.restart_env();
+            database.push((pg::URL_VAR, cluster.url()));
+            work(&database)
         }
-    };
+    }
+}
 
+fn bench(extra: &[OsString]) -> Result<()> {
+    section("cargo run --release -p pulse-bench");
+    with_database(|database| {
+        run(cargo()
+            .args(["run", "--release", "--package", "pulse-bench", "--"])
+            .args(extra)
+            .envs(database.iter().cloned()))
+    })
+}
+
+fn test(extra: &[OsString]) -> Result<()> {
+    section("cargo test");
+    with_database(|database| run_tests(database, extra))
+}
+
+fn run_tests(database: &DatabaseEnv, extra: &[OsString]) -> Result<()> {
     // Both runs go ahead even when the first fails, so one report shows every failure.
     let mut failures = Vec::new();
     for kind in ["--all-targets", "--doc"] {
         let mut cmd = cargo();
-        cmd.args(["test", "--workspace", kind, "--no-fail-fast"]).args(extra).env(pg::URL_VAR, &url);
+        cmd.args(["test", "--workspace", kind, "--no-fail-fast"]).args(extra).envs(database.iter().cloned());
         if let Err(err) = run(&mut cmd) {
             failures.push(format!("{err:#}"));
         }

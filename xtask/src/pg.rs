@@ -78,6 +78,19 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// What lets a test restart this server: `pg_ctl`, the data directory, and the OS user to run
+    /// it as, as environment variables (see `crates/pulse-store-postgres/tests/restart.rs`).
+    pub(crate) fn restart_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("PULSE_TEST_PG_CTL", self.tool("pg_ctl").display().to_string()),
+            ("PULSE_TEST_PG_DATA", self.data.display().to_string()),
+        ];
+        if let Some(user) = self.run_as {
+            env.push(("PULSE_TEST_PG_USER", user.to_owned()));
+        }
+        env
+    }
+
     /// The URL the tests connect with (trust authentication, no password).
     pub(crate) fn url(&self) -> String {
         format!("postgres://{PG_USER}@127.0.0.1:{}/postgres", self.port)

@@ -34,8 +34,10 @@ impl Migration {
 }
 
 /// Every migration, oldest first.
-pub(crate) const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "create_dead_letter_table", template: sql::MIGRATION_1 }];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "create_dead_letter_table", template: sql::MIGRATION_1 },
+    Migration { version: 2, name: "count_entries_per_tenant_and_status", template: sql::MIGRATION_2 },
+];
 
 /// The schema version this Pulse writes.
 pub(crate) fn latest_version() -> i64 {
@@ -232,17 +234,17 @@ mod tests {
     fn checksums_are_pinned() {
         // A released migration never changes. If this fails, add a new migration instead.
         let checksums: Vec<(i64, String)> = MIGRATIONS.iter().map(|m| (m.version, m.checksum())).collect();
-        assert_eq!(checksums, [(1, "df045f8fd0fe2727".to_owned())]);
+        assert_eq!(checksums, [(1, "df045f8fd0fe2727".to_owned()), (2, "0634c2e7397f6ab7".to_owned())]);
     }
 
     #[test]
     fn migrating_twice_applies_once() {
         let mut conn = Connection::open_in_memory().unwrap();
         let table = SqlIdentifier::default_table();
-        assert_eq!(migrate(&mut conn, &table).unwrap(), [1]);
+        assert_eq!(migrate(&mut conn, &table).unwrap(), [1, 2]);
         assert_eq!(migrate(&mut conn, &table).unwrap(), Vec::<i64>::new());
-        assert_eq!(recorded_version(&conn, &table).unwrap(), Some(1));
-        assert_eq!(inspect(&conn, &table).unwrap(), Plan { current: 1 });
+        assert_eq!(recorded_version(&conn, &table).unwrap(), Some(2));
+        assert_eq!(inspect(&conn, &table).unwrap(), Plan { current: 2 });
     }
 
     #[test]
@@ -250,10 +252,44 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         let a = SqlIdentifier::new("A").unwrap();
         let b = SqlIdentifier::new("B").unwrap();
-        assert_eq!(migrate(&mut conn, &a).unwrap(), [1]);
+        assert_eq!(migrate(&mut conn, &a).unwrap(), [1, 2]);
         assert_eq!(inspect(&conn, &b).unwrap(), Plan { current: 0 });
-        assert_eq!(migrate(&mut conn, &b).unwrap(), [1]);
+        assert_eq!(migrate(&mut conn, &b).unwrap(), [1, 2]);
         assert_eq!(table_columns(&conn, "B").unwrap(), COLUMNS);
+    }
+
+    /// Migration 2 counts the entries a version-1 table already holds.
+    #[test]
+    fn counts_start_from_the_entries_already_stored() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let table = SqlIdentifier::default_table();
+        conn.execute_batch(&sql::render_migration(sql::MIGRATION_1, &table)).unwrap();
+        conn.execute_batch(&format!(
+            "{}; INSERT INTO \"_pulse_migrations\" VALUES ('CommandDeadLetter', 1, 'create_dead_letter_table', '{}', 0)",
+            sql::CREATE_MIGRATIONS_TABLE.trim_end().trim_end_matches(';'),
+            MIGRATIONS[0].checksum()
+        ))
+        .unwrap();
+        for (id, tenant, status) in [("1", "a", 0), ("2", "a", 0), ("3", "a", 3), ("4", "b", 1)] {
+            conn.execute(
+                "INSERT INTO \"CommandDeadLetter\" (Id, Tenant, CommandType, CommandVersion, Payload, ExceptionType, \
+                 ExceptionMessage, Fingerprint, Metadata, AttemptCount, FirstFailedAt, OccurredAt, Status, CreatedAt, \
+                 UpdatedAt, Revision) VALUES (?1, ?2, 'c', 1, '{}', 'E', 'm', 'f', '{}', 1, 0, 0, ?3, 0, 0, 1)",
+                rusqlite::params![id, tenant, status],
+            )
+            .unwrap();
+        }
+        assert_eq!(migrate(&mut conn, &table).unwrap(), [2]);
+        let mut counts = conn
+            .prepare("SELECT Tenant, Status, Count FROM \"CommandDeadLetter_Counts\" ORDER BY Tenant, Status")
+            .unwrap();
+        let counts: Vec<(String, i64, i64)> = counts
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected = [("a", 0, 2), ("a", 3, 1), ("b", 1, 1)].map(|(t, s, n)| (t.to_owned(), s, n));
+        assert_eq!(counts, expected);
     }
 
     #[test]

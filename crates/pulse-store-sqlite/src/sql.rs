@@ -151,6 +151,35 @@ CREATE INDEX "{name}_ReplayRequestedAt" ON {table} (ReplayRequestedAt, Id)
     WHERE ReplayRequestedAt IS NOT NULL;
 "#;
 
+/// Migration 2: a count of entries per tenant and status, kept by triggers in the same
+/// transaction as every change, so statistics read a handful of rows instead of the table.
+pub(crate) const MIGRATION_2: &str = r#"
+CREATE TABLE "{name}_Counts" (
+    Tenant TEXT    NOT NULL,
+    Status INTEGER NOT NULL,
+    Count  INTEGER NOT NULL,
+    PRIMARY KEY (Tenant, Status)
+) WITHOUT ROWID;
+INSERT INTO "{name}_Counts" (Tenant, Status, Count)
+    SELECT Tenant, Status, count(*) FROM {table} GROUP BY Tenant, Status;
+CREATE TRIGGER "{name}_Counts_Insert" AFTER INSERT ON {table}
+BEGIN
+    INSERT OR IGNORE INTO "{name}_Counts" (Tenant, Status, Count) VALUES (NEW.Tenant, NEW.Status, 0);
+    UPDATE "{name}_Counts" SET Count = Count + 1 WHERE Tenant = NEW.Tenant AND Status = NEW.Status;
+END;
+CREATE TRIGGER "{name}_Counts_Delete" AFTER DELETE ON {table}
+BEGIN
+    UPDATE "{name}_Counts" SET Count = Count - 1 WHERE Tenant = OLD.Tenant AND Status = OLD.Status;
+END;
+CREATE TRIGGER "{name}_Counts_Update" AFTER UPDATE OF Status, Tenant ON {table}
+    WHEN OLD.Status IS NOT NEW.Status OR OLD.Tenant IS NOT NEW.Tenant
+BEGIN
+    UPDATE "{name}_Counts" SET Count = Count - 1 WHERE Tenant = OLD.Tenant AND Status = OLD.Status;
+    INSERT OR IGNORE INTO "{name}_Counts" (Tenant, Status, Count) VALUES (NEW.Tenant, NEW.Status, 0);
+    UPDATE "{name}_Counts" SET Count = Count + 1 WHERE Tenant = NEW.Tenant AND Status = NEW.Status;
+END;
+"#;
+
 /// `template` for `table`: see [`MIGRATION_1`].
 pub(crate) fn render_migration(template: &str, table: &SqlIdentifier) -> String {
     // `as_str` is only ASCII letters, digits and '_': safe inside the template's double quotes.
@@ -178,6 +207,8 @@ impl Statement {
 #[derive(Debug, Clone)]
 pub(crate) struct Sql {
     table: String,
+    /// The per-tenant, per-status counts of migration 2.
+    counts: String,
     /// The index serving [`Sql::claim_candidates`].
     requested_index: String,
     /// The index serving [`Sql::error_groups`].
@@ -202,6 +233,7 @@ impl Sql {
         // As in the migrations: the validated bare name plus a fixed suffix, in double quotes.
         let requested_index = format!("\"{}_ReplayRequestedAt\"", table.as_str());
         let groups_index = format!("\"{}_Unresolved_Fingerprint\"", table.as_str());
+        let counts = format!("\"{}_Counts\"", table.as_str());
         let table = table.quoted();
         let columns = COLUMNS.join(", ");
         let select = format!("SELECT {columns} FROM {table}");
@@ -243,6 +275,7 @@ impl Sql {
         );
         Self {
             table,
+            counts,
             requested_index,
             groups_index,
             select,
@@ -314,14 +347,15 @@ impl Sql {
         statement
     }
 
-    /// How many entries stand in each status in `scope`: rows of `(Status, count)`.
+    /// How many entries stand in each status in `scope`: rows of `(Status, count)`, read from
+    /// the counts the triggers of migration 2 keep.
     pub(crate) fn statistics(&self, scope: &Scope) -> Statement {
         let mut statement = Statement::default();
         let mut conditions = Vec::new();
         scope_condition(&mut statement, &mut conditions, scope);
         statement.sql = format!(
-            "SELECT {status}, count(*) FROM {}{} GROUP BY {status}",
-            self.table,
+            "SELECT {status}, sum(Count) FROM {}{} GROUP BY {status}",
+            self.counts,
             where_clause(&conditions),
             status = c::STATUS
         );

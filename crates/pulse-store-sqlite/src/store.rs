@@ -830,7 +830,6 @@ mod tests {
             ("error groups", sql.error_groups(&Scope::AllTenants, 10), "Unresolved_Fingerprint"),
             ("claiming", sql.claim_candidates(&Scope::AllTenants, now, 10), "ReplayRequestedAt"),
             ("purging", sql.purge(&Scope::AllTenants, now, 10), "Status_ResolvedAt"),
-            ("a tenant's statistics", sql.statistics(&tenant), "Tenant_Status_OccurredAt_Id"),
         ];
         let names: Vec<(&str, &str)> = cases.iter().map(|(name, _, index)| (*name, *index)).collect();
         let statements: Vec<sql::Statement> = cases.into_iter().map(|(_, statement, _)| statement).collect();

@@ -33,18 +33,32 @@ fn objects(path: &std::path::Path) -> Vec<(String, String)> {
 }
 
 const CHECKSUM_1: &str = "df045f8fd0fe2727";
+const CHECKSUM_2: &str = "0634c2e7397f6ab7";
 
 #[tokio::test]
 async fn opening_again_migrates_nothing_and_keeps_the_record() {
     let (_dir, path) = database();
     drop(open(&path).await);
     let first = recorded(&path);
-    let [(table, version, name, checksum, applied_at)] = first.as_slice() else { panic!("{first:?}") };
+    let records: Vec<(&str, i64, &str, &str)> = first
+        .iter()
+        .map(|(table, version, name, checksum, _)| {
+            (table.as_str(), *version, name.as_str(), checksum.as_str())
+        })
+        .collect();
     assert_eq!(
-        (table.as_str(), *version, name.as_str(), checksum.as_str()),
-        ("CommandDeadLetter", 1, "create_dead_letter_table", CHECKSUM_1)
+        records,
+        [
+            ("CommandDeadLetter", 1, "create_dead_letter_table", CHECKSUM_1),
+            ("CommandDeadLetter", 2, "count_entries_per_tenant_and_status", CHECKSUM_2),
+        ]
     );
-    assert!(*applied_at > 1_700_000_000_000_000, "applied_at is microseconds since the epoch: {applied_at}");
+    for (.., applied_at) in &first {
+        assert!(
+            *applied_at > 1_700_000_000_000_000,
+            "applied_at is microseconds since the epoch: {applied_at}"
+        );
+    }
     let schema = objects(&path);
 
     drop(open(&path).await);
@@ -69,7 +83,11 @@ async fn the_schema_has_the_table_its_indexes_and_the_migration_record() {
         ("index", "sqlite_autoindex_CommandDeadLetter_1"),
         ("index", "sqlite_autoindex__pulse_migrations_1"),
         ("table", "CommandDeadLetter"),
+        ("table", "CommandDeadLetter_Counts"),
         ("table", "_pulse_migrations"),
+        ("trigger", "CommandDeadLetter_Counts_Delete"),
+        ("trigger", "CommandDeadLetter_Counts_Insert"),
+        ("trigger", "CommandDeadLetter_Counts_Update"),
     ]
     .into_iter()
     .map(|(kind, name)| (kind.to_owned(), name.to_owned()))
@@ -105,7 +123,9 @@ async fn tables_in_one_file_migrate_and_store_independently() {
     drop((orders, billing, orders_letters));
     let tables: Vec<(String, i64)> =
         recorded(&path).into_iter().map(|(table, version, ..)| (table, version)).collect();
-    assert_eq!(tables, [("Billing".to_owned(), 1), ("Orders".to_owned(), 1)]);
+    let expected =
+        [("Billing", 1), ("Billing", 2), ("Orders", 1), ("Orders", 2)].map(|(t, v)| (t.to_owned(), v));
+    assert_eq!(tables, expected);
 }
 
 /// Opens `path` and expects an `InvalidConfig` whose reason is `reason`, with every file in the
@@ -129,14 +149,14 @@ async fn a_file_of_a_newer_schema_version_is_refused_and_left_unchanged() {
     drop(letters);
     raw(&path)
         .execute(
-            r#"INSERT INTO "_pulse_migrations" VALUES ('CommandDeadLetter', 2, 'from_the_future', 'ffff', 0)"#,
+            r#"INSERT INTO "_pulse_migrations" VALUES ('CommandDeadLetter', 3, 'from_the_future', 'ffff', 0)"#,
             [],
         )
         .unwrap();
     refused(
         &path,
-        "table CommandDeadLetter is at schema version 2, written by a newer Pulse; this Pulse knows versions \
-         up to 1: upgrade Pulse to open it",
+        "table CommandDeadLetter is at schema version 3, written by a newer Pulse; this Pulse knows versions \
+         up to 2: upgrade Pulse to open it",
     )
     .await;
 }
@@ -145,7 +165,9 @@ async fn a_file_of_a_newer_schema_version_is_refused_and_left_unchanged() {
 async fn a_changed_migration_checksum_is_refused_and_left_unchanged() {
     let (_dir, path) = database();
     drop(open(&path).await);
-    raw(&path).execute(r#"UPDATE "_pulse_migrations" SET "checksum" = '0123456789abcdef'"#, []).unwrap();
+    raw(&path)
+        .execute(r#"UPDATE "_pulse_migrations" SET "checksum" = '0123456789abcdef' WHERE "version" = 1"#, [])
+        .unwrap();
     refused(
         &path,
         &format!(
@@ -201,5 +223,5 @@ async fn concurrent_opens_of_a_new_file_migrate_it_once() {
     drop(stores);
     let versions: Vec<(String, i64)> =
         recorded(&path).into_iter().map(|(table, version, ..)| (table, version)).collect();
-    assert_eq!(versions, [("CommandDeadLetter".to_owned(), 1)]);
+    assert_eq!(versions, [("CommandDeadLetter".to_owned(), 1), ("CommandDeadLetter".to_owned(), 2)]);
 }

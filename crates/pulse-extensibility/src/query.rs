@@ -198,6 +198,18 @@ impl Statistics {
         }
     }
 
+    /// Takes away `n` entries in `status`, saturating at zero.
+    pub fn remove(&mut self, status: CommandDeadLetterStatus, n: u64) {
+        let count = match status {
+            CommandDeadLetterStatus::New => &mut self.new,
+            CommandDeadLetterStatus::Replaying => &mut self.replaying,
+            CommandDeadLetterStatus::Resolved => &mut self.resolved,
+            CommandDeadLetterStatus::Dismissed => &mut self.dismissed,
+        };
+        *count = count.saturating_sub(n);
+        self.total = self.total.saturating_sub(n);
+    }
+
     /// Adds `n` entries in `status`.
     pub fn add(&mut self, status: CommandDeadLetterStatus, n: u64) {
         match status {

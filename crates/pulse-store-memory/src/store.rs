@@ -22,6 +22,9 @@ struct State {
     entries: HashMap<DeadLetterId, DeadLetterEntry>,
     /// The idempotency keys: `(tenant, message id)` to the entry that holds it.
     keys: HashMap<(TenantId, String), DeadLetterId>,
+    /// How many entries each tenant has in each status, kept with every change so statistics
+    /// never walk the entries.
+    counts: HashMap<TenantId, Statistics>,
 }
 
 impl MemoryStore {
@@ -38,6 +41,17 @@ impl MemoryStore {
 }
 
 impl State {
+    /// Counts one entry of `tenant` out of `from` and into `to`.
+    fn recount(&mut self, tenant: &TenantId, from: Option<Status>, to: Option<Status>) {
+        let counts = self.counts.entry(tenant.clone()).or_default();
+        if let Some(from) = from {
+            counts.remove(from, 1);
+        }
+        if let Some(to) = to {
+            counts.add(to, 1);
+        }
+    }
+
     fn visible<'a>(&'a self, scope: &'a Scope) -> impl Iterator<Item = &'a DeadLetterEntry> + 'a {
         self.entries.values().filter(move |entry| scope.contains(&entry.tenant))
     }
@@ -75,6 +89,7 @@ impl DeadLetterBackend for MemoryStore {
                 }
             }
             state.entries.insert(entry.id, entry.clone());
+            state.recount(&entry.tenant, None, Some(entry.status));
             receipts.push(StoreReceipt { id: entry.id, duplicate: false });
         }
         Ok(receipts)
@@ -92,6 +107,7 @@ impl DeadLetterBackend for MemoryStore {
         if stored.tenant != entry.tenant || stored.revision + 1 != entry.revision {
             return Ok(false);
         }
+        let from = stored.status;
         *stored = DeadLetterEntry {
             id: stored.id,
             tenant: stored.tenant.clone(),
@@ -99,6 +115,7 @@ impl DeadLetterBackend for MemoryStore {
             created_at: stored.created_at,
             ..entry.clone()
         };
+        state.recount(&entry.tenant, Some(from), Some(entry.status));
         Ok(true)
     }
 
@@ -124,8 +141,12 @@ impl DeadLetterBackend for MemoryStore {
     async fn statistics(&self, scope: &Scope) -> Result<Statistics> {
         let state = self.state();
         let mut statistics = Statistics::default();
-        for entry in state.visible(scope) {
-            statistics.add(entry.status, 1);
+        for (tenant, counts) in &state.counts {
+            if scope.contains(tenant) {
+                for status in Status::ALL {
+                    statistics.add(status, counts.count(status));
+                }
+            }
         }
         Ok(statistics)
     }
@@ -195,11 +216,13 @@ impl DeadLetterBackend for MemoryStore {
         let mut claimed = Vec::with_capacity(candidates.len());
         for (_, id) in candidates {
             let entry = state.entries.get_mut(&id).expect("candidate exists under the same lock");
+            let (tenant, from) = (entry.tenant.clone(), entry.status);
             entry.status = Status::Replaying;
             entry.lease = Some(lease);
             entry.updated_at = now;
             entry.revision += 1;
             claimed.push(entry.clone());
+            state.recount(&tenant, Some(from), Some(Status::Replaying));
         }
         Ok(claimed)
     }
@@ -215,9 +238,9 @@ impl DeadLetterBackend for MemoryStore {
             .take(limit as usize)
             .collect();
         for id in &doomed {
-            if let Some(entry) = state.entries.remove(id)
-                && let Some(message_id) = entry.message_id
-            {
+            let Some(entry) = state.entries.remove(id) else { continue };
+            state.recount(&entry.tenant, Some(entry.status), None);
+            if let Some(message_id) = entry.message_id {
                 state.keys.remove(&(entry.tenant, message_id));
             }
         }

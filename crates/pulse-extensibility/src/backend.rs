@@ -76,7 +76,9 @@ pub trait DeadLetterBackend: Send + Sync + fmt::Debug {
     ///
     /// # Contract
     ///
-    /// All or nothing: one transaction for the batch. An entry whose `(tenant, message_id)`
+    /// On success, the batch is written as one transaction would write it (a backend may write a
+    /// conflict-free batch with one statement and resolve conflicts after it; SQLite and memory
+    /// write it in one transaction). An entry whose `(tenant, message_id)`
     /// is already stored, or appears earlier in the batch, is not written; its receipt names
     /// the existing entry with `duplicate: true`. Other receipts carry the entry's own id with
     /// `duplicate: false`, in input order. Concurrent inserts of one key write exactly one

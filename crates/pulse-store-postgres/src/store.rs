@@ -219,6 +219,23 @@ fn entries_from_rows(rows: &[PgRow]) -> Result<Vec<DeadLetterEntry>> {
     rows.iter().map(entry_from_row).collect()
 }
 
+/// The receipts in input order: each entry's own, or, for a later entry with a key that appears
+/// earlier in the batch, the first one's as a duplicate.
+fn assemble(receipts: &[Option<StoreReceipt>], duplicate_of: &[Option<usize>]) -> Vec<StoreReceipt> {
+    receipts
+        .iter()
+        .zip(duplicate_of)
+        .map(|(receipt, first)| match (receipt, first) {
+            (Some(receipt), _) => *receipt,
+            (None, Some(first)) => {
+                let first = receipts[*first].expect("the first entry with a key has a receipt");
+                StoreReceipt { id: first.id, duplicate: true }
+            }
+            (None, None) => unreachable!("every entry is inserted, found, or a duplicate in the batch"),
+        })
+        .collect()
+}
+
 #[async_trait]
 impl DeadLetterBackend for PostgresStore {
     fn capabilities(&self) -> Capabilities {
@@ -244,6 +261,18 @@ impl DeadLetterBackend for PostgresStore {
         }
         let mut receipts: Vec<Option<StoreReceipt>> = vec![None; entries.len()];
         let mut todo: Vec<usize> = (0..entries.len()).filter(|i| duplicate_of[*i].is_none()).collect();
+        // The common case, in one round trip: a single INSERT statement, atomic on its own, that
+        // meets no conflict. Only when a key (or id) conflicts does the rest run in a transaction;
+        // the rows this statement wrote then count as "this very entry", not as duplicates.
+        let batch: Vec<&DeadLetterEntry> = todo.iter().map(|i| &entries[*i]).collect();
+        let inserted =
+            self.names.insert(&batch)?.query().fetch_all(&self.pool).await.map_err(|e| map("insert", e))?;
+        if inserted.len() == batch.len() {
+            for i in &todo {
+                receipts[*i] = Some(StoreReceipt { id: entries[*i].id, duplicate: false });
+            }
+            return Ok(assemble(&receipts, &duplicate_of));
+        }
         let mut tx = self.pool.begin().await.map_err(|e| map("insert: begin", e))?;
         for _ in 0..MAX_INSERT_ROUNDS {
             let batch: Vec<&DeadLetterEntry> = todo.iter().map(|i| &entries[*i]).collect();
@@ -322,19 +351,7 @@ impl DeadLetterBackend for PostgresStore {
             });
         }
         tx.commit().await.map_err(|e| map("insert: commit", e))?;
-        let mut out = Vec::with_capacity(entries.len());
-        for (i, receipt) in receipts.iter().enumerate() {
-            let receipt = match (receipt, duplicate_of[i]) {
-                (Some(receipt), _) => *receipt,
-                (None, Some(first)) => {
-                    let first = receipts[first].expect("the first entry with a key has a receipt");
-                    StoreReceipt { id: first.id, duplicate: true }
-                }
-                (None, None) => unreachable!("every entry is inserted, found, or a duplicate in the batch"),
-            };
-            out.push(receipt);
-        }
-        Ok(out)
+        Ok(assemble(&receipts, &duplicate_of))
     }
 
     async fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Option<DeadLetterEntry>> {

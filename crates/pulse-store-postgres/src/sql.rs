@@ -543,26 +543,38 @@ impl Names {
     ) -> Result<Statement> {
         let mut b = Builder::new();
         let now = b.param(datetime(now)?)?;
+        let limit = b.param(i64::from(limit))?;
         let (id, requested, expires, status) = (
             col(columns::ID),
             col(columns::REPLAY_REQUESTED_AT),
             col(columns::LEASE_EXPIRES_AT),
             col(columns::STATUS),
         );
+        // Two candidate sets, each served by a partial index of migration 3, so a claim never
+        // walks past entries other replayers hold: requested entries that are New or Resolved,
+        // oldest request first; and requested entries whose replay lease has expired.
         b.push(&format!(
-            "WITH claimed AS MATERIALIZED (SELECT {id} FROM {table} WHERE {requested} IS NOT NULL \
-             AND ({open} OR ({status} = {replaying} AND ({expires} IS NULL OR {expires} <= {now})))",
+            "WITH open AS MATERIALIZED (SELECT {id}, {requested} FROM {table} WHERE {requested} IS NOT NULL \
+             AND {open}",
             table = self.entries,
             open = status_list([Status::New, Status::Resolved]),
+        ));
+        self.push_scope(&mut b, scope)?;
+        b.push(&format!(
+            " ORDER BY {requested}, {id} LIMIT {limit} FOR UPDATE SKIP LOCKED), \
+             expired AS MATERIALIZED (SELECT {id}, {requested} FROM {table} WHERE {requested} IS NOT NULL \
+             AND {status} = {replaying} AND {expires} <= {now}",
+            table = self.entries,
             replaying = Status::Replaying.as_i16(),
         ));
         self.push_scope(&mut b, scope)?;
-        let limit = b.param(i64::from(limit))?;
         let token = b.param(lease.token)?;
         let expires_at = b.param(datetime(lease.expires_at)?)?;
         let returning = ENTRY_COLUMNS.iter().map(|c| format!("e.{}", col(c))).collect::<Vec<_>>().join(", ");
         b.push(&format!(
-            " ORDER BY {requested}, {id} LIMIT {limit} FOR UPDATE SKIP LOCKED) \
+            " ORDER BY {requested}, {id} LIMIT {limit} FOR UPDATE SKIP LOCKED), \
+             claimed AS (SELECT {id} FROM (SELECT * FROM open UNION ALL SELECT * FROM expired) AS candidates \
+             ORDER BY {requested}, {id} LIMIT {limit}) \
              UPDATE {table} AS e SET {status} = {replaying}, {token_col} = {token}, {expires} = {expires_at}, \
              {updated} = {now}, {revision} = e.{revision} + 1 \
              FROM claimed WHERE e.{id} = claimed.{id} RETURNING {returning}",
@@ -835,6 +847,29 @@ impl Names {
         sql
     }
 
+    /// Migration 3: claims read two partial indexes that hold only what a claim can take, in
+    /// place of one index over every requested entry (which made each claim walk past the
+    /// entries other replayers hold).
+    fn index_claimable_requests(&self) -> String {
+        let c = col;
+        format!(
+            "CREATE INDEX {claimable} ON {t} ({requested}, {id}) WHERE {requested} IS NOT NULL AND {open};\n\
+             CREATE INDEX {expiring} ON {t} ({expires}) WHERE {requested} IS NOT NULL AND {status} = {replaying};\n\
+             DROP INDEX {schema}.{old};\n",
+            t = self.entries,
+            claimable = self.index("_Claimable"),
+            expiring = self.index("_ClaimExpired"),
+            old = self.index("_ReplayRequests"),
+            schema = self.schema.quoted(),
+            requested = c(columns::REPLAY_REQUESTED_AT),
+            id = c(columns::ID),
+            expires = c(columns::LEASE_EXPIRES_AT),
+            status = c(columns::STATUS),
+            open = status_list([Status::New, Status::Resolved]),
+            replaying = Status::Replaying.as_i16(),
+        )
+    }
+
     /// Migration 2: per-tenant, per-status counters kept by statement-level triggers, so
     /// statistics read a few rows instead of counting the table.
     fn create_counters(&self) -> String {
@@ -926,9 +961,10 @@ impl Migration {
 type Render = fn(&Names) -> String;
 
 /// Every migration Pulse knows. Never edit a released one: add the next.
-const MIGRATIONS: [(i32, &str, Render); 2] = [
+const MIGRATIONS: [(i32, &str, Render); 3] = [
     (1, "dead-letter table and indexes", Names::create_entries),
     (2, "per-tenant status counters maintained by triggers", Names::create_counters),
+    (3, "partial indexes of claimable replay requests", Names::index_claimable_requests),
 ];
 
 /// The newest migration this Pulse knows.

@@ -37,6 +37,7 @@ impl Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "create_dead_letter_table", template: sql::MIGRATION_1 },
     Migration { version: 2, name: "count_entries_per_tenant_and_status", template: sql::MIGRATION_2 },
+    Migration { version: 3, name: "index_claimable_replay_requests", template: sql::MIGRATION_3 },
 ];
 
 /// The schema version this Pulse writes.
@@ -234,17 +235,24 @@ mod tests {
     fn checksums_are_pinned() {
         // A released migration never changes. If this fails, add a new migration instead.
         let checksums: Vec<(i64, String)> = MIGRATIONS.iter().map(|m| (m.version, m.checksum())).collect();
-        assert_eq!(checksums, [(1, "df045f8fd0fe2727".to_owned()), (2, "0634c2e7397f6ab7".to_owned())]);
+        assert_eq!(
+            checksums,
+            [
+                (1, "df045f8fd0fe2727".to_owned()),
+                (2, "0634c2e7397f6ab7".to_owned()),
+                (3, "71da314a8aff9910".to_owned())
+            ]
+        );
     }
 
     #[test]
     fn migrating_twice_applies_once() {
         let mut conn = Connection::open_in_memory().unwrap();
         let table = SqlIdentifier::default_table();
-        assert_eq!(migrate(&mut conn, &table).unwrap(), [1, 2]);
+        assert_eq!(migrate(&mut conn, &table).unwrap(), [1, 2, 3]);
         assert_eq!(migrate(&mut conn, &table).unwrap(), Vec::<i64>::new());
-        assert_eq!(recorded_version(&conn, &table).unwrap(), Some(2));
-        assert_eq!(inspect(&conn, &table).unwrap(), Plan { current: 2 });
+        assert_eq!(recorded_version(&conn, &table).unwrap(), Some(3));
+        assert_eq!(inspect(&conn, &table).unwrap(), Plan { current: 3 });
     }
 
     #[test]
@@ -252,9 +260,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         let a = SqlIdentifier::new("A").unwrap();
         let b = SqlIdentifier::new("B").unwrap();
-        assert_eq!(migrate(&mut conn, &a).unwrap(), [1, 2]);
+        assert_eq!(migrate(&mut conn, &a).unwrap(), [1, 2, 3]);
         assert_eq!(inspect(&conn, &b).unwrap(), Plan { current: 0 });
-        assert_eq!(migrate(&mut conn, &b).unwrap(), [1, 2]);
+        assert_eq!(migrate(&mut conn, &b).unwrap(), [1, 2, 3]);
         assert_eq!(table_columns(&conn, "B").unwrap(), COLUMNS);
     }
 
@@ -279,7 +287,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn, &table).unwrap(), [2]);
+        assert_eq!(migrate(&mut conn, &table).unwrap(), [2, 3]);
         let mut counts = conn
             .prepare("SELECT Tenant, Status, Count FROM \"CommandDeadLetter_Counts\" ORDER BY Tenant, Status")
             .unwrap();

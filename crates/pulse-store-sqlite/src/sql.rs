@@ -180,6 +180,17 @@ BEGIN
 END;
 "#;
 
+/// Migration 3: claims read two partial indexes that hold only what a claim can take, in place
+/// of one index over every requested entry, which made each claim walk past the entries other
+/// replayers hold.
+pub(crate) const MIGRATION_3: &str = r#"
+CREATE INDEX "{name}_Claimable" ON {table} (ReplayRequestedAt, Id)
+    WHERE ReplayRequestedAt IS NOT NULL AND Status IN (0, 2);
+CREATE INDEX "{name}_ClaimExpired" ON {table} (LeaseExpiresAt)
+    WHERE ReplayRequestedAt IS NOT NULL AND Status = 1;
+DROP INDEX "{name}_ReplayRequestedAt";
+"#;
+
 /// `template` for `table`: see [`MIGRATION_1`].
 pub(crate) fn render_migration(template: &str, table: &SqlIdentifier) -> String {
     // `as_str` is only ASCII letters, digits and '_': safe inside the template's double quotes.
@@ -209,8 +220,10 @@ pub(crate) struct Sql {
     table: String,
     /// The per-tenant, per-status counts of migration 2.
     counts: String,
-    /// The index serving [`Sql::claim_candidates`].
-    requested_index: String,
+    /// The indexes serving [`Sql::claim_candidates`]: requested New and Resolved entries, and
+    /// requested entries under a replay lease.
+    claimable_index: String,
+    expired_index: String,
     /// The index serving [`Sql::error_groups`].
     groups_index: String,
     select: String,
@@ -231,7 +244,8 @@ impl Sql {
     /// The statements for `table`.
     pub(crate) fn new(table: &SqlIdentifier) -> Self {
         // As in the migrations: the validated bare name plus a fixed suffix, in double quotes.
-        let requested_index = format!("\"{}_ReplayRequestedAt\"", table.as_str());
+        let claimable_index = format!("\"{}_Claimable\"", table.as_str());
+        let expired_index = format!("\"{}_ClaimExpired\"", table.as_str());
         let groups_index = format!("\"{}_Unresolved_Fingerprint\"", table.as_str());
         let counts = format!("\"{}_Counts\"", table.as_str());
         let table = table.quoted();
@@ -276,7 +290,8 @@ impl Sql {
         Self {
             table,
             counts,
-            requested_index,
+            claimable_index,
+            expired_index,
             groups_index,
             select,
             insert,
@@ -428,26 +443,34 @@ ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
     pub(crate) fn claim_candidates(&self, scope: &Scope, now: Timestamp, limit: u32) -> Statement {
         let mut statement = Statement::default();
         let now = statement.bind(now.as_micros());
-        let mut conditions = vec![
-            format!("{} IS NOT NULL", c::REPLAY_REQUESTED_AT),
-            format!(
-                "({status} IN ({new}, {resolved}) OR ({status} = {replaying} AND ({expires} IS NULL OR {expires} <= {now})))",
-                status = c::STATUS,
-                new = Status::New.as_i16(),
-                resolved = Status::Resolved.as_i16(),
-                replaying = Status::Replaying.as_i16(),
-                expires = c::LEASE_EXPIRES_AT,
-            ),
-        ];
-        scope_condition(&mut statement, &mut conditions, scope);
         let limit = statement.bind(i64::from(limit));
-        // The planner, without statistics, may prefer a status index and scan every New entry;
-        // the partial index holds only the requested ones, in claim order.
+        let requested = format!("{} IS NOT NULL", c::REPLAY_REQUESTED_AT);
+        // The status lists are literals, as in the partial indexes, so SQLite can use them.
+        let mut open = vec![
+            requested.clone(),
+            format!("{} IN ({}, {})", c::STATUS, Status::New.as_i16(), Status::Resolved.as_i16()),
+        ];
+        scope_condition(&mut statement, &mut open, scope);
+        let mut expired = vec![
+            requested,
+            format!("{} = {}", c::STATUS, Status::Replaying.as_i16()),
+            format!("{} <= {now}", c::LEASE_EXPIRES_AT),
+        ];
+        scope_condition(&mut statement, &mut expired, scope);
+        let candidates = |index: &str, conditions: &[String]| {
+            format!(
+                "SELECT * FROM (SELECT {id}, {requested} FROM {} INDEXED BY {index}{} \
+                 ORDER BY {requested}, {id} LIMIT {limit})",
+                self.table,
+                where_clause(conditions),
+                id = c::ID,
+                requested = c::REPLAY_REQUESTED_AT,
+            )
+        };
         statement.sql = format!(
-            "SELECT {id} FROM {} INDEXED BY {}{} ORDER BY {requested}, {id} LIMIT {limit}",
-            self.table,
-            self.requested_index,
-            where_clause(&conditions),
+            "SELECT {id} FROM ({} UNION ALL {}) ORDER BY {requested}, {id} LIMIT {limit}",
+            candidates(&self.claimable_index, &open),
+            candidates(&self.expired_index, &expired),
             id = c::ID,
             requested = c::REPLAY_REQUESTED_AT,
         );

@@ -34,6 +34,7 @@ fn objects(path: &std::path::Path) -> Vec<(String, String)> {
 
 const CHECKSUM_1: &str = "df045f8fd0fe2727";
 const CHECKSUM_2: &str = "0634c2e7397f6ab7";
+const CHECKSUM_3: &str = "71da314a8aff9910";
 
 #[tokio::test]
 async fn opening_again_migrates_nothing_and_keeps_the_record() {
@@ -51,6 +52,7 @@ async fn opening_again_migrates_nothing_and_keeps_the_record() {
         [
             ("CommandDeadLetter", 1, "create_dead_letter_table", CHECKSUM_1),
             ("CommandDeadLetter", 2, "count_entries_per_tenant_and_status", CHECKSUM_2),
+            ("CommandDeadLetter", 3, "index_claimable_replay_requests", CHECKSUM_3),
         ]
     );
     for (.., applied_at) in &first {
@@ -72,8 +74,9 @@ async fn the_schema_has_the_table_its_indexes_and_the_migration_record() {
     let (_dir, path) = database();
     drop(open(&path).await);
     let expected: Vec<(String, String)> = [
+        ("index", "CommandDeadLetter_ClaimExpired"),
+        ("index", "CommandDeadLetter_Claimable"),
         ("index", "CommandDeadLetter_OccurredAt_Id"),
-        ("index", "CommandDeadLetter_ReplayRequestedAt"),
         ("index", "CommandDeadLetter_Status_OccurredAt_Id"),
         ("index", "CommandDeadLetter_Status_ResolvedAt"),
         ("index", "CommandDeadLetter_Tenant_MessageId"),
@@ -124,7 +127,8 @@ async fn tables_in_one_file_migrate_and_store_independently() {
     let tables: Vec<(String, i64)> =
         recorded(&path).into_iter().map(|(table, version, ..)| (table, version)).collect();
     let expected =
-        [("Billing", 1), ("Billing", 2), ("Orders", 1), ("Orders", 2)].map(|(t, v)| (t.to_owned(), v));
+        [("Billing", 1), ("Billing", 2), ("Billing", 3), ("Orders", 1), ("Orders", 2), ("Orders", 3)]
+            .map(|(t, v)| (t.to_owned(), v));
     assert_eq!(tables, expected);
 }
 
@@ -149,14 +153,14 @@ async fn a_file_of_a_newer_schema_version_is_refused_and_left_unchanged() {
     drop(letters);
     raw(&path)
         .execute(
-            r#"INSERT INTO "_pulse_migrations" VALUES ('CommandDeadLetter', 3, 'from_the_future', 'ffff', 0)"#,
+            r#"INSERT INTO "_pulse_migrations" VALUES ('CommandDeadLetter', 4, 'from_the_future', 'ffff', 0)"#,
             [],
         )
         .unwrap();
     refused(
         &path,
-        "table CommandDeadLetter is at schema version 3, written by a newer Pulse; this Pulse knows versions \
-         up to 2: upgrade Pulse to open it",
+        "table CommandDeadLetter is at schema version 4, written by a newer Pulse; this Pulse knows versions \
+         up to 3: upgrade Pulse to open it",
     )
     .await;
 }
@@ -223,5 +227,6 @@ async fn concurrent_opens_of_a_new_file_migrate_it_once() {
     drop(stores);
     let versions: Vec<(String, i64)> =
         recorded(&path).into_iter().map(|(table, version, ..)| (table, version)).collect();
-    assert_eq!(versions, [("CommandDeadLetter".to_owned(), 1), ("CommandDeadLetter".to_owned(), 2)]);
+    let expected = [1, 2, 3].map(|version| ("CommandDeadLetter".to_owned(), version));
+    assert_eq!(versions, expected);
 }

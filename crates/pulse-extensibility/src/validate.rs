@@ -22,7 +22,6 @@ pub fn truncate_chars(text: &str, max: usize) -> &str {
 /// U+FFFD, then each field truncated to its limit. Nothing is rejected: a failure is never lost
 /// for the shape of its message.
 pub fn normalize_failure(failure: &Failure) -> Failure {
-    let clean = |text: &str, max| truncate_chars(&text.replace('\0', "\u{FFFD}"), max).to_owned();
     Failure {
         exception_type: clean(&failure.exception_type, MAX_EXCEPTION_TYPE_LEN),
         exception_message: clean(&failure.exception_message, MAX_EXCEPTION_MESSAGE_LEN),
@@ -31,6 +30,12 @@ pub fn normalize_failure(failure: &Failure) -> Failure {
             .as_deref()
             .map(|details| clean(details, MAX_EXCEPTION_DETAILS_LEN)),
     }
+}
+
+/// `text` with NUL replaced and cut to `max` characters; one allocation, for the result.
+fn clean(text: &str, max: usize) -> String {
+    let kept = truncate_chars(text, max);
+    if kept.contains('\0') { kept.replace('\0', "\u{FFFD}") } else { kept.to_owned() }
 }
 
 /// Checks a payload: non-empty, no NUL, at most `max_bytes`.

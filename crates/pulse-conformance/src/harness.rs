@@ -67,13 +67,12 @@ impl Harness {
         Self { factory, name, clock, store, backend }
     }
 
-    /// Returns `true` when the backend is durable; otherwise prints why the case is skipped.
-    pub fn requires_durability(&self, case: &str) -> bool {
-        let durable = self.capabilities().durable;
-        if !durable {
-            eprintln!("conformance case {case}: SKIPPED: the backend is not durable");
-        }
-        durable
+    /// Fails the case unless the backend declares itself durable.
+    pub fn assert_durable(&self) {
+        assert!(
+            self.capabilities().durable,
+            "this case needs a durable backend; for one that is not, call conformance_tests!(factory, durable = false)"
+        );
     }
 }
 
@@ -81,6 +80,18 @@ fn dead_letters(backend: Arc<dyn DeadLetterBackend>, clock: Arc<ManualClock>) ->
     DeadLetters::new(backend)
         .with_clock(clock)
         .with_options(DeadLettersOptions::default().lease_duration(LEASE).max_payload_bytes(64 * 1024))
+}
+
+/// Checks that the backend from `factory` declares the durability `conformance_tests!` was told.
+/// Called by the test that [`crate::conformance_tests!`] generates.
+pub fn check_declared_durability(factory: Arc<dyn BackendFactory>, declared: bool) {
+    run_case(factory, move |h| async move {
+        assert_eq!(
+            h.capabilities().durable,
+            declared,
+            "conformance_tests! was told durable = {declared}, but the backend's capabilities say otherwise"
+        );
+    });
 }
 
 /// Runs one case on a fresh store from `factory`, then cleans up, also when the case fails.

@@ -27,40 +27,58 @@
 //!
 //! Each case is a public async function in [`cases`] taking a [`Harness`]: a fresh, empty store
 //! on a manual clock. A case the backend's [`Capabilities`](pulse_extensibility::Capabilities)
-//! rule out prints `SKIPPED` with the reason.
+//! rule out is reported as ignored, with the reason (see [`conformance_tests!`]).
 
 pub mod cases;
 mod harness;
 
-pub use harness::{BackendFactory, Harness, LEASE, run_case};
+pub use harness::{BackendFactory, Harness, LEASE, check_declared_durability, run_case};
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __case_names {
-    ($ignored:expr; $($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
+    (
+        ;
+        $($module:ident: [$($case:ident),* $(,)?]),* ;
+        durable_only: $durable_module:ident: [$($durable_case:ident),* $(,)?] $(,)?
+    ) => {
         /// Every case of the suite, as `module::case`, in suite order.
-        pub const CASES: &[&str] = &[$($(concat!(stringify!($module), "::", stringify!($case))),*),*];
+        pub const CASES: &[&str] = &[
+            $($(concat!(stringify!($module), "::", stringify!($case)),)*)*
+            $(concat!(stringify!($durable_module), "::", stringify!($durable_case)),)*
+        ];
     };
 }
 
-for_each_case!(__case_names, ());
+for_each_case!(__case_names,);
 
 /// Expands to one `#[test]` per conformance case, each on a fresh store from `$factory`.
 ///
 /// `$factory` is an expression of a type implementing [`BackendFactory`]; it is evaluated once
 /// per case, inside a module nested in the caller's, so names it uses must be in scope there
 /// (`use super::*` brings the caller's items).
+///
+/// A backend that does not survive a restart says so with `durable = false`: the cases that need
+/// durability are then reported as ignored, with the reason, never as passed, and a generated
+/// test checks that the backend's [`Capabilities`](pulse_extensibility::Capabilities) agree.
 #[macro_export]
 macro_rules! conformance_tests {
     ($factory:expr) => {
-        $crate::for_each_case!($crate::__conformance_tests, $factory);
+        $crate::conformance_tests!($factory, durable = true);
+    };
+    ($factory:expr, durable = $durable:tt) => {
+        $crate::for_each_case!($crate::__conformance_tests, $factory, durable = $durable);
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __conformance_tests {
-    ($factory:expr; $($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
+    (
+        $factory:expr, durable = $durable:tt;
+        $($module:ident: [$($case:ident),* $(,)?]),* ;
+        durable_only: $durable_module:ident: [$($durable_case:ident),* $(,)?] $(,)?
+    ) => {
         mod conformance {
             #[allow(unused_imports)]
             use super::*;
@@ -76,6 +94,37 @@ macro_rules! __conformance_tests {
                     )*
                 }
             )*
+            mod $durable_module {
+                #[allow(unused_imports)]
+                use super::*;
+                $(
+                    $crate::__durable_case!($durable, $factory, $durable_module, $durable_case);
+                )*
+            }
+
+            /// The backend's declared capabilities are the ones `conformance_tests!` was told.
+            #[test]
+            fn declared_capabilities_match_the_backend() {
+                $crate::check_declared_durability(::std::sync::Arc::new($factory), $durable);
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __durable_case {
+    (true, $factory:expr, $module:ident, $case:ident) => {
+        #[test]
+        fn $case() {
+            $crate::run_case(::std::sync::Arc::new($factory), $crate::cases::$module::$case);
+        }
+    };
+    (false, $factory:expr, $module:ident, $case:ident) => {
+        #[test]
+        #[ignore = "skipped by capability: the backend is not durable"]
+        fn $case() {
+            $crate::run_case(::std::sync::Arc::new($factory), $crate::cases::$module::$case);
         }
     };
 }

@@ -18,6 +18,7 @@ pub mod dismiss;
 pub mod durability;
 pub mod edit;
 pub mod groups;
+pub mod handles;
 pub mod idempotency;
 pub mod list;
 pub mod primitives;
@@ -29,12 +30,13 @@ pub mod statistics;
 pub mod store;
 pub mod tenants;
 
-/// Calls `$callback!($extra; module: [case, ...], ...)` with every case of the suite.
+/// Calls `$callback!(extra tokens; module: [case, ...], ...; durable_only: module: [case, ...])`
+/// with every case of the suite; the cases after `durable_only` need a durable backend.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! for_each_case {
-    ($callback:path, $extra:expr) => {
-        $callback! { $extra;
+    ($callback:path, $($extra:tt)*) => {
+        $callback! { $($extra)*;
             store: [
                 stored_entry_has_every_field_as_given,
                 store_defaults_to_one_attempt_and_now,
@@ -156,8 +158,7 @@ macro_rules! for_each_case {
                 tenant_scope_stores_only_its_own_tenant,
                 tenant_scope_requests_claims_and_purges_only_its_own,
             ],
-            durability: [
-                reopen_keeps_entries_and_their_state,
+            handles: [
                 a_second_handle_sees_every_write,
             ],
             concurrency: [
@@ -172,6 +173,9 @@ macro_rules! for_each_case {
             ],
             differential: [
                 random_operations_match_the_reference_model,
+            ];
+            durable_only: durability: [
+                reopen_keeps_entries_and_their_state,
             ],
         }
     };

@@ -23,4 +23,4 @@ impl BackendFactory for MemoryFactory {
     }
 }
 
-conformance_tests!(MemoryFactory::default());
+conformance_tests!(MemoryFactory::default(), durable = false);

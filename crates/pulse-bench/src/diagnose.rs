@@ -1,5 +1,5 @@
 //! Findings behind the figures: what Pulse's own work per entry costs, and the query plans of
-//! the reads and of the claims, which say why a target is missed.
+//! the page reads.
 
 use std::time::Instant;
 
@@ -45,9 +45,27 @@ pub(crate) async fn reads(lab: &Lab, kind: Kind, out: &mut Out) -> Result<()> {
         Kind::Memory => {}
         Kind::Sqlite => {
             let path = lab.sqlite_dir().join(format!("{TABLE}.db"));
-            let sql = format!("SELECT \"Status\", count(*) FROM \"{DEFAULT_TABLE}\" GROUP BY \"Status\"");
-            let plan = tokio::task::spawn_blocking(move || sqlite_plan(&path, &sql)).await??;
-            out.diagnose("query plan of `statistics()`", plan);
+            let table = format!("\"{DEFAULT_TABLE}\"");
+            let statements = [
+                (
+                    "get_pending(50)",
+                    format!(
+                        "SELECT * FROM {table} WHERE \"Status\" IN (0) ORDER BY \"OccurredAt\", \"Id\" LIMIT 50"
+                    ),
+                ),
+                (
+                    "a list page",
+                    format!("SELECT * FROM {table} ORDER BY \"OccurredAt\" DESC, \"Id\" DESC LIMIT 51"),
+                ),
+            ];
+            for (title, sql) in statements {
+                let path = path.clone();
+                let plan = tokio::task::spawn_blocking(move || sqlite_plan(&path, &sql)).await??;
+                out.diagnose(
+                    format!("query plan of {title} (SQLite has no statistics here: the same at every size)"),
+                    plan,
+                );
+            }
         }
         Kind::Postgres => {
             for (page, limit, title) in
@@ -70,22 +88,4 @@ fn sqlite_plan(path: &std::path::Path, sql: &str) -> Result<String> {
     let mut explain = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
     let rows = explain.query_map([], |row| row.get::<_, String>(3))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("\n"))
-}
-
-/// The plan of the claimers' search for candidates, run after every request was claimed: what
-/// each claim reads before it finds the entries it can take.
-pub(crate) async fn claims(lab: &Lab, kind: Kind, claim_batch: u32, out: &mut Out) -> Result<()> {
-    if kind != Kind::Postgres {
-        return Ok(());
-    }
-    // The candidate search of the store's claim, as pulse-store-postgres renders it.
-    let sql = format!(
-        "SELECT \"Id\" FROM {} WHERE \"ReplayRequestedAt\" IS NOT NULL \
-         AND (\"Status\" IN (0, 2) OR (\"Status\" = 1 AND (\"LeaseExpiresAt\" IS NULL OR \"LeaseExpiresAt\" <= now()))) \
-         ORDER BY \"ReplayRequestedAt\", \"Id\" LIMIT $1 FOR UPDATE SKIP LOCKED",
-        lab.pg.qualified(TABLE)?
-    );
-    let plan = lab.pg.explain(&sql, &[i64::from(claim_batch)], "force_custom_plan").await?;
-    out.diagnose("EXPLAIN ANALYZE of the claim's candidate search, after all were claimed", plan);
-    Ok(())
 }

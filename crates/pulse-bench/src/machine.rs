@@ -24,6 +24,8 @@ pub(crate) struct Machine {
     pub(crate) postgres_settings: String,
     /// The median time to write 4 KiB and `fsync` it where the SQLite files live.
     pub(crate) fsync_ms: f64,
+    /// `/proc/loadavg` when the run started: other work on the machine skews the figures.
+    pub(crate) load_at_start: String,
 }
 
 impl Machine {
@@ -52,6 +54,7 @@ impl Machine {
             postgres: pg.lines("SELECT version()".to_owned()).await?.join(""),
             postgres_settings: settings.join(", "),
             fsync_ms: fsync_millis(dir)?,
+            load_at_start: load_average(),
         })
     }
 }
@@ -79,6 +82,14 @@ fn proc_field(path: &str, key: &str) -> Option<String> {
         let value = rest.strip_prefix(':').or_else(|| rest.strip_prefix('='))?;
         Some(value.trim().to_owned())
     })
+}
+
+/// The 1, 5 and 15-minute load averages.
+pub(crate) fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_owned(),
+        |text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
 }
 
 /// The process's resident memory in bytes, from `/proc/self/status`.

@@ -88,6 +88,7 @@ async fn run(lab: &Lab, plan: &Plan) -> Result<Report> {
     Ok(Report {
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         duration_seconds: started.elapsed().as_secs_f64(),
+        load_at_end: machine::load_average(),
         machine,
         settings: settings(plan),
         figures,

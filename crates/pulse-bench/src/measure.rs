@@ -128,6 +128,36 @@ where
     Ok(Latency::of(samples))
 }
 
+/// Times `a` and `b` called alternately, after one untimed call of each, until `budget` is
+/// spent, so both see the same machine; returns the latency of each.
+pub(crate) async fn interleaved<A, AF, B, BF, T, U>(
+    budget: Budget,
+    mut a: A,
+    mut b: B,
+) -> Result<(Latency, Latency)>
+where
+    A: FnMut() -> AF,
+    AF: Future<Output = Result<T>>,
+    B: FnMut() -> BF,
+    BF: Future<Output = Result<U>>,
+{
+    a().await?;
+    b().await?;
+    let started = Instant::now();
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    while first.len() < MIN_SAMPLES
+        || (started.elapsed() < budget.time && (first.len() as u64) < budget.max_ops)
+    {
+        let call = Instant::now();
+        a().await?;
+        first.push(call.elapsed());
+        let call = Instant::now();
+        b().await?;
+        second.push(call.elapsed());
+    }
+    Ok((Latency::of(first), Latency::of(second)))
+}
+
 /// Milliseconds, for figures.
 pub(crate) fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0

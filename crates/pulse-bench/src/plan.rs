@@ -59,8 +59,8 @@ impl Plan {
         Self {
             quick: false,
             levels: vec![10_000, 100_000, 1_000_000],
-            rounds: 3,
-            throughput: Budget::new(Duration::from_millis(1500), 300_000),
+            rounds: 5,
+            throughput: Budget::new(Duration::from_millis(1500), 150_000),
             latency: Budget::new(Duration::from_secs(3), 1_000),
             populate_batch: 1_000,
             replay_cycles: 2_000,

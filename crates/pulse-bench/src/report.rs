@@ -86,6 +86,8 @@ pub(crate) struct Settings {
 pub(crate) struct Report {
     pub(crate) started_at: String,
     pub(crate) duration_seconds: f64,
+    /// `/proc/loadavg` when the run ended.
+    pub(crate) load_at_end: String,
     pub(crate) machine: Machine,
     pub(crate) settings: Settings,
     pub(crate) figures: Vec<Figure>,

@@ -4,6 +4,7 @@
 mod memory;
 mod postgres;
 mod postgres_reader;
+mod postgres_unnest;
 mod sqlite;
 mod sqlite_reader;
 
@@ -157,13 +158,22 @@ impl Baseline {
         }
     }
 
-    /// `rows` rows (1 or [`BATCH`]) the way the store sends them: in an explicit transaction,
-    /// and on SQLite one `INSERT` per row. `None` for the memory store, which has no statements.
+    /// `rows` rows sent the way the store sends them: on SQLite one `INSERT` per row in a
+    /// `BEGIN IMMEDIATE` transaction, on PostgreSQL one `UNNEST` statement of arrays with
+    /// `ON CONFLICT DO NOTHING RETURNING "Id"`. `None` for memory, which has no statements.
     pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Option<Result<()>> {
         match self {
-            Self::Memory(_) => None,
             Self::Sqlite(raw) => Some(raw.insert_like_the_store(rows).await),
             Self::Postgres(raw) => Some(raw.insert_like_the_store(rows).await),
+            Self::Memory(_) => None,
+        }
+    }
+
+    /// Sets SQLite's `wal_autocheckpoint` on the baseline's connection; `None` for the others.
+    pub(crate) fn set_autocheckpoint(&self, pages: i64) -> Option<Result<()>> {
+        match self {
+            Self::Sqlite(raw) => Some(raw.set_autocheckpoint(pages)),
+            Self::Memory(_) | Self::Postgres(_) => None,
         }
     }
 

@@ -13,7 +13,7 @@ use sqlx::types::Json;
 use sqlx::types::chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Row};
 
-use super::{BATCH, insert_sql};
+use super::{BATCH, insert_sql, postgres_unnest};
 use crate::entries::{Fresh, Template};
 
 /// The variable naming the server.
@@ -119,6 +119,7 @@ pub(crate) struct Raw {
     pool: PgPool,
     one: Arc<str>,
     batch: Arc<str>,
+    unnest: Arc<str>,
 }
 
 impl Raw {
@@ -130,7 +131,8 @@ impl Raw {
         let placeholder = |n: usize| format!("${n}");
         let one = insert_sql(&qualified, 1, placeholder).into();
         let batch = insert_sql(&qualified, BATCH, placeholder).into();
-        Ok(Self { template, pool, one, batch })
+        let unnest = postgres_unnest::sql(&qualified).into();
+        Ok(Self { template, pool, one, batch, unnest })
     }
 
     /// One row, in one autocommit statement.
@@ -143,15 +145,14 @@ impl Raw {
         self.insert(&self.batch, BATCH).await
     }
 
-    /// The same statement as [`Self::insert_one`] or [`Self::insert_batch`], the way the store
-    /// sends its insert: between `BEGIN` and `COMMIT`.
+    /// `rows` rows in the store's statement shape: arrays through `UNNEST`, `ON CONFLICT DO
+    /// NOTHING RETURNING "Id"`, in autocommit.
     pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Result<()> {
-        let sql = if rows == 1 { &self.one } else { &self.batch };
         let fresh: Vec<Fresh> = (0..rows).map(|_| self.template.fresh()).collect();
-        let mut transaction = self.pool.begin().await?;
-        let inserted = self.query(sql, &fresh).execute(&mut *transaction).await?.rows_affected();
-        transaction.commit().await?;
-        ensure!(inserted == rows as u64, "inserted {inserted} rows, not {rows}");
+        let query = sqlx::query(AssertSqlSafe(self.unnest.clone()));
+        let inserted =
+            postgres_unnest::bind(query, self.template.entry(), &fresh).fetch_all(&self.pool).await?;
+        ensure!(inserted.len() == rows, "inserted {} rows, not {rows}", inserted.len());
         Ok(())
     }
 
@@ -175,7 +176,7 @@ impl Raw {
     }
 }
 
-type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+pub(super) type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
 
 /// Binds the values of one New row, in the columns' order, as the store encodes them.
 fn bind_row<'q>(query: PgQuery<'q>, e: &'q DeadLetterEntry, fresh: &'q Fresh) -> PgQuery<'q> {

@@ -82,6 +82,13 @@ impl Raw {
         self.run(rows, Shape::LikeTheStore).await
     }
 
+    /// Sets `PRAGMA wal_autocheckpoint` (0 turns automatic checkpoints off).
+    pub(crate) fn set_autocheckpoint(&self, pages: i64) -> Result<()> {
+        let connection = self.inner.connection.lock().unwrap_or_else(PoisonError::into_inner);
+        connection.pragma_update(None, "wal_autocheckpoint", pages)?;
+        Ok(())
+    }
+
     async fn run(&self, rows: usize, shape: Shape) -> Result<()> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || match shape {

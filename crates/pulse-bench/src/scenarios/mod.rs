@@ -1,5 +1,6 @@
 //! The figures of issue 7, one module per group, run backend by backend.
 
+mod ops;
 mod purge;
 mod reads;
 mod replay;

@@ -1,6 +1,10 @@
 //! Figures 4, 5 and 8: pending entries, a list page, statistics and the unresolved count at each
 //! table size, the pages against the same queries written by hand; how the pages grow from the
 //! smallest size to the largest; and, for the memory store, resident memory per entry.
+//!
+//! The sizes are measured minutes apart, and a shared machine drifts more than that in minutes;
+//! so the growth is measured separately, with a table of the smallest size read in turn with the
+//! big one, in the same window.
 
 use anyhow::{Result, ensure};
 use pulse_extensibility::{DeadLetters, ListQuery};
@@ -10,13 +14,16 @@ use crate::backend::{Kind, Lab, Page, Reader, Subject};
 use crate::diagnose;
 use crate::entries::{Timeline, now};
 use crate::machine::{resident_bytes, sync_disks};
-use crate::measure::{Latency, latency, millis};
+use crate::measure::{Latency, interleaved, latency, millis};
 use crate::plan::Plan;
 use crate::populate;
 use crate::report::Figure;
 
 /// The big table's name.
 pub(crate) const TABLE: &str = "BigTable";
+
+/// The name of the table of the smallest size that the growth is measured against.
+const REFERENCE: &str = "ReferenceTable";
 
 /// The big table, filled to the largest size, for the figures that follow.
 pub(crate) struct BigTable {
@@ -27,20 +34,12 @@ pub(crate) struct BigTable {
     pub(crate) written: u64,
 }
 
-/// A page read by Pulse and, for the database stores, by hand.
-#[derive(Clone, Copy)]
-struct Timed {
-    pulse: Latency,
-    raw: Option<Latency>,
-}
-
 pub(crate) async fn run(lab: &Lab, plan: &Plan, kind: Kind, out: &mut Out) -> Result<BigTable> {
     let resident_before = resident_bytes()?;
     let subject = lab.pulse(kind, TABLE).await?;
     let reader = lab.reader(kind, TABLE).await?;
     let timeline = Timeline::new(now());
     let dead_letters = subject.dead_letters.clone();
-    let mut first: Option<[Timed; 2]> = None;
     let mut written = 0;
     for &level in &plan.levels {
         out.say(&format!("filling the big table to {level} entries"));
@@ -58,13 +57,10 @@ pub(crate) async fn run(lab: &Lab, plan: &Plan, kind: Kind, out: &mut Out) -> Re
         if kind == Kind::Memory && level == plan.largest() {
             footprint(lab, level, resident_before, out)?;
         }
-        settle(lab, kind).await?;
-        let pages = measure_level(&dead_letters, reader.as_ref(), plan, level, out).await?;
-        first.get_or_insert(pages);
+        settle(lab, kind, TABLE).await?;
+        measure_level(&dead_letters, reader.as_ref(), plan, level, out).await?;
     }
-    if let Some(first) = first {
-        growth(&first, plan.largest(), out);
-    }
+    growth(lab, plan, kind, &dead_letters, reader.as_ref(), out).await?;
     if let Some(reader) = reader {
         reader.close().await;
     }
@@ -81,97 +77,123 @@ fn footprint(lab: &Lab, level: u64, before: u64, out: &mut Out) -> Result<()> {
     Ok(())
 }
 
-/// Lets the database reach a steady state after a bulk load, as a running service's would be:
-/// statistics collected and the dirty pages written out, so neither autovacuum nor the kernel's
-/// writeback of the load runs during the measurements.
-async fn settle(lab: &Lab, kind: Kind) -> Result<()> {
+/// Lets the database reach a steady state after a bulk load into `table`, as a running
+/// service's would be: statistics collected and the dirty pages written out, so neither
+/// autovacuum nor the kernel's writeback of the load runs during the measurements.
+async fn settle(lab: &Lab, kind: Kind, table: &str) -> Result<()> {
     match kind {
         Kind::Memory => return Ok(()),
         Kind::Sqlite => {}
         Kind::Postgres => {
-            lab.pg.vacuum_analyze(TABLE).await?;
+            lab.pg.vacuum_analyze(table).await?;
             lab.pg.execute("CHECKPOINT".to_owned()).await?;
         }
     }
     tokio::task::spawn_blocking(sync_disks).await?
 }
 
-/// Times the pages (by Pulse and by hand), statistics and the unresolved count at one size.
+/// Reads `page` through Pulse; returns how many entries it had.
+async fn page_by_pulse(dead_letters: &DeadLetters, page: Page) -> Result<usize> {
+    match page {
+        Page::Pending => {
+            let entries = dead_letters.get_pending(50, 0).await?;
+            ensure!(entries.len() == 50, "get_pending returned {} entries", entries.len());
+            Ok(entries.len())
+        }
+        Page::List => {
+            let listed = dead_letters.list(ListQuery::default()).await?;
+            ensure!(listed.entries.len() == 50 && listed.next_cursor.is_some(), "a short list page");
+            Ok(listed.entries.len())
+        }
+    }
+}
+
+/// Times the pages (through Pulse and by hand), statistics and the unresolved count at one size.
 async fn measure_level(
     dead_letters: &DeadLetters,
     reader: Option<&Reader>,
     plan: &Plan,
     level: u64,
     out: &mut Out,
-) -> Result<[Timed; 2]> {
-    let pending = Timed {
-        pulse: latency(plan.latency, || async {
-            let page = dead_letters.get_pending(50, 0).await?;
-            ensure!(page.len() == 50, "get_pending returned {} entries", page.len());
-            Ok(())
-        })
-        .await?,
-        raw: by_hand(reader, plan, Page::Pending).await?,
-    };
-    add(out, ["get_pending_median", "get_pending_p99"], level, pending);
-    let list = Timed {
-        pulse: latency(plan.latency, || async {
-            let page = dead_letters.list(ListQuery::default()).await?;
-            ensure!(page.entries.len() == 50 && page.next_cursor.is_some(), "a short list page");
-            Ok(())
-        })
-        .await?,
-        raw: by_hand(reader, plan, Page::List).await?,
-    };
-    add(out, ["list_page_median", "list_page_p99"], level, list);
-    let statistics = latency(plan.latency, || async { Ok(dead_letters.statistics().await?) }).await?;
-    add(out, ["statistics_median", "statistics_p99"], level, Timed { pulse: statistics, raw: None });
-    let unresolved = latency(plan.latency, || async { Ok(dead_letters.unresolved_count().await?) }).await?;
-    add(
-        out,
-        ["unresolved_count_median", "unresolved_count_p99"],
-        level,
-        Timed { pulse: unresolved, raw: None },
-    );
-    Ok([pending, list])
-}
-
-/// `page` read by hand, timed.
-async fn by_hand(reader: Option<&Reader>, plan: &Plan, page: Page) -> Result<Option<Latency>> {
-    match reader {
-        Some(reader) => Ok(Some(latency(plan.latency, || reader.page(page)).await?)),
-        None => Ok(None),
+) -> Result<()> {
+    for (page, names) in [
+        (Page::Pending, ["get_pending_median", "get_pending_p99"]),
+        (Page::List, ["list_page_median", "list_page_p99"]),
+    ] {
+        let pulse = latency(plan.latency, || page_by_pulse(dead_letters, page)).await?;
+        let raw = match reader {
+            Some(reader) => Some(latency(plan.latency, || reader.page(page)).await?),
+            None => None,
+        };
+        add(out, names, level, pulse, raw);
     }
+    let statistics = latency(plan.latency, || async { Ok(dead_letters.statistics().await?) }).await?;
+    add(out, ["statistics_median", "statistics_p99"], level, statistics, None);
+    let unresolved = latency(plan.latency, || async { Ok(dead_letters.unresolved_count().await?) }).await?;
+    add(out, ["unresolved_count_median", "unresolved_count_p99"], level, unresolved, None);
+    Ok(())
 }
 
-/// Records the median and the 99th percentile of one read, under `names`.
-fn add(out: &mut Out, names: [&'static str; 2], level: u64, timed: Timed) {
+/// Records the median and the 99th percentile of one read, under `names`, against the same read
+/// by hand when there is one.
+fn add(out: &mut Out, names: [&'static str; 2], level: u64, pulse: Latency, raw: Option<Latency>) {
     let backend = out.backend();
     let pick = [|l: &Latency| l.median, |l: &Latency| l.p99];
     for (name, pick) in names.into_iter().zip(pick) {
-        let mut figure = Figure::new(name, backend, millis(pick(&timed.pulse)), "ms")
-            .at(level)
-            .sampled(timed.pulse.samples);
-        if let Some(raw) = &timed.raw {
+        let mut figure =
+            Figure::new(name, backend, millis(pick(&pulse)), "ms").at(level).sampled(pulse.samples);
+        if let Some(raw) = &raw {
             figure = figure.against(millis(pick(raw)));
         }
         out.add(figure);
     }
 }
 
-/// Median at the largest size over the median at the smallest, against the same growth of the
-/// pages read by hand.
-fn growth(first: &[Timed; 2], largest: u64, out: &mut Out) {
-    let names = [("get_pending_growth", "get_pending_median"), ("list_page_growth", "list_page_median")];
-    for ((name, median), first) in names.into_iter().zip(first) {
-        let Some(last) = out.figures.iter().find(|f| f.name == median && f.entries == Some(largest)) else {
-            continue;
-        };
+/// The pages' median on the big table over their median on a table of the smallest size, read
+/// in turn; against the same growth of the pages read by hand.
+async fn growth(
+    lab: &Lab,
+    plan: &Plan,
+    kind: Kind,
+    big: &DeadLetters,
+    big_reader: Option<&Reader>,
+    out: &mut Out,
+) -> Result<()> {
+    let smallest = plan.levels.first().copied().unwrap_or_default();
+    out.say(&format!("growth: a {smallest}-entry table read in turn with the big one"));
+    let small = lab.pulse(kind, REFERENCE).await?;
+    let timeline = Timeline::new(now());
+    populate::fill(
+        &small.dead_letters,
+        &lab.template,
+        &timeline,
+        0..smallest,
+        plan.populate_batch,
+        Timeline::entry,
+    )
+    .await?;
+    settle(lab, kind, REFERENCE).await?;
+    let small_reader = lab.reader(kind, REFERENCE).await?;
+    for (page, name) in [(Page::Pending, "get_pending_growth"), (Page::List, "list_page_growth")] {
+        let (on_big, on_small) = interleaved(
+            plan.latency,
+            || page_by_pulse(big, page),
+            || page_by_pulse(&small.dead_letters, page),
+        )
+        .await?;
         let mut figure =
-            Figure::new(name, out.backend(), last.value / millis(first.pulse.median), "x").at(largest);
-        if let (Some(last_raw), Some(first_raw)) = (last.baseline, first.raw) {
-            figure = figure.against(last_raw / millis(first_raw.median));
+            Figure::new(name, out.backend(), millis(on_big.median) / millis(on_small.median), "x")
+                .at(plan.largest());
+        if let (Some(big_reader), Some(small_reader)) = (big_reader, &small_reader) {
+            let (on_big, on_small) =
+                interleaved(plan.latency, || big_reader.page(page), || small_reader.page(page)).await?;
+            figure = figure.against(millis(on_big.median) / millis(on_small.median));
         }
         out.add(figure);
     }
+    if let Some(reader) = small_reader {
+        reader.close().await;
+    }
+    small.close().await;
+    Ok(())
 }

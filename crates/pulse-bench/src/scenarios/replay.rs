@@ -11,7 +11,6 @@ use tokio::task::JoinSet;
 use super::Out;
 use super::reads::BigTable;
 use crate::backend::Lab;
-use crate::diagnose;
 use crate::entries::Timeline;
 use crate::measure::{Latency, millis};
 use crate::plan::Plan;
@@ -22,7 +21,6 @@ pub(crate) async fn run(lab: &Lab, plan: &Plan, big: &BigTable, out: &mut Out) -
     let dead_letters = &big.subject.dead_letters;
     let replayed = cycles(lab, plan, dead_letters, out).await?;
     claims(plan, dead_letters, out).await?;
-    diagnose::claims(lab, big.kind, plan.claim_batch, out).await?;
     Ok(replayed)
 }
 

@@ -169,6 +169,15 @@ impl Baseline {
         }
     }
 
+    /// PostgreSQL: the raw insert with `ON CONFLICT DO NOTHING RETURNING "Id"`; `None` for the
+    /// others.
+    pub(crate) async fn insert_idempotent(&self, rows: usize) -> Option<Result<()>> {
+        match self {
+            Self::Postgres(raw) => Some(raw.insert_idempotent(rows).await),
+            Self::Memory(_) | Self::Sqlite(_) => None,
+        }
+    }
+
     /// Sets SQLite's `wal_autocheckpoint` on the baseline's connection; `None` for the others.
     pub(crate) fn set_autocheckpoint(&self, pages: i64) -> Option<Result<()>> {
         match self {

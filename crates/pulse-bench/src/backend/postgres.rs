@@ -120,6 +120,8 @@ pub(crate) struct Raw {
     one: Arc<str>,
     batch: Arc<str>,
     unnest: Arc<str>,
+    /// [`Self::one`] and [`Self::batch`] with `ON CONFLICT DO NOTHING RETURNING "Id"`.
+    idempotent: [Arc<str>; 2],
 }
 
 impl Raw {
@@ -129,10 +131,12 @@ impl Raw {
         let pool = PgPoolOptions::new().max_connections(POOL_SIZE).connect(lab.url()).await?;
         let qualified = lab.qualified(table)?;
         let placeholder = |n: usize| format!("${n}");
-        let one = insert_sql(&qualified, 1, placeholder).into();
-        let batch = insert_sql(&qualified, BATCH, placeholder).into();
+        let (one, batch) =
+            (insert_sql(&qualified, 1, placeholder), insert_sql(&qualified, BATCH, placeholder));
+        let idempotent =
+            [&one, &batch].map(|sql| format!("{sql} ON CONFLICT DO NOTHING RETURNING \"Id\"").into());
         let unnest = postgres_unnest::sql(&qualified).into();
-        Ok(Self { template, pool, one, batch, unnest })
+        Ok(Self { template, pool, one: one.into(), batch: batch.into(), unnest, idempotent })
     }
 
     /// One row, in one autocommit statement.
@@ -152,6 +156,16 @@ impl Raw {
         let query = sqlx::query(AssertSqlSafe(self.unnest.clone()));
         let inserted =
             postgres_unnest::bind(query, self.template.entry(), &fresh).fetch_all(&self.pool).await?;
+        ensure!(inserted.len() == rows, "inserted {} rows, not {rows}", inserted.len());
+        Ok(())
+    }
+
+    /// The raw insert of `rows` rows (1 or [`BATCH`]) with `ON CONFLICT DO NOTHING RETURNING
+    /// "Id"`: what the store's statement does, without `UNNEST`.
+    pub(crate) async fn insert_idempotent(&self, rows: usize) -> Result<()> {
+        let sql = &self.idempotent[usize::from(rows != 1)];
+        let fresh: Vec<Fresh> = (0..rows).map(|_| self.template.fresh()).collect();
+        let inserted = self.query(sql, &fresh).fetch_all(&self.pool).await?;
         ensure!(inserted.len() == rows, "inserted {} rows, not {rows}", inserted.len());
         Ok(())
     }

@@ -70,3 +70,17 @@ pub(crate) fn like_the_store(baseline: Arc<Baseline>, rows: usize) -> Op {
         })
     })
 }
+
+/// PostgreSQL: the raw insert with `ON CONFLICT DO NOTHING RETURNING "Id"`.
+pub(crate) fn idempotent(baseline: Arc<Baseline>, rows: usize) -> Op {
+    Arc::new(move || {
+        let baseline = baseline.clone();
+        Box::pin(async move {
+            baseline
+                .insert_idempotent(rows)
+                .await
+                .context("only PostgreSQL's baseline has this variant")??;
+            Ok(rows as u64)
+        })
+    })
+}

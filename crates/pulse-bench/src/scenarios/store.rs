@@ -2,14 +2,15 @@
 //! raw insert of the same rows. More variants split the gap: the store's own `insert` primitive
 //! given complete rows (the store without `DeadLetters`), and the raw insert sent the way the
 //! store sends its own (SQLite: one `INSERT` per row in a `BEGIN IMMEDIATE` transaction;
-//! PostgreSQL: the rows as arrays through `UNNEST`, `ON CONFLICT DO NOTHING RETURNING "Id"`).
+//! PostgreSQL: the rows as arrays through `UNNEST`, `ON CONFLICT DO NOTHING RETURNING "Id"`,
+//! and between the two the raw insert with `ON CONFLICT DO NOTHING RETURNING "Id"`).
 
 use std::sync::Arc;
 
 use anyhow::Result;
 
 use super::Out;
-use super::ops::{like_the_store, raw, store, store_insert};
+use super::ops::{idempotent, like_the_store, raw, store, store_insert};
 use crate::backend::{BATCH, Kind, Lab};
 use crate::measure::paired;
 use crate::plan::{Budget, Plan};
@@ -25,6 +26,7 @@ struct Spec {
     rows: usize,
     shaped: &'static str,
     primitive: &'static str,
+    idempotent: &'static str,
 }
 
 const SPECS: [Spec; 3] = [
@@ -34,6 +36,7 @@ const SPECS: [Spec; 3] = [
         rows: 1,
         shaped: "store_one_task_raw_as_store",
         primitive: "store_one_task_store_insert",
+        idempotent: "store_one_task_raw_on_conflict",
     },
     Spec {
         name: "store_8_tasks",
@@ -41,6 +44,7 @@ const SPECS: [Spec; 3] = [
         rows: 1,
         shaped: "store_8_tasks_raw_as_store",
         primitive: "store_8_tasks_store_insert",
+        idempotent: "store_8_tasks_raw_on_conflict",
     },
     Spec {
         name: "store_batch_100",
@@ -48,6 +52,7 @@ const SPECS: [Spec; 3] = [
         rows: BATCH,
         shaped: "store_batch_100_raw_as_store",
         primitive: "store_batch_100_store_insert",
+        idempotent: "store_batch_100_raw_on_conflict",
     },
 ];
 
@@ -60,6 +65,9 @@ pub(crate) async fn run(lab: &Lab, plan: &Plan, kind: Kind, out: &mut Out) -> Re
         if kind != Kind::Memory {
             variants.push(Variant::RawAsStore);
         }
+        if kind == Kind::Postgres {
+            variants.push(Variant::RawOnConflict);
+        }
         for variant in variants {
             let name = variant.name(spec);
             // Every variant on new tables, so each starts from the same state.
@@ -69,6 +77,7 @@ pub(crate) async fn run(lab: &Lab, plan: &Plan, kind: Kind, out: &mut Out) -> Re
                 Variant::Pulse => store(subject.dead_letters.clone(), lab.template.clone(), spec.rows),
                 Variant::StoreInsert => store_insert(&subject.dead_letters, lab.template.clone(), spec.rows),
                 Variant::RawAsStore => like_the_store(baseline.clone(), spec.rows),
+                Variant::RawOnConflict => idempotent(baseline.clone(), spec.rows),
             };
             let pair =
                 paired(plan.rounds, spec.tasks, budget, &raw(baseline.clone(), spec.rows), &op).await?;
@@ -92,6 +101,8 @@ enum Variant {
     StoreInsert,
     /// The raw insert in the shape of the store's.
     RawAsStore,
+    /// PostgreSQL: the raw insert with `ON CONFLICT DO NOTHING RETURNING "Id"`.
+    RawOnConflict,
 }
 
 impl Variant {
@@ -100,6 +111,7 @@ impl Variant {
             Self::Pulse => spec.name,
             Self::StoreInsert => spec.primitive,
             Self::RawAsStore => spec.shaped,
+            Self::RawOnConflict => spec.idempotent,
         }
     }
 }

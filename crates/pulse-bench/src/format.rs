@@ -5,6 +5,7 @@ use crate::report::Figure;
 /// `value` in `unit`, rounded for reading.
 pub(crate) fn value(value: f64, unit: &str) -> String {
     match unit {
+        "ms" if value < 0.01 => format!("{:.2} µs", value * 1000.0),
         "ms" if value < 10.0 => format!("{value:.3} ms"),
         "ms" => format!("{value:.1} ms"),
         "x" => format!("{value:.2}x"),

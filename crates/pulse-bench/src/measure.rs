@@ -50,6 +50,8 @@ pub(crate) async fn rate(tasks: usize, budget: Budget, op: &Op) -> Result<f64> {
 pub(crate) struct Pair {
     pub(crate) baseline: f64,
     pub(crate) pulse: f64,
+    /// How much the rounds of either side varied: (max - min) / median, the larger of the two.
+    pub(crate) spread: f64,
 }
 
 /// Runs `baseline` and `pulse` in `rounds` alternating rounds (which goes first alternates too),
@@ -73,7 +75,8 @@ pub(crate) async fn paired(
             pulses.push(rate(tasks, budget, pulse).await?);
         }
     }
-    Ok(Pair { baseline: median(&mut baselines), pulse: median(&mut pulses) })
+    let spread = spread(&mut baselines).max(spread(&mut pulses));
+    Ok(Pair { baseline: median(&mut baselines), pulse: median(&mut pulses), spread })
 }
 
 /// The median of `values`; 0 for none.
@@ -83,6 +86,15 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
         0 => 0.0,
         n if n % 2 == 1 => values[n / 2],
         n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// `(max - min) / median` of `values`; 0 for fewer than two.
+fn spread(values: &mut [f64]) -> f64 {
+    let middle = median(values);
+    match (values.first(), values.last()) {
+        (Some(min), Some(max)) if values.len() > 1 && middle > 0.0 => (max - min) / middle,
+        _ => 0.0,
     }
 }
 
@@ -174,5 +186,11 @@ mod tests {
         assert_eq!((latency.median, latency.p99), (Duration::from_millis(100), Duration::from_millis(198)));
         assert_eq!(Latency::of(Vec::new()).p99, Duration::ZERO);
         assert_eq!(median(&mut [3.0, 1.0, 2.0, 10.0]), 2.5);
+    }
+
+    #[test]
+    fn spread_is_the_range_over_the_median() {
+        assert_eq!(spread(&mut [3.0, 1.0, 2.0]), 1.0);
+        assert_eq!(spread(&mut [5.0]), 0.0);
     }
 }

@@ -27,11 +27,24 @@ pub(crate) struct Figure {
     /// For latencies: how many calls were timed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) samples: Option<usize>,
+    /// For rates from rounds: how much the rounds of either side varied, (max - min) / median.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) spread: Option<f64>,
 }
 
 impl Figure {
     pub(crate) fn new(name: &'static str, backend: &'static str, value: f64, unit: &'static str) -> Self {
-        Self { name, backend, entries: None, value, unit, baseline: None, ratio: None, samples: None }
+        Self {
+            name,
+            backend,
+            entries: None,
+            value,
+            unit,
+            baseline: None,
+            ratio: None,
+            samples: None,
+            spread: None,
+        }
     }
 
     /// Measured with `entries` in the table.
@@ -45,6 +58,13 @@ impl Figure {
     #[must_use]
     pub(crate) fn sampled(mut self, samples: usize) -> Self {
         self.samples = Some(samples);
+        self
+    }
+
+    /// From rounds that varied by `spread`.
+    #[must_use]
+    pub(crate) fn spread(mut self, spread: f64) -> Self {
+        self.spread = Some(spread);
         self
     }
 

@@ -148,3 +148,28 @@ fn gap(target: &Target, measured: Option<f64>) -> String {
         (Some(value), Rule::AtMost) => format!("{value} over"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict<'a>(verdicts: &'a [Verdict], figure: &str, backend: &str) -> &'a Verdict {
+        verdicts.iter().find(|v| v.figure == figure && v.backend == backend).expect("a verdict")
+    }
+
+    #[test]
+    fn targets_read_ratios_values_and_the_largest_size() {
+        let figures = vec![
+            Figure::new("store_one_task", "sqlite", 950.0, "entries/s").against(1000.0),
+            Figure::new("store_one_task", "postgres", 700.0, "entries/s").against(1000.0),
+            Figure::new("get_pending_median", "sqlite", 3.0, "ms").at(10),
+            Figure::new("get_pending_median", "sqlite", 0.5, "ms").at(1000),
+        ];
+        let verdicts = judge(&figures, 1000);
+        assert!(verdict(&verdicts, "store_one_task", "sqlite").met);
+        let missed = verdict(&verdicts, "store_one_task", "postgres");
+        assert_eq!((missed.met, missed.gap.as_deref()), (false, Some("22% short of the target")));
+        assert!(verdict(&verdicts, "get_pending_median", "sqlite").met);
+        assert_eq!(verdict(&verdicts, "claims", "postgres").gap.as_deref(), Some("not measured"));
+    }
+}

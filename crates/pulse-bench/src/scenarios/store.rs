@@ -81,7 +81,11 @@ pub(crate) async fn run(lab: &Lab, plan: &Plan, kind: Kind, out: &mut Out) -> Re
             };
             let pair =
                 paired(plan.rounds, spec.tasks, budget, &raw(baseline.clone(), spec.rows), &op).await?;
-            out.add(Figure::new(name, out.backend(), pair.pulse, "entries/s").against(pair.baseline));
+            out.add(
+                Figure::new(name, out.backend(), pair.pulse, "entries/s")
+                    .against(pair.baseline)
+                    .spread(pair.spread),
+            );
             drop(op);
             subject.close().await;
             if let Ok(baseline) = Arc::try_unwrap(baseline) {

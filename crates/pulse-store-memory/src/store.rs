@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: entries in a map behind one mutex.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -25,6 +25,22 @@ struct State {
     /// How many entries each tenant has in each status, kept with every change so statistics
     /// never walk the entries.
     counts: HashMap<TenantId, Statistics>,
+    /// Resolved and Dismissed entries by when they were resolved, so purge never walks the rest.
+    terminal: BTreeSet<(Timestamp, DeadLetterId)>,
+}
+
+/// What the indexes of [`State`] know of one entry.
+struct Indexed {
+    tenant: TenantId,
+    status: Status,
+    terminal_key: Option<(Timestamp, DeadLetterId)>,
+}
+
+impl Indexed {
+    fn of(entry: &DeadLetterEntry) -> Self {
+        let terminal_key = entry.resolved_at.filter(|_| entry.status.is_terminal()).map(|at| (at, entry.id));
+        Self { tenant: entry.tenant.clone(), status: entry.status, terminal_key }
+    }
 }
 
 impl MemoryStore {
@@ -41,14 +57,20 @@ impl MemoryStore {
 }
 
 impl State {
-    /// Counts one entry of `tenant` out of `from` and into `to`.
-    fn recount(&mut self, tenant: &TenantId, from: Option<Status>, to: Option<Status>) {
-        let counts = self.counts.entry(tenant.clone()).or_default();
-        if let Some(from) = from {
-            counts.remove(from, 1);
+    /// Moves one entry in the indexes from what it was (`None`: it is new) to what it is (`None`:
+    /// it is gone).
+    fn track(&mut self, before: Option<Indexed>, after: Option<Indexed>) {
+        if let Some(before) = before {
+            self.counts.entry(before.tenant).or_default().remove(before.status, 1);
+            if let Some(key) = before.terminal_key {
+                self.terminal.remove(&key);
+            }
         }
-        if let Some(to) = to {
-            counts.add(to, 1);
+        if let Some(after) = after {
+            self.counts.entry(after.tenant).or_default().add(after.status, 1);
+            if let Some(key) = after.terminal_key {
+                self.terminal.insert(key);
+            }
         }
     }
 
@@ -89,7 +111,7 @@ impl DeadLetterBackend for MemoryStore {
                 }
             }
             state.entries.insert(entry.id, entry.clone());
-            state.recount(&entry.tenant, None, Some(entry.status));
+            state.track(None, Some(Indexed::of(entry)));
             receipts.push(StoreReceipt { id: entry.id, duplicate: false });
         }
         Ok(receipts)
@@ -107,7 +129,7 @@ impl DeadLetterBackend for MemoryStore {
         if stored.tenant != entry.tenant || stored.revision + 1 != entry.revision {
             return Ok(false);
         }
-        let from = stored.status;
+        let before = Indexed::of(stored);
         *stored = DeadLetterEntry {
             id: stored.id,
             tenant: stored.tenant.clone(),
@@ -115,7 +137,7 @@ impl DeadLetterBackend for MemoryStore {
             created_at: stored.created_at,
             ..entry.clone()
         };
-        state.recount(&entry.tenant, Some(from), Some(entry.status));
+        state.track(Some(before), Some(Indexed::of(entry)));
         Ok(true)
     }
 
@@ -216,13 +238,14 @@ impl DeadLetterBackend for MemoryStore {
         let mut claimed = Vec::with_capacity(candidates.len());
         for (_, id) in candidates {
             let entry = state.entries.get_mut(&id).expect("candidate exists under the same lock");
-            let (tenant, from) = (entry.tenant.clone(), entry.status);
+            let before = Indexed::of(entry);
             entry.status = Status::Replaying;
             entry.lease = Some(lease);
             entry.updated_at = now;
             entry.revision += 1;
             claimed.push(entry.clone());
-            state.recount(&tenant, Some(from), Some(Status::Replaying));
+            let after = Indexed::of(entry);
+            state.track(Some(before), Some(after));
         }
         Ok(claimed)
     }
@@ -230,16 +253,16 @@ impl DeadLetterBackend for MemoryStore {
     async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> Result<u64> {
         let mut state = self.state();
         let doomed: Vec<DeadLetterId> = state
-            .visible(scope)
-            .filter(|entry| {
-                entry.status.is_terminal() && entry.resolved_at.is_some_and(|at| at < resolved_before)
-            })
-            .map(|entry| entry.id)
+            .terminal
+            .iter()
+            .take_while(|(resolved_at, _)| *resolved_at < resolved_before)
+            .map(|(_, id)| *id)
+            .filter(|id| state.entries.get(id).is_some_and(|entry| scope.contains(&entry.tenant)))
             .take(limit as usize)
             .collect();
         for id in &doomed {
             let Some(entry) = state.entries.remove(id) else { continue };
-            state.recount(&entry.tenant, Some(entry.status), None);
+            state.track(Some(Indexed::of(&entry)), None);
             if let Some(message_id) = entry.message_id {
                 state.keys.remove(&(entry.tenant, message_id));
             }

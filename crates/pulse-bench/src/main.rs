@@ -31,13 +31,15 @@ use crate::plan::Plan;
 use crate::report::{Report, Settings};
 
 const USAGE: &str = "\
-usage: pulse-bench [--quick]
+usage: pulse-bench [--quick] [--only STORE]
 
 Benchmarks every Pulse store against a hand-written baseline on the same driver.
 PULSE_TEST_DATABASE_URL must name a PostgreSQL server.
 
   --quick   every figure at a small size, as a smoke test; writes target/bench/report-quick.json
-            and target/bench/benchmarks-quick.md (never docs/benchmarks.md)";
+            and target/bench/benchmarks-quick.md (never docs/benchmarks.md)
+  --only    one store (memory, sqlite or postgres), to study it; writes target/bench/report-STORE.json
+            and target/bench/benchmarks-STORE.md (never docs/benchmarks.md)";
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -58,15 +60,24 @@ async fn main() -> Result<()> {
 
 /// The plan the arguments ask for; `None` for `--help`.
 fn parse(args: impl Iterator<Item = String>) -> Result<Option<Plan>> {
-    let mut plan = Plan::full();
-    for arg in args {
+    let (mut quick, mut only) = (false, None);
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--quick" => plan = Plan::quick(),
+            "--quick" => quick = true,
+            "--only" => {
+                let name = args.next().unwrap_or_default();
+                let Some(kind) = Kind::ALL.into_iter().find(|kind| kind.name() == name) else {
+                    bail!("--only takes memory, sqlite or postgres, not {name:?}\n\n{USAGE}");
+                };
+                only = Some(kind);
+            }
             "-h" | "--help" => return Ok(None),
             other => bail!("unknown argument {other:?}\n\n{USAGE}"),
         }
     }
-    Ok(Some(plan))
+    let plan = if quick { Plan::quick() } else { Plan::full() };
+    Ok(Some(Plan { only, ..plan }))
 }
 
 async fn run(lab: &Lab, plan: &Plan) -> Result<Report> {
@@ -78,7 +89,7 @@ async fn run(lab: &Lab, plan: &Plan) -> Result<Report> {
     for figure in &figures {
         eprintln!("[pulse] {}", format::figure(figure));
     }
-    for kind in Kind::ALL {
+    for kind in Kind::ALL.into_iter().filter(|kind| plan.only.is_none_or(|only| only == *kind)) {
         let out =
             scenarios::run(lab, plan, kind).await.with_context(|| format!("benchmarking {}", kind.name()))?;
         figures.extend(out.figures);
@@ -128,7 +139,9 @@ fn write(report: &Report, plan: &Plan) -> Result<()> {
     let root = workspace_root();
     let dir = root.join("target").join("bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (json, markdown) = if plan.quick {
+    let (json, markdown) = if let Some(only) = plan.only {
+        (dir.join(format!("report-{}.json", only.name())), dir.join(format!("benchmarks-{}.md", only.name())))
+    } else if plan.quick {
         (dir.join("report-quick.json"), dir.join("benchmarks-quick.md"))
     } else {
         (dir.join("report.json"), root.join("docs").join("benchmarks.md"))

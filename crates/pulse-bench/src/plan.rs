@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::backend::Kind;
+
 /// When a measurement stops: after `time`, or after `max_ops` operations, whichever comes first.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
@@ -25,6 +27,8 @@ impl Budget {
 pub(crate) struct Plan {
     /// `--quick`: every figure at a small size, no timing asserted.
     pub(crate) quick: bool,
+    /// `--only`: the one store measured; its report goes to `target/bench/` only.
+    pub(crate) only: Option<Kind>,
     /// Table sizes the reads are measured at, smallest first; the largest is also the number of
     /// terminal entries purged, and a tenth of it the number of requested replays claimed.
     pub(crate) levels: Vec<u64>,
@@ -58,6 +62,7 @@ impl Plan {
     pub(crate) fn full() -> Self {
         Self {
             quick: false,
+            only: None,
             levels: vec![10_000, 100_000, 1_000_000],
             rounds: 5,
             throughput: Budget::new(Duration::from_millis(1500), 150_000),
@@ -77,6 +82,7 @@ impl Plan {
     pub(crate) fn quick() -> Self {
         Self {
             quick: true,
+            only: None,
             levels: vec![1_000, 2_000, 5_000],
             rounds: 1,
             throughput: Budget::new(Duration::from_millis(200), 20_000),

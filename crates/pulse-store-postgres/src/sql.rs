@@ -268,102 +268,139 @@ fn resolution_list() -> String {
     Resolution::ALL.iter().map(|r| format!("'{}'", r.as_str())).collect::<Vec<_>>().join(", ")
 }
 
+/// `ty` of an array type, `text` of `text[]`.
+fn scalar(ty: &str) -> &str {
+    ty.strip_suffix("[]").unwrap_or(ty)
+}
+
+/// One entry's columns as bound, in the order of the select list and [`ENTRY_ARRAY_TYPES`].
+struct Row {
+    id: Uuid,
+    tenant: String,
+    message_id: Option<String>,
+    command_type: String,
+    command_version: i64,
+    payload: String,
+    original_payload: Option<String>,
+    exception_type: String,
+    exception_message: String,
+    exception_details: Option<String>,
+    fingerprint: String,
+    source: Option<String>,
+    metadata: serde_json::Value,
+    attempt_count: i64,
+    first_failed_at: DateTime<Utc>,
+    occurred_at: DateTime<Utc>,
+    status: i16,
+    resolution: Option<String>,
+    note: Option<String>,
+    resolved_at: Option<DateTime<Utc>>,
+    lease_token: Option<Uuid>,
+    lease_expires_at: Option<DateTime<Utc>>,
+    replay_requested_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    revision: i64,
+}
+
+/// Binds every column, in [`Row`]'s order, as `$wrap`, given `$take`: a function that moves
+/// that column's value out of a row. Returns the placeholders.
+macro_rules! bind_columns {
+    ($b:expr, |$take:ident| $wrap:expr) => {{
+        macro_rules! one {
+            ($name:ident) => {{
+                let $take = |row: &mut Row| std::mem::take(&mut row.$name);
+                $b.param($wrap)?
+            }};
+        }
+        [
+            one!(id),
+            one!(tenant),
+            one!(message_id),
+            one!(command_type),
+            one!(command_version),
+            one!(payload),
+            one!(original_payload),
+            one!(exception_type),
+            one!(exception_message),
+            one!(exception_details),
+            one!(fingerprint),
+            one!(source),
+            one!(metadata),
+            one!(attempt_count),
+            one!(first_failed_at),
+            one!(occurred_at),
+            one!(status),
+            one!(resolution),
+            one!(note),
+            one!(resolved_at),
+            one!(lease_token),
+            one!(lease_expires_at),
+            one!(replay_requested_at),
+            one!(created_at),
+            one!(updated_at),
+            one!(revision),
+        ]
+    }};
+}
+
+impl Row {
+    fn of(e: &DeadLetterEntry) -> Result<Self> {
+        Ok(Self {
+            id: *e.id.as_uuid(),
+            tenant: e.tenant.as_str().to_owned(),
+            message_id: e.message_id.clone(),
+            command_type: e.command_type.clone(),
+            command_version: i64::from(e.command_version),
+            payload: e.payload.clone(),
+            original_payload: e.original_payload.clone(),
+            exception_type: e.exception_type.clone(),
+            exception_message: e.exception_message.clone(),
+            exception_details: e.exception_details.clone(),
+            fingerprint: e.fingerprint.as_str().to_owned(),
+            source: e.source.clone(),
+            metadata: metadata(e),
+            attempt_count: i64::from(e.attempt_count),
+            first_failed_at: datetime(e.first_failed_at)?,
+            occurred_at: datetime(e.occurred_at)?,
+            status: e.status.as_i16(),
+            resolution: e.resolution.map(|r| r.as_str().to_owned()),
+            note: e.note.clone(),
+            resolved_at: optional_datetime(e.resolved_at)?,
+            lease_token: e.lease.map(|l| l.token),
+            lease_expires_at: optional_datetime(e.lease.map(|l| l.expires_at))?,
+            replay_requested_at: optional_datetime(e.replay_requested_at)?,
+            created_at: datetime(e.created_at)?,
+            updated_at: datetime(e.updated_at)?,
+            revision: revision(e.revision)?,
+        })
+    }
+}
+
 impl Names {
     // ----- Entries -----
 
     /// Inserts a batch in one statement; conflicting rows (an existing message id, or an id
     /// already stored by an earlier attempt of the same write) are skipped. Returns inserted ids.
+    ///
+    /// One entry goes in as one row of parameters, the plainest statement there is; a batch as
+    /// one array per column through `UNNEST`, so every batch size shares one prepared statement.
     pub(crate) fn insert(&self, entries: &[&DeadLetterEntry]) -> Result<Statement> {
-        let n = entries.len();
-        let mut ids = Vec::with_capacity(n);
-        let mut tenants = Vec::with_capacity(n);
-        let mut message_ids = Vec::with_capacity(n);
-        let mut command_types = Vec::with_capacity(n);
-        let mut command_versions = Vec::with_capacity(n);
-        let mut payloads = Vec::with_capacity(n);
-        let mut original_payloads = Vec::with_capacity(n);
-        let mut exception_types = Vec::with_capacity(n);
-        let mut exception_messages = Vec::with_capacity(n);
-        let mut exception_details = Vec::with_capacity(n);
-        let mut fingerprints = Vec::with_capacity(n);
-        let mut sources = Vec::with_capacity(n);
-        let mut metadatas = Vec::with_capacity(n);
-        let mut attempt_counts = Vec::with_capacity(n);
-        let mut first_failed = Vec::with_capacity(n);
-        let mut occurred = Vec::with_capacity(n);
-        let mut statuses = Vec::with_capacity(n);
-        let mut resolutions = Vec::with_capacity(n);
-        let mut notes = Vec::with_capacity(n);
-        let mut resolved = Vec::with_capacity(n);
-        let mut lease_tokens = Vec::with_capacity(n);
-        let mut lease_expiries = Vec::with_capacity(n);
-        let mut requested = Vec::with_capacity(n);
-        let mut created = Vec::with_capacity(n);
-        let mut updated = Vec::with_capacity(n);
-        let mut revisions = Vec::with_capacity(n);
-        for e in entries {
-            ids.push(*e.id.as_uuid());
-            tenants.push(e.tenant.as_str().to_owned());
-            message_ids.push(e.message_id.clone());
-            command_types.push(e.command_type.clone());
-            command_versions.push(i64::from(e.command_version));
-            payloads.push(e.payload.clone());
-            original_payloads.push(e.original_payload.clone());
-            exception_types.push(e.exception_type.clone());
-            exception_messages.push(e.exception_message.clone());
-            exception_details.push(e.exception_details.clone());
-            fingerprints.push(e.fingerprint.as_str().to_owned());
-            sources.push(e.source.clone());
-            metadatas.push(metadata(e));
-            attempt_counts.push(i64::from(e.attempt_count));
-            first_failed.push(datetime(e.first_failed_at)?);
-            occurred.push(datetime(e.occurred_at)?);
-            statuses.push(e.status.as_i16());
-            resolutions.push(e.resolution.map(|r| r.as_str().to_owned()));
-            notes.push(e.note.clone());
-            resolved.push(optional_datetime(e.resolved_at)?);
-            lease_tokens.push(e.lease.map(|l| l.token));
-            lease_expiries.push(optional_datetime(e.lease.map(|l| l.expires_at))?);
-            requested.push(optional_datetime(e.replay_requested_at)?);
-            created.push(datetime(e.created_at)?);
-            updated.push(datetime(e.updated_at)?);
-            revisions.push(revision(e.revision)?);
-        }
+        let mut rows = entries.iter().map(|entry| Row::of(entry)).collect::<Result<Vec<_>>>()?;
         let mut b = Builder::new();
-        let p = [
-            b.param(ids)?,
-            b.param(tenants)?,
-            b.param(message_ids)?,
-            b.param(command_types)?,
-            b.param(command_versions)?,
-            b.param(payloads)?,
-            b.param(original_payloads)?,
-            b.param(exception_types)?,
-            b.param(exception_messages)?,
-            b.param(exception_details)?,
-            b.param(fingerprints)?,
-            b.param(sources)?,
-            b.param(metadatas)?,
-            b.param(attempt_counts)?,
-            b.param(first_failed)?,
-            b.param(occurred)?,
-            b.param(statuses)?,
-            b.param(resolutions)?,
-            b.param(notes)?,
-            b.param(resolved)?,
-            b.param(lease_tokens)?,
-            b.param(lease_expiries)?,
-            b.param(requested)?,
-            b.param(created)?,
-            b.param(updated)?,
-            b.param(revisions)?,
-        ];
-        let arrays = p.iter().zip(ENTRY_ARRAY_TYPES).map(|(p, ty)| format!("{p}::{ty}")).collect::<Vec<_>>();
+        let source = if let [row] = rows.as_mut_slice() {
+            let values = bind_columns!(b, |take| take(row));
+            let cast = values.iter().zip(ENTRY_ARRAY_TYPES).map(|(p, ty)| format!("{p}::{}", scalar(ty)));
+            format!("VALUES ({})", cast.collect::<Vec<_>>().join(", "))
+        } else {
+            let arrays = bind_columns!(b, |take| rows.iter_mut().map(take).collect::<Vec<_>>());
+            let cast = arrays.iter().zip(ENTRY_ARRAY_TYPES).map(|(p, ty)| format!("{p}::{ty}"));
+            format!("SELECT * FROM UNNEST({})", cast.collect::<Vec<_>>().join(", "))
+        };
         b.push(&format!(
-            "INSERT INTO {table} ({cols}) SELECT * FROM UNNEST({arrays}) ON CONFLICT DO NOTHING RETURNING {id}",
+            "INSERT INTO {table} ({cols}) {source} ON CONFLICT DO NOTHING RETURNING {id}",
             table = self.entries,
             cols = self.select_list,
-            arrays = arrays.join(", "),
             id = col(columns::ID),
         ));
         Ok(b.finish())

@@ -17,9 +17,11 @@
 //! # Ok(()) }
 //! ```
 
+mod checkpoint;
 mod config;
 mod error;
 mod migrate;
+mod pool;
 mod row;
 mod sql;
 mod store;

@@ -13,6 +13,9 @@ use rusqlite::types::Value;
 use crate::config::Synchronous;
 
 /// The entry columns, in the order [`crate::row`] binds and reads them.
+/// The most rows one `INSERT` writes: 1,664 parameters, well within SQLite's 32,766.
+pub(crate) const MAX_INSERT_ROWS: usize = 64;
+
 pub(crate) const COLUMNS: [&str; 26] = [
     c::ID,
     c::TENANT,
@@ -100,6 +103,10 @@ pub(crate) const QUERY_ONLY: &str = "PRAGMA query_only = ON";
 
 /// Whether the connection refuses writes: 1 or 0.
 pub(crate) const QUERY_ONLY_STATE: &str = "PRAGMA query_only";
+
+/// Copies what it can of the WAL into the database file without waiting for a lock; returns a
+/// row of three counts.
+pub(crate) const CHECKPOINT_PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 
 /// Sets the synchronous level.
 pub(crate) fn set_synchronous(level: Synchronous) -> String {
@@ -227,7 +234,9 @@ pub(crate) struct Sql {
     /// The index serving [`Sql::error_groups`].
     groups_index: String,
     select: String,
-    insert: String,
+    /// `INSERT` statements of 1, 2, 4, ... [`MAX_INSERT_ROWS`] rows, by the base-2 logarithm
+    /// of their row count.
+    inserts: Vec<String>,
     find_key: String,
     get: String,
     get_in_tenant: String,
@@ -251,13 +260,26 @@ impl Sql {
         let table = table.quoted();
         let columns = COLUMNS.join(", ");
         let select = format!("SELECT {columns} FROM {table}");
-        let placeholders: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
-        let insert = format!(
-            "INSERT INTO {table} ({columns}) VALUES ({}) ON CONFLICT ({}, {}) DO NOTHING",
-            placeholders.join(", "),
-            c::TENANT,
-            c::MESSAGE_ID
-        );
+        let inserts = std::iter::successors(Some(1), |rows| Some(rows * 2))
+            .take_while(|rows| *rows <= MAX_INSERT_ROWS)
+            .map(|rows| {
+                let values: Vec<String> = (0..rows)
+                    .map(|row| {
+                        let first = row * COLUMNS.len();
+                        let placeholders: Vec<String> =
+                            (1..=COLUMNS.len()).map(|i| format!("?{}", first + i)).collect();
+                        format!("({})", placeholders.join(", "))
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO {table} ({columns}) VALUES {} ON CONFLICT ({}, {}) DO NOTHING RETURNING {}",
+                    values.join(", "),
+                    c::TENANT,
+                    c::MESSAGE_ID,
+                    c::ID,
+                )
+            })
+            .collect();
         let find_key =
             format!("SELECT {} FROM {table} WHERE {} = ?1 AND {} = ?2", c::ID, c::TENANT, c::MESSAGE_ID);
         let get = format!("{select} WHERE {} = ?1", c::ID);
@@ -294,7 +316,7 @@ impl Sql {
             expired_index,
             groups_index,
             select,
-            insert,
+            inserts,
             find_key,
             get,
             get_in_tenant,
@@ -303,10 +325,12 @@ impl Sql {
         }
     }
 
-    /// Inserts one entry (every column bound in [`COLUMNS`] order), unless its
-    /// `(Tenant, MessageId)` is taken.
-    pub(crate) fn insert(&self) -> &str {
-        &self.insert
+    /// Inserts `rows` entries, a power of two up to [`MAX_INSERT_ROWS`] (every column of each
+    /// bound in [`COLUMNS`] order, one row after the other), except those whose
+    /// `(Tenant, MessageId)` is taken; returns the `Id` of each row inserted.
+    pub(crate) fn insert(&self, rows: usize) -> &str {
+        debug_assert!(rows.is_power_of_two() && rows <= MAX_INSERT_ROWS, "{rows} rows");
+        &self.inserts[rows.trailing_zeros() as usize]
     }
 
     /// The id holding the key `(?1, ?2)`: tenant and message id.
@@ -478,7 +502,7 @@ ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
     }
 
     /// Deletes up to `limit` terminal entries of `scope` resolved strictly before `before`.
-    pub(crate) fn purge(&self, scope: &Scope, before: Timestamp, limit: u32) -> Statement {
+    pub(crate) fn purge(&self, scope: &Scope, before: Timestamp, limit: u64) -> Statement {
         let mut statement = Statement::default();
         let before = statement.bind(before.as_micros());
         let mut conditions = vec![
@@ -486,7 +510,7 @@ ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
             format!("{} < {before}", c::RESOLVED_AT),
         ];
         scope_condition(&mut statement, &mut conditions, scope);
-        let limit = statement.bind(i64::from(limit));
+        let limit = statement.bind(i64::try_from(limit).unwrap_or(i64::MAX));
         statement.sql = format!(
             "DELETE FROM {table} WHERE {id} IN (SELECT {id} FROM {table}{} LIMIT {limit})",
             where_clause(&conditions),

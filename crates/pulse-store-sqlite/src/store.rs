@@ -1,10 +1,10 @@
 //! [`SqliteStore`]: one writer connection on its own thread, a few reader connections on theirs,
 //! and async callers that send them jobs and await the replies.
 
+use std::collections::HashSet;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::thread::{self, JoinHandle};
+use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -15,19 +15,21 @@ use pulse_extensibility::{
 };
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior, params_from_iter};
-use tokio::sync::oneshot;
 
+use crate::checkpoint;
 use crate::config::SqliteConfig;
 use crate::error::{Context, map};
 use crate::migrate;
+use crate::pool::Pool;
 use crate::row::{count, entry_from_row, entry_values, id_text, parse_id};
-use crate::sql::{self, COLUMNS, Sql};
-
-/// Work for one connection's thread.
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+use crate::sql::{self, COLUMNS, MAX_INSERT_ROWS, Sql};
 
 /// The most statements each connection keeps prepared.
 const STATEMENT_CACHE: usize = 64;
+
+/// The most entries one purge transaction deletes. A larger purge is several transactions, one
+/// after the other, so a store that arrives meanwhile waits behind one of them, not all.
+const PURGE_STEP: u32 = 250;
 
 /// A dead-letter store in one SQLite file, in WAL mode.
 ///
@@ -61,6 +63,9 @@ struct Inner {
     sql: Arc<Sql>,
     writer: Pool,
     readers: Pool,
+    /// Runs the writer's WAL checkpoints (see [`checkpoint`]); closes after the writer.
+    #[cfg_attr(not(test), expect(dead_code, reason = "held for its drop, after the writer's"))]
+    checkpointer: Pool,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -69,126 +74,6 @@ impl fmt::Debug for SqliteStore {
             .field("path", &self.inner.config.path())
             .field("table", self.inner.config.table_name())
             .finish_non_exhaustive()
-    }
-}
-
-/// Threads that each own one connection and take jobs from one queue.
-struct Pool {
-    sender: Option<mpsc::Sender<Job>>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl Pool {
-    /// Starts `size` threads, each running on the connection `open` makes for it, and waits
-    /// until every one has its connection.
-    async fn start<F>(name: &str, size: usize, open: F) -> Result<Self>
-    where
-        F: Fn() -> Result<Connection> + Send + Sync + 'static,
-    {
-        let (sender, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
-        let open = Arc::new(open);
-        let mut pool = Self { sender: Some(sender), threads: Vec::with_capacity(size) };
-        let mut ready = Vec::with_capacity(size);
-        for index in 0..size {
-            let (ready_tx, ready_rx) = oneshot::channel();
-            let receiver = receiver.clone();
-            let open = open.clone();
-            let spawned = thread::Builder::new().name(format!("{name}-{index}")).spawn(move || {
-                let connection = catch_unwind(AssertUnwindSafe(|| open()))
-                    .unwrap_or_else(|panic| Err(panicked("opening a connection", &*panic)));
-                match connection {
-                    Ok(connection) => {
-                        let _ = ready_tx.send(Ok(()));
-                        serve(connection, &receiver);
-                    }
-                    Err(error) => {
-                        let _ = ready_tx.send(Err(error));
-                    }
-                }
-            });
-            match spawned {
-                Ok(handle) => pool.threads.push(handle),
-                Err(error) => return Err(Error::unavailable("cannot start a database thread", error)),
-            }
-            ready.push(ready_rx);
-        }
-        for ready_rx in ready {
-            match ready_rx.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => return Err(error),
-                Err(_) => {
-                    return Err(Error::Backend {
-                        message: "a database thread stopped while opening its connection".to_owned(),
-                        retryable: false,
-                        source: None,
-                    });
-                }
-            }
-        }
-        Ok(pool)
-    }
-
-    /// Runs `job` on one of the pool's connections and returns its result. A panic in `job`
-    /// becomes an error; the connection's open transaction, if any, is rolled back.
-    async fn run<T, F>(&self, what: &'static str, job: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
-    {
-        let (reply, result) = oneshot::channel();
-        let job: Job = Box::new(move |connection: &mut Connection| {
-            let outcome = catch_unwind(AssertUnwindSafe(|| job(connection)))
-                .unwrap_or_else(|panic| Err(panicked(what, &*panic)));
-            if !connection.is_autocommit()
-                && let Err(error) = connection.execute_batch(sql::ROLLBACK)
-            {
-                tracing::error!(%error, what, "cannot roll back after a failed database job");
-            }
-            let _ = reply.send(outcome);
-        });
-        let closed = || Error::Unavailable { message: format!("{what}: the store is closed"), source: None };
-        self.sender.as_ref().ok_or_else(closed)?.send(job).map_err(|_| closed())?;
-        result.await.map_err(|_| closed())?
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        // Closing the queue ends every thread after its current job; joining closes the
-        // connections before the store is gone.
-        drop(self.sender.take());
-        let current = thread::current().id();
-        for handle in self.threads.drain(..) {
-            if handle.thread().id() != current {
-                let _ = handle.join();
-            }
-        }
-    }
-}
-
-/// A connection's thread: runs jobs until the queue closes.
-fn serve(mut connection: Connection, receiver: &Mutex<mpsc::Receiver<Job>>) {
-    loop {
-        let job = receiver.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        match job {
-            Ok(job) => job(&mut connection),
-            Err(mpsc::RecvError) => return,
-        }
-    }
-}
-
-fn panicked(what: &str, panic: &(dyn std::any::Any + Send)) -> Error {
-    let message = panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic".to_owned());
-    tracing::error!(what, panic = %message, "a database job panicked");
-    Error::Backend {
-        message: format!("{what}: the database job panicked: {message}"),
-        retryable: false,
-        source: None,
     }
 }
 
@@ -314,6 +199,15 @@ fn open_reader(config: &SqliteConfig) -> Result<Connection> {
     Ok(connection)
 }
 
+/// The checkpointer's connection: it copies the WAL into the database file, syncing as the
+/// configured level asks, and writes nothing else.
+fn open_checkpointer(config: &SqliteConfig) -> Result<Connection> {
+    let connection = connect(config)?;
+    set_synchronous(&connection, config)?;
+    check_wal(&connection, config)?;
+    Ok(connection)
+}
+
 fn check_busy_timeout(connection: &Connection, config: &SqliteConfig) -> Result<()> {
     let millis = pragma_int(connection, sql::BUSY_TIMEOUT)?;
     let expected = config.busy_timeout_duration().as_millis();
@@ -384,12 +278,25 @@ impl SqliteStore {
         }
         let writer_config = config.clone();
         let writer = Pool::start("pulse-sqlite-writer", 1, move || open_writer(&writer_config)).await?;
+        let checkpointer_config = config.clone();
+        let checkpointer =
+            Pool::start("pulse-sqlite-checkpointer", 1, move || open_checkpointer(&checkpointer_config))
+                .await?;
+        let queue = checkpointer.queue();
+        writer
+            .run("handing checkpoints off", move |connection| {
+                if let Some(queue) = queue {
+                    checkpoint::hand_off(connection, queue);
+                }
+                Ok(())
+            })
+            .await?;
         let reader_config = config.clone();
         let readers =
             Pool::start("pulse-sqlite-reader", config.reader_count(), move || open_reader(&reader_config))
                 .await?;
         let sql = Arc::new(Sql::new(config.table_name()));
-        Ok(Self { inner: Arc::new(Inner { config, sql, writer, readers }) })
+        Ok(Self { inner: Arc::new(Inner { config, sql, writer, readers, checkpointer }) })
     }
 
     /// Closes this handle. When it is the last one, the connections close on a blocking thread
@@ -443,6 +350,7 @@ impl DeadLetterBackend for SqliteStore {
         /// What the writer needs of one entry: its values, and its key to look up a duplicate.
         struct Insert {
             id: DeadLetterId,
+            id_text: String,
             tenant: String,
             message_id: Option<String>,
             values: Vec<Value>,
@@ -452,6 +360,7 @@ impl DeadLetterBackend for SqliteStore {
             .map(|entry| {
                 Ok(Insert {
                     id: entry.id,
+                    id_text: id_text(entry.id),
                     tenant: entry.tenant.as_str().to_owned(),
                     message_id: entry.message_id.clone(),
                     values: entry_values(entry)?,
@@ -460,23 +369,37 @@ impl DeadLetterBackend for SqliteStore {
             .collect::<Result<Vec<_>>>()?;
         self.write(WHAT, move |connection, sql| {
             write_transaction(connection, WHAT, |transaction| {
-                let mut insert = transaction.prepare_cached(sql.insert()).context(WHAT)?;
-                let mut find = transaction.prepare_cached(sql.find_key()).context(WHAT)?;
-                let mut receipts = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    if insert.execute(params_from_iter(&row.values)).context(WHAT)? == 1 {
-                        receipts.push(StoreReceipt { id: row.id, duplicate: false });
-                        continue;
+                // Rows go in by statements of 64, 32, ... 1 rows: few round trips through
+                // SQLite's parser and few distinct statements to keep prepared.
+                let mut inserted = HashSet::with_capacity(rows.len());
+                let mut rest = rows.as_slice();
+                while !rest.is_empty() {
+                    let size = MAX_INSERT_ROWS.min(1 << rest.len().ilog2());
+                    let (chunk, after) = rest.split_at(size);
+                    let mut insert = transaction.prepare_cached(sql.insert(size)).context(WHAT)?;
+                    let mut returned = insert
+                        .query(params_from_iter(chunk.iter().flat_map(|row| &row.values)))
+                        .context(WHAT)?;
+                    while let Some(id) = returned.next().context(WHAT)? {
+                        inserted.insert(id.get::<_, String>(0).context(WHAT)?);
                     }
-                    let message_id = row.message_id.as_deref().ok_or_else(|| {
-                        Error::corrupt(format!("entry {} without a message id was not inserted", row.id))
-                    })?;
-                    let existing: String = find
-                        .query_row([row.tenant.as_str(), message_id], |found| found.get(0))
-                        .context("looking up a duplicate message id")?;
-                    receipts.push(StoreReceipt { id: parse_id(&existing)?, duplicate: true });
+                    rest = after;
                 }
-                Ok(receipts)
+                let mut find = transaction.prepare_cached(sql.find_key()).context(WHAT)?;
+                rows.iter()
+                    .map(|row| {
+                        if inserted.contains(&row.id_text) {
+                            return Ok(StoreReceipt { id: row.id, duplicate: false });
+                        }
+                        let message_id = row.message_id.as_deref().ok_or_else(|| {
+                            Error::corrupt(format!("entry {} without a message id was not inserted", row.id))
+                        })?;
+                        let existing: String = find
+                            .query_row([row.tenant.as_str(), message_id], |found| found.get(0))
+                            .context("looking up a duplicate message id")?;
+                        Ok(StoreReceipt { id: parse_id(&existing)?, duplicate: true })
+                    })
+                    .collect()
             })
         })
         .await
@@ -620,14 +543,35 @@ impl DeadLetterBackend for SqliteStore {
 
     async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> Result<u64> {
         const WHAT: &str = "purging entries";
-        let statement = self.inner.sql.purge(scope, resolved_before, limit);
-        self.write(WHAT, move |connection, _| {
-            write_transaction(connection, WHAT, |transaction| {
-                let mut prepared = transaction.prepare_cached(&statement.sql).context(WHAT)?;
-                changes(prepared.execute(params_from_iter(&statement.params)).context(WHAT)?)
-            })
-        })
-        .await
+        let mut purged = 0;
+        while purged < u64::from(limit) {
+            let step = (u64::from(limit) - purged).min(u64::from(PURGE_STEP));
+            let statement = self.inner.sql.purge(scope, resolved_before, step);
+            let deleted = self
+                .write(WHAT, move |connection, _| {
+                    write_transaction(connection, WHAT, |transaction| {
+                        let mut prepared = transaction.prepare_cached(&statement.sql).context(WHAT)?;
+                        changes(prepared.execute(params_from_iter(&statement.params)).context(WHAT)?)
+                    })
+                })
+                .await;
+            match deleted {
+                Ok(deleted) => {
+                    purged += deleted;
+                    if deleted < step {
+                        break;
+                    }
+                }
+                // The steps before this one are committed: report them; the next purge meets
+                // the error again if it persists.
+                Err(error) if purged > 0 => {
+                    tracing::warn!(%error, purged, "a purge stopped part-way");
+                    break;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(purged)
     }
 }
 
@@ -700,7 +644,7 @@ mod tests {
         let error = store
             .write("a test job", move |connection, sql| -> Result<()> {
                 connection.execute_batch("BEGIN IMMEDIATE").unwrap();
-                connection.execute(sql.insert(), params_from_iter(&values)).unwrap();
+                connection.query_row(sql.insert(1), params_from_iter(&values), |_| Ok(())).unwrap();
                 panic!("boom");
             })
             .await
@@ -715,16 +659,6 @@ mod tests {
         let receipts = store.insert(std::slice::from_ref(&kept)).await.unwrap();
         assert_eq!(receipts, [StoreReceipt { id: kept.id, duplicate: false }]);
         assert_eq!(store.get(&Scope::AllTenants, kept.id).await.unwrap(), Some(kept));
-    }
-
-    #[tokio::test]
-    async fn a_closed_store_is_unavailable() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(&dir, |config| config).await;
-        let pool = Pool { sender: None, threads: Vec::new() };
-        let error = pool.run("reading", |_| Ok(())).await.unwrap_err();
-        assert_eq!(error.to_string(), "store unavailable: reading: the store is closed");
-        drop(store);
     }
 
     /// `(message, retryable)` of a backend error; panics on any other result.
@@ -853,5 +787,44 @@ mod tests {
             let small_sort = index.ends_with("Fingerprint") || index.contains("Claim");
             assert!(!plan.contains("TEMP B-TREE FOR ORDER BY") || small_sort, "{name}: sorts:\n{plan}");
         }
+    }
+
+    #[tokio::test]
+    async fn checkpoints_run_off_the_writer_and_keep_the_wal_bounded() {
+        const PAGE: u64 = 4096;
+        const FRAME: u64 = PAGE + 24;
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, |config| config.readers(1)).await;
+        let disabled = store
+            .write("reading wal_autocheckpoint", |connection, _| {
+                pragma_int(connection, "PRAGMA wal_autocheckpoint")
+            })
+            .await
+            .unwrap();
+        assert_eq!(disabled, 0, "the writer must not checkpoint on its own");
+
+        // 80 entries of 100 KiB, 10 per commit: about 2,000 pages through the WAL. After each
+        // commit, whatever checkpoint it asked for has run before the next one starts.
+        let payload = "x".repeat(100 * 1024);
+        for batch in 0..8 {
+            let entries: Vec<DeadLetterEntry> = (0..10)
+                .map(|i| {
+                    let input = NewDeadLetter::new("orders.create", payload.clone(), Failure::new("E", "m"))
+                        .message_id(format!("m-{batch}-{i}"));
+                    pulse_extensibility::validate::new_entry(input, Timestamp::from_micros(1), 1 << 20)
+                        .unwrap()
+                })
+                .collect();
+            store.insert(&entries).await.unwrap();
+            store.inner.checkpointer.run("waiting for the checkpoint", |_| Ok(())).await.unwrap();
+        }
+        assert_eq!(store.statistics(&Scope::AllTenants).await.unwrap().total, 80);
+        let wal = std::fs::metadata(dir.path().join("pulse.db-wal")).unwrap().len();
+        let written = 80 * payload.len() as u64 / PAGE;
+        assert!(written > 1900, "{written} pages written");
+        // At most the threshold plus the commit that crossed it: the WAL was reset after each
+        // checkpoint instead of growing with every page written.
+        let bound = (u64::try_from(checkpoint::THRESHOLD_PAGES).unwrap() + 300) * FRAME;
+        assert!(wal <= bound, "the WAL holds {} frames after {written} pages were written", wal / FRAME);
     }
 }

@@ -158,9 +158,10 @@ impl Baseline {
         }
     }
 
-    /// `rows` rows sent the way the store sends them: on SQLite one `INSERT` per row in a
-    /// `BEGIN IMMEDIATE` transaction, on PostgreSQL one `UNNEST` statement of arrays with
-    /// `ON CONFLICT DO NOTHING RETURNING "Id"`. `None` for memory, which has no statements.
+    /// `rows` rows sent the way the store sends them: on SQLite `INSERT`s of 64, 32, ... 1 rows
+    /// with `ON CONFLICT DO NOTHING RETURNING Id` in a `BEGIN IMMEDIATE` transaction; on
+    /// PostgreSQL one statement with `ON CONFLICT DO NOTHING RETURNING "Id"`, of one row of
+    /// values or of arrays through `UNNEST`. `None` for memory, which has no statements.
     pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Option<Result<()>> {
         match self {
             Self::Sqlite(raw) => Some(raw.insert_like_the_store(rows).await),

@@ -149,9 +149,13 @@ impl Raw {
         self.insert(&self.batch, BATCH).await
     }
 
-    /// `rows` rows in the store's statement shape: arrays through `UNNEST`, `ON CONFLICT DO
-    /// NOTHING RETURNING "Id"`, in autocommit.
+    /// `rows` rows in the store's statement shape, in autocommit: one row as the plain insert
+    /// with `ON CONFLICT DO NOTHING RETURNING "Id"`; more as arrays through `UNNEST`, with the
+    /// same clause.
     pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Result<()> {
+        if rows == 1 {
+            return self.insert_idempotent(1).await;
+        }
         let fresh: Vec<Fresh> = (0..rows).map(|_| self.template.fresh()).collect();
         let query = sqlx::query(AssertSqlSafe(self.unnest.clone()));
         let inserted =

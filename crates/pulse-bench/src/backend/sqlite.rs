@@ -31,14 +31,21 @@ struct Inner {
     connection: Mutex<Connection>,
     one: String,
     batch: String,
+    /// The store's statements: `INSERT`s of 1, 2, 4, ... 64 rows that skip a taken message id
+    /// and return the ids they inserted, by the base-2 logarithm of their row count.
+    like_the_store: Vec<String>,
 }
+
+/// The most rows the store puts in one `INSERT`.
+const STORE_INSERT_ROWS: usize = 64;
 
 /// How a baseline write is sent.
 #[derive(Debug, Clone, Copy)]
 enum Shape {
     /// One statement, in autocommit.
     Plain,
-    /// As the store sends it: `BEGIN IMMEDIATE`, one `INSERT` per row, `COMMIT`.
+    /// As the store sends it: `BEGIN IMMEDIATE`, `INSERT`s of 64, 32, ... 1 rows with
+    /// `ON CONFLICT DO NOTHING RETURNING Id`, `COMMIT`.
     LikeTheStore,
 }
 
@@ -62,6 +69,15 @@ impl Raw {
             connection: Mutex::new(connection),
             one: insert_sql(&table, 1, placeholder),
             batch: insert_sql(&table, BATCH, placeholder),
+            like_the_store: std::iter::successors(Some(1), |rows| Some(rows * 2))
+                .take_while(|rows| *rows <= STORE_INSERT_ROWS)
+                .map(|rows| {
+                    format!(
+                        "{} ON CONFLICT (Tenant, MessageId) DO NOTHING RETURNING Id",
+                        insert_sql(&table, rows, placeholder)
+                    )
+                })
+                .collect(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -76,8 +92,8 @@ impl Raw {
         self.run(BATCH, Shape::Plain).await
     }
 
-    /// `rows` rows the way the store writes them: in a `BEGIN IMMEDIATE` transaction, one
-    /// `INSERT` per row.
+    /// `rows` rows the way the store writes them: in a `BEGIN IMMEDIATE` transaction, by
+    /// `INSERT`s of 64, 32, ... 1 rows.
     pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Result<()> {
         self.run(rows, Shape::LikeTheStore).await
     }
@@ -124,20 +140,30 @@ impl Inner {
         Ok(())
     }
 
-    /// `rows` rows, one statement each, in one `BEGIN IMMEDIATE` transaction.
+    /// `rows` rows in one `BEGIN IMMEDIATE` transaction, by statements of 64, 32, ... 1 rows
+    /// that each return the ids they inserted.
     fn insert_rows(&self, rows: usize) -> Result<()> {
         let fresh = self.fresh(rows);
         let (entry, json) = (self.template.entry(), self.template.metadata_json());
         let mut connection = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        {
-            let mut insert = transaction.prepare_cached(&self.one)?;
-            for (fresh, id) in &fresh {
-                let values = row(entry, json, fresh, id).map(ToSqlOutput::Borrowed);
-                ensure!(insert.execute(params_from_iter(values))? == 1, "a row was not inserted");
+        let mut inserted = Vec::with_capacity(rows);
+        let mut rest = fresh.as_slice();
+        while !rest.is_empty() {
+            let size = STORE_INSERT_ROWS.min(1 << rest.len().ilog2());
+            let (chunk, after) = rest.split_at(size);
+            let mut insert =
+                transaction.prepare_cached(&self.like_the_store[size.trailing_zeros() as usize])?;
+            let values =
+                chunk.iter().flat_map(|(fresh, id)| row(entry, json, fresh, id)).map(ToSqlOutput::Borrowed);
+            let mut ids = insert.query(params_from_iter(values))?;
+            while let Some(id) = ids.next()? {
+                inserted.push(id.get::<_, String>(0)?);
             }
+            rest = after;
         }
         transaction.commit()?;
+        ensure!(inserted.len() == rows, "inserted {} rows, not {rows}", inserted.len());
         Ok(())
     }
 }

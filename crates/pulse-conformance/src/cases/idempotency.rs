@@ -44,6 +44,44 @@ pub async fn duplicate_within_one_batch_is_stored_once(h: Harness) {
     assert_eq!(h.store.statistics().await.unwrap().total, 2);
 }
 
+/// A batch of 150 mixing new entries, entries without a message id, duplicates of stored
+/// entries and duplicates of earlier entries in the batch gets one receipt per input, in input
+/// order, each naming the entry that holds its message id.
+pub async fn large_batch_with_duplicates_keeps_order_and_ids(h: Harness) {
+    let stored = h.store.store(command("x").message_id("stored")).await.unwrap();
+    let inputs = (0..150).map(|i| match i % 5 {
+        0 => command("x"),
+        1 => command("x").message_id("stored"),
+        2 => command("x").message_id(format!("repeated-{}", i % 3)),
+        _ => command("x").message_id(format!("unique-{i}")),
+    });
+    let receipts = h.store.store_many(inputs.collect()).await.unwrap();
+    let mut first_of_repeated = std::collections::HashMap::new();
+    let mut ids = HashSet::new();
+    for (i, receipt) in receipts.iter().enumerate() {
+        let expected = match i % 5 {
+            1 => Some(stored.id),
+            2 => first_of_repeated.get(&(i % 3)).copied(),
+            _ => None,
+        };
+        match expected {
+            Some(id) => assert_eq!(*receipt, StoreReceipt { id, duplicate: true }, "input {i}"),
+            None => {
+                assert!(!receipt.duplicate, "input {i}");
+                assert!(ids.insert(receipt.id), "input {i}: id {} given twice", receipt.id);
+                if i % 5 == 2 {
+                    first_of_repeated.insert(i % 3, receipt.id);
+                }
+            }
+        }
+    }
+    assert_eq!((receipts.len(), ids.len()), (150, 30 + 3 + 60));
+    assert_eq!(h.store.statistics().await.unwrap().total, 1 + 30 + 3 + 60);
+    for id in ids {
+        assert_eq!(h.store.get_entry(id).await.unwrap().map(|entry| entry.id), Some(id));
+    }
+}
+
 /// Entries without a message id are never duplicates of each other.
 pub async fn entries_without_message_id_are_never_duplicates(h: Harness) {
     for _ in 0..3 {

@@ -63,6 +63,7 @@ macro_rules! for_each_case {
                 duplicate_changes_nothing,
                 same_message_id_in_another_tenant_is_a_new_entry,
                 duplicate_within_one_batch_is_stored_once,
+                large_batch_with_duplicates_keeps_order_and_ids,
                 entries_without_message_id_are_never_duplicates,
                 concurrent_duplicates_leave_exactly_one_entry,
             ],

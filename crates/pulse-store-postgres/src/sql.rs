@@ -907,6 +907,27 @@ impl Names {
         )
     }
 
+    /// Migration 4: New entries by failure time, across tenants and per tenant, in place of an
+    /// index led by the status. Its keys are the order `get_pending` reads in, so the planner
+    /// takes it over walking every entry by time and skipping the settled ones.
+    fn index_pending_by_time(&self) -> String {
+        let c = col;
+        format!(
+            "CREATE INDEX {pending} ON {t} ({occurred}, {id}) WHERE {new};\n\
+             CREATE INDEX {tenant_pending} ON {t} ({tenant}, {occurred}, {id}) WHERE {new};\n\
+             DROP INDEX {schema}.{old};\n",
+            t = self.entries,
+            pending = self.index("_PendingByTime"),
+            tenant_pending = self.index("_TenantPending"),
+            old = self.index("_Pending"),
+            schema = self.schema.quoted(),
+            occurred = c(columns::OCCURRED_AT),
+            id = c(columns::ID),
+            tenant = c(columns::TENANT),
+            new = status_list([Status::New]),
+        )
+    }
+
     /// Migration 2: per-tenant, per-status counters kept by statement-level triggers, so
     /// statistics read a few rows instead of counting the table.
     fn create_counters(&self) -> String {
@@ -998,10 +1019,11 @@ impl Migration {
 type Render = fn(&Names) -> String;
 
 /// Every migration Pulse knows. Never edit a released one: add the next.
-const MIGRATIONS: [(i32, &str, Render); 3] = [
+const MIGRATIONS: [(i32, &str, Render); 4] = [
     (1, "dead-letter table and indexes", Names::create_entries),
     (2, "per-tenant status counters maintained by triggers", Names::create_counters),
     (3, "partial indexes of claimable replay requests", Names::index_claimable_requests),
+    (4, "partial indexes of pending entries by failure time", Names::index_pending_by_time),
 ];
 
 /// The newest migration this Pulse knows.

@@ -340,7 +340,7 @@ fn purge(md: &mut String, report: &Report) {
         let _ = writeln!(
             md,
             "\nSQLite, raw inserts at the same pace without a purge: p99 {} with SQLite's automatic WAL checkpoints \
-             (as in the store), {} with none.",
+             (SQLite's default; the store checkpoints on a connection of its own), {} with none.",
             baseline_cell(Some(f)),
             cell(Some(f))
         );

@@ -251,22 +251,44 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> Result<u64> {
-        let mut state = self.state();
-        let doomed: Vec<DeadLetterId> = state
-            .terminal
-            .iter()
-            .take_while(|(resolved_at, _)| *resolved_at < resolved_before)
-            .map(|(_, id)| *id)
-            .filter(|id| state.entries.get(id).is_some_and(|entry| scope.contains(&entry.tenant)))
-            .take(limit as usize)
-            .collect();
-        for id in &doomed {
-            let Some(entry) = state.entries.remove(id) else { continue };
-            state.track(Some(Indexed::of(&entry)), None);
-            if let Some(message_id) = entry.message_id {
-                state.keys.remove(&(entry.tenant, message_id));
+        let purged = {
+            let mut state = self.state();
+            let doomed: Vec<DeadLetterId> = state
+                .terminal
+                .iter()
+                .take_while(|(resolved_at, _)| *resolved_at < resolved_before)
+                .map(|(_, id)| *id)
+                .filter(|id| state.entries.get(id).is_some_and(|entry| scope.contains(&entry.tenant)))
+                .take(limit as usize)
+                .collect();
+            for id in &doomed {
+                let Some(entry) = state.entries.remove(id) else { continue };
+                state.track(Some(Indexed::of(&entry)), None);
+                if let Some(message_id) = entry.message_id {
+                    state.keys.remove(&(entry.tenant, message_id));
+                }
             }
+            doomed.len() as u64
+        };
+        // A sweeper calls again at once: let the tasks waiting for the lock have it first.
+        YieldOnce(false).await;
+        Ok(purged)
+    }
+}
+
+/// Returns to the executor once before completing, so other ready tasks run first; works on
+/// any executor.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
         }
-        Ok(doomed.len() as u64)
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }

@@ -336,12 +336,12 @@ fn purge(md: &mut String, report: &Report, backend: &str) {
             let _ = writeln!(
                 md,
                 "The purge runs at {}, but the stores beside it wait: p99 {} (median {}), against {} without a \
-                 purge. `purge` scans every entry under the store's one mutex, a `std::sync::Mutex`, which is not \
-                 fair: the sweeper calls `purge` again at once and takes the lock back before a waiting store's \
-                 thread wakes up. Batches of 100 do not help ({}, at {}): each call still scans the whole map.\n\n\
-                 Fix, in pulse-store-memory: index the terminal entries by `resolved_at` (a `BTreeMap`), so a purge \
-                 holds the lock for its batch, not for a scan of every entry; and let the retention sweeper (in \
-                 `pulse`) yield (`tokio::task::yield_now`) between batches.\n",
+                 purge. A `purge` call takes the oldest terminal entries from an index by resolution time and \
+                 holds the store's one mutex, a `std::sync::Mutex`, only for its batch, then yields to the \
+                 executor; the stores still wait, and where (the unfair mutex, or the map of a million entries \
+                 growing under a store while the purge holds the lock) is not measured here. In batches of 100: {}, \
+                 at {}.\n\n\
+                 The memory store is for tests and single-process tools; its purge target is not met.\n",
                 f("purge"),
                 f("store_p99_during_purge"),
                 f("store_median_during_purge"),

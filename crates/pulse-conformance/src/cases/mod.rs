@@ -150,6 +150,7 @@ macro_rules! for_each_case {
             purge: [
                 purge_deletes_only_terminal_entries_resolved_strictly_before,
                 purge_respects_the_limit,
+                a_large_purge_deletes_exactly_what_it_may,
                 purge_rejects_a_zero_limit,
                 concurrent_purges_delete_each_entry_once,
             ],

@@ -51,6 +51,31 @@ pub async fn purge_rejects_a_zero_limit(h: Harness) {
     assert!(matches!(h.store.purge(h.clock.now(), 0).await, Err(Error::InvalidInput { field: "limit", .. })));
 }
 
+/// A purge of 1,000 over 700 old terminal entries deletes exactly them, never more than the
+/// limit a call, and leaves unresolved entries alone, however a backend splits the work.
+pub async fn a_large_purge_deletes_exactly_what_it_may(h: Harness) {
+    let receipts =
+        h.store.store_many((0..700).map(|i| command(&format!("c{}", i % 7))).collect()).await.unwrap();
+    h.store.request_replay_matching(pulse_extensibility::EntryFilter::default()).await.unwrap();
+    let tickets = h.store.claim_requested(1000).await.unwrap();
+    assert_eq!(tickets.len(), 700);
+    for ticket in tickets {
+        h.store.finish_replay(ticket, pulse_extensibility::ReplayOutcome::Succeeded).await.unwrap();
+    }
+    let pending = store(&h.store, command("kept")).await;
+    h.clock.advance(Duration::from_secs(1));
+    let cutoff = h.clock.now();
+    assert_eq!(h.store.purge(cutoff, 300).await.unwrap(), 300);
+    assert_eq!(h.store.purge(cutoff, 1000).await.unwrap(), 400);
+    assert_eq!(h.store.purge(cutoff, 1000).await.unwrap(), 0);
+    assert_eq!(
+        h.store.statistics().await.unwrap(),
+        Statistics { new: 1, replaying: 0, resolved: 0, dismissed: 0, total: 1 }
+    );
+    assert_eq!(h.store.get_entry(receipts[0].id).await.unwrap(), None);
+    assert!(h.store.get_entry(pending.id).await.unwrap().is_some());
+}
+
 /// Eight purges racing over 300 entries never fail and together delete each entry once.
 pub async fn concurrent_purges_delete_each_entry_once(h: Harness) {
     let receipts =

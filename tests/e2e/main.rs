@@ -4,7 +4,9 @@
 //! PostgreSQL comes from `PULSE_TEST_DATABASE_URL`, which `cargo xtask test` sets.
 
 mod env;
+mod lease;
 mod operations;
+mod replay_paths;
 mod runtime;
 
 /// Expands to one test per scenario and store: `memory::<scenario>`, `sqlite::<scenario>`,
@@ -32,6 +34,7 @@ macro_rules! on_every_store {
 /// Every scenario, by name.
 mod scenarios {
     pub(crate) use crate::operations::*;
+    pub(crate) use crate::replay_paths::*;
     pub(crate) use crate::runtime::*;
 }
 
@@ -59,6 +62,9 @@ on_every_store!(
     concurrent_sweepers_purge_each_entry_once,
     health_check_reports_backlog_and_thresholds,
     metrics_and_events_follow_each_operation,
+    two_replays_of_one_failure_run_its_handler_once,
+    a_panicking_handler_is_a_recorded_failure_in_every_replay_path,
+    a_handler_knows_the_replay_it_runs_in,
 );
 
 /// Rate limits run on tokio's paused clock, so they are checked on the memory store, where no

@@ -76,13 +76,16 @@ pub trait DeadLetterBackend: Send + Sync + fmt::Debug {
     ///
     /// # Contract
     ///
-    /// On success, the batch is written as one transaction would write it (a backend may write a
-    /// conflict-free batch with one statement and resolve conflicts after it; SQLite and memory
-    /// write it in one transaction). An entry whose `(tenant, message_id)`
-    /// is already stored, or appears earlier in the batch, is not written; its receipt names
-    /// the existing entry with `duplicate: true`. Other receipts carry the entry's own id with
-    /// `duplicate: false`, in input order. Concurrent inserts of one key write exactly one
-    /// entry and every caller gets a receipt naming it.
+    /// All or nothing: on success the whole batch is written, as one transaction; on an error
+    /// nothing of it is (a backend writes a batch in one transaction, or one statement).
+    /// An entry whose `(tenant, message_id)` is already stored, or appears earlier in the batch,
+    /// is not written; its receipt names the existing entry with `duplicate: true`. Other
+    /// receipts carry the entry's own id with `duplicate: false`, in input order. Concurrent
+    /// inserts of one key write exactly one entry and every caller gets a receipt naming it.
+    ///
+    /// The ids within one batch are distinct (the shared layer makes each entry's id fresh).
+    /// An entry whose id is already stored and whose key is not is [`crate::Error::Conflict`]
+    /// on that id, and nothing of the batch is written.
     async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>>;
 
     /// The entry with `id`, if it exists in `scope`.
@@ -121,8 +124,9 @@ pub trait DeadLetterBackend: Send + Sync + fmt::Debug {
     ///
     /// # Contract
     ///
-    /// Claims entries with a pending request that are New or Resolved, or Replaying with a lease
-    /// expired at `now`; sets status Replaying, `lease`, `updated_at = now`, advances the
+    /// Claims entries with a pending request that are not Dismissed and not held by a lease live
+    /// at `now` (the shared layer only ever leaves a request on New entries, and on Replaying
+    /// ones while their replay runs); sets status Replaying, `lease`, `updated_at = now`, advances the
     /// revision, keeps the request, and returns the claimed entries as stored. Concurrent claimers
     /// receive disjoint sets.
     async fn claim_requested(

@@ -6,21 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tracing::Instrument;
 
 use crate::backend::{DeadLetterBackend, DeadLetterCapture, EntryQuery};
-use crate::dispatch::CommandDispatcher;
 use crate::entry::{
     DeadLetterEntry, DeadLetterId, Failure, NewDeadLetter, ReplayLease, StoreReceipt, TenantId,
 };
 use crate::error::{Error, Result};
-use crate::machine::{Applied, ReplayOutcome, Transition, apply};
+use crate::machine::{Applied, ReplayFrom, ReplayOutcome, Transition, apply};
 use crate::observe;
 use crate::query::{Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, SortKey, SortOrder, Statistics};
 use crate::schema::DEFAULT_MAX_PAYLOAD_BYTES;
 use crate::status::{CommandDeadLetterStatus, Resolution};
 use crate::time::{Clock, SystemClock, Timestamp};
-use crate::validate::{check_limit, check_note, check_payload, new_entry};
+use crate::validate::{check_filter, check_instant, check_limit, check_note, check_payload, new_entry};
 
 /// How many times a transition re-reads and retries when another writer changed the entry
 /// between its read and its swap.
@@ -34,11 +32,19 @@ pub struct DeadLettersOptions {
     pub lease_duration: Duration,
     /// The largest payload accepted, in bytes.
     pub max_payload_bytes: usize,
+    /// How long before its lease expires a replay's handler must have stopped, to cover clock
+    /// skew between processes and the round trip that finishes the replay. `None`: one tenth of
+    /// the lease.
+    pub lease_margin: Option<Duration>,
 }
 
 impl Default for DeadLettersOptions {
     fn default() -> Self {
-        Self { lease_duration: Duration::from_secs(300), max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES }
+        Self {
+            lease_duration: Duration::from_secs(300),
+            max_payload_bytes: DEFAULT_MAX_PAYLOAD_BYTES,
+            lease_margin: None,
+        }
     }
 }
 
@@ -56,6 +62,20 @@ impl DeadLettersOptions {
         self.max_payload_bytes = bytes;
         self
     }
+
+    /// Sets how long before its lease expires a replay's handler must have stopped.
+    #[must_use]
+    pub fn lease_margin(mut self, margin: Duration) -> Self {
+        self.lease_margin = Some(margin);
+        self
+    }
+
+    /// The instant by which the handler of a replay holding `lease` must have stopped: the
+    /// lease's expiry, as stored, minus the margin.
+    pub fn handler_deadline(&self, lease: &ReplayLease) -> Timestamp {
+        let margin = self.lease_margin.unwrap_or(self.lease_duration / 10);
+        lease.expires_at.saturating_sub(margin)
+    }
 }
 
 /// A replay in progress: the entry as it was when the lease was taken, and the lease.
@@ -69,7 +89,7 @@ pub struct ReplayTicket {
     pub lease: ReplayLease,
 }
 
-/// How [`DeadLetters::replay`] went.
+/// How a replay went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayReport {
     /// The command ran; the entry is Resolved.
@@ -110,7 +130,6 @@ pub enum ReplayReport {
 pub struct DeadLetters {
     backend: Arc<dyn DeadLetterBackend>,
     clock: Arc<dyn Clock>,
-    dispatcher: Option<Arc<dyn CommandDispatcher>>,
     options: DeadLettersOptions,
     scope: Scope,
 }
@@ -120,7 +139,6 @@ impl fmt::Debug for DeadLetters {
         f.debug_struct("DeadLetters")
             .field("backend", &self.backend)
             .field("clock", &self.clock)
-            .field("dispatcher", &self.dispatcher.as_ref().map(|_| "..."))
             .field("options", &self.options)
             .field("scope", &self.scope)
             .finish()
@@ -133,7 +151,6 @@ impl DeadLetters {
         Self {
             backend,
             clock: Arc::new(SystemClock),
-            dispatcher: None,
             options: DeadLettersOptions::default(),
             scope: Scope::AllTenants,
         }
@@ -150,13 +167,6 @@ impl DeadLetters {
     #[must_use]
     pub fn with_options(mut self, options: DeadLettersOptions) -> Self {
         self.options = options;
-        self
-    }
-
-    /// Replays through `dispatcher`.
-    #[must_use]
-    pub fn with_dispatcher(mut self, dispatcher: Arc<dyn CommandDispatcher>) -> Self {
-        self.dispatcher = Some(dispatcher);
         self
     }
 
@@ -254,10 +264,12 @@ impl DeadLetters {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] unless `limit` is 1 to 1000, or for a cursor from a listing in the
-    /// other order; the backend's error.
+    /// [`Error::InvalidInput`] unless `limit` is 1 to 1000, for a cursor from a listing in the
+    /// other order, or for a filter or cursor with a NUL character or an instant outside
+    /// [`Timestamp::MIN`] to [`Timestamp::MAX`]; the backend's error.
     pub async fn list(&self, query: ListQuery) -> Result<Page> {
         check_limit("limit", query.limit)?;
+        check_filter(&query.filter)?;
         if let Some(range) = query.filter.occurred_from.zip(query.filter.occurred_before)
             && range.0 > range.1
         {
@@ -267,7 +279,10 @@ impl DeadLetters {
             Some(cursor) if cursor.order != query.order => {
                 return Err(Error::invalid_input("cursor", "belongs to a listing in the other order"));
             }
-            Some(cursor) => Some(cursor.after),
+            Some(cursor) => {
+                check_instant("cursor", cursor.after.occurred_at)?;
+                Some(cursor.after)
+            }
             None => None,
         };
         let mut entries = self
@@ -342,16 +357,33 @@ impl DeadLetters {
         Err(Error::conflict(id, "the entry kept changing under concurrent writers"))
     }
 
-    /// Takes a replay lease on the entry: New, Resolved, or Replaying with an expired lease
-    /// becomes Replaying.
+    /// Takes a replay lease on the entry: New, or Replaying with an expired lease, becomes
+    /// Replaying. A Resolved entry conflicts: two callers that asked to replay one failure run
+    /// it once; replaying a resolved entry again is [`Self::begin_replay_resolved`].
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`]; [`Error::Dismissed`]; [`Error::Conflict`] while another replay holds
-    /// a live lease; the backend's error.
+    /// [`Error::NotFound`]; [`Error::Dismissed`]; [`Error::Conflict`] for a Resolved entry or
+    /// while another replay holds a live lease; the backend's error.
     pub async fn begin_replay(&self, id: DeadLetterId) -> Result<ReplayTicket> {
+        self.begin_replay_from(id, ReplayFrom::Unresolved).await
+    }
+
+    /// Takes a replay lease on an entry that is Resolved at `revision`, the revision the caller
+    /// saw: an explicit second run of a command that already ran. Of two callers who saw the
+    /// same revision, one begins; the other conflicts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`]; [`Error::Dismissed`]; [`Error::Conflict`] unless the entry is
+    /// Resolved at `revision`; the backend's error.
+    pub async fn begin_replay_resolved(&self, id: DeadLetterId, revision: u64) -> Result<ReplayTicket> {
+        self.begin_replay_from(id, ReplayFrom::Resolved { revision }).await
+    }
+
+    async fn begin_replay_from(&self, id: DeadLetterId, from: ReplayFrom) -> Result<ReplayTicket> {
         let lease = ReplayLease::new(self.now().saturating_add(self.options.lease_duration));
-        let entry = self.transition(id, &Transition::BeginReplay { lease }).await?;
+        let entry = self.transition(id, &Transition::BeginReplay { lease, from }).await?;
         tracing::debug!(%id, command_type = %entry.command_type, tenant = %entry.tenant, "replay begun");
         Ok(ReplayTicket { entry, lease })
     }
@@ -373,40 +405,6 @@ impl DeadLetters {
         let entry = self.transition(id, &transition).await?;
         observe::replay_finished(&entry);
         Ok(entry)
-    }
-
-    /// Replays the entry through the configured [`CommandDispatcher`].
-    ///
-    /// A dispatcher failure is not an error of this call: it is recorded on the entry and
-    /// reported as [`ReplayReport::Failed`]. If the future is dropped mid-way, the entry becomes
-    /// replayable again when its lease expires.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidConfig`] without a dispatcher; the errors of [`Self::begin_replay`] and
-    /// [`Self::finish_replay`].
-    pub async fn replay(&self, id: DeadLetterId) -> Result<ReplayReport> {
-        let span = tracing::info_span!("pulse.replay", %id);
-        self.replay_in_span(id).instrument(span).await
-    }
-
-    async fn replay_in_span(&self, id: DeadLetterId) -> Result<ReplayReport> {
-        let Some(dispatcher) = self.dispatcher.clone() else {
-            return Err(Error::InvalidConfig { reason: "replay needs a command dispatcher".to_owned() });
-        };
-        let ticket = self.begin_replay(id).await?;
-        let started = std::time::Instant::now();
-        let dispatched = dispatcher.dispatch(&ticket.entry).await;
-        crate::observe::replay_duration(&ticket.entry, started.elapsed());
-        match dispatched {
-            Ok(()) => {
-                Ok(ReplayReport::Succeeded(self.finish_replay(ticket, ReplayOutcome::Succeeded).await?))
-            }
-            Err(failure) => {
-                let entry = self.finish_replay(ticket, ReplayOutcome::Failed(failure.clone())).await?;
-                Ok(ReplayReport::Failed { entry, failure })
-            }
-        }
     }
 
     /// Dismisses the entry: New becomes Dismissed (resolution ignored) with `note`. Dismissing a
@@ -444,11 +442,13 @@ impl DeadLetters {
         self.transition(id, &Transition::Resolve { resolution, note }).await
     }
 
-    /// Asks for the entry to be replayed by whoever claims requested replays.
+    /// Asks for the entry to be replayed by whoever claims requested replays. Only an
+    /// unresolved entry (New, or Replaying with an expired lease) can be requested.
     ///
     /// # Errors
     ///
-    /// [`Error::NotFound`]; [`Error::Dismissed`]; [`Error::Conflict`] during a live replay.
+    /// [`Error::NotFound`]; [`Error::Dismissed`]; [`Error::Conflict`] for a Resolved entry or
+    /// during a live replay.
     pub async fn request_replay(&self, id: DeadLetterId) -> Result<DeadLetterEntry> {
         self.transition(id, &Transition::RequestReplay).await
     }
@@ -481,8 +481,10 @@ impl DeadLetters {
     ///
     /// # Errors
     ///
-    /// The backend's error.
+    /// [`Error::InvalidInput`] for a filter with a NUL character or an instant out of range;
+    /// the backend's error.
     pub async fn request_replay_matching(&self, mut filter: EntryFilter) -> Result<u64> {
+        check_filter(&filter)?;
         let new_only = filter.statuses.is_empty() || filter.statuses.contains(&CommandDeadLetterStatus::New);
         if !new_only {
             return Ok(0);
@@ -509,11 +511,13 @@ impl DeadLetters {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a zero `limit`; the backend's error.
+    /// [`Error::InvalidInput`] for a zero `limit` or an instant out of range; the backend's
+    /// error.
     pub async fn purge(&self, resolved_before: Timestamp, limit: u32) -> Result<u64> {
         if limit == 0 {
             return Err(Error::invalid_input("limit", "must be at least 1"));
         }
+        check_instant("resolved_before", resolved_before)?;
         let purged = self.backend.purge(&self.scope, resolved_before, limit).await?;
         observe::purged(purged);
         Ok(purged)

@@ -31,7 +31,7 @@ pub use entry::{
     DeadLetterEntry, DeadLetterId, Failure, Fingerprint, NewDeadLetter, ReplayLease, StoreReceipt, TenantId,
 };
 pub use error::{BoxError, Error, Result};
-pub use machine::ReplayOutcome;
+pub use machine::{ReplayFrom, ReplayOutcome};
 pub use query::{Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, SortKey, SortOrder, Statistics};
 pub use schema::{
     DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SCHEMA, DEFAULT_TABLE, MAX_COMMAND_TYPE_LEN,

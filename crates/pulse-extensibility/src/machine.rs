@@ -22,6 +22,21 @@ pub enum ReplayOutcome {
     Failed(Failure),
 }
 
+/// The state a replay may start from: what the caller saw when it asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayFrom {
+    /// A New entry, or a Replaying one whose lease has expired: the failure is still open.
+    /// A Resolved entry conflicts, so a second replay asked for the same failure never runs
+    /// its command again.
+    Unresolved,
+    /// A Resolved entry at exactly this revision: an explicit replay of something already
+    /// resolved, bound to the version of it the caller saw.
+    Resolved {
+        /// The revision the caller saw.
+        revision: u64,
+    },
+}
+
 /// An operation on one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transition {
@@ -29,6 +44,8 @@ pub enum Transition {
     BeginReplay {
         /// The lease to hold.
         lease: ReplayLease,
+        /// The state the replay may start from.
+        from: ReplayFrom,
     },
     /// Finish a replay with the lease's token.
     FinishReplay {
@@ -84,8 +101,8 @@ pub fn apply(entry: &DeadLetterEntry, transition: &Transition, now: Timestamp) -
     let id = entry.id;
     let mut next = entry.clone();
     match transition {
-        Transition::BeginReplay { lease } => {
-            guard_replayable(entry, now)?;
+        Transition::BeginReplay { lease, from } => {
+            guard_replay_from(entry, *from, now)?;
             next.status = Status::Replaying;
             next.lease = Some(*lease);
         }
@@ -132,7 +149,7 @@ pub fn apply(entry: &DeadLetterEntry, transition: &Transition, now: Timestamp) -
             close(&mut next, Status::Resolved, *resolution, note.clone(), now);
         }
         Transition::RequestReplay => {
-            guard_replayable(entry, now)?;
+            guard_replay_from(entry, ReplayFrom::Unresolved, now)?;
             if entry.replay_requested_at.is_some() {
                 return Ok(Applied::Unchanged);
             }
@@ -152,7 +169,28 @@ pub fn apply(entry: &DeadLetterEntry, transition: &Transition, now: Timestamp) -
     Ok(Applied::Changed(Box::new(next)))
 }
 
-/// A replay may start on New, Resolved, or Replaying whose lease has expired.
+/// A replay starts only from the state its caller expects (see [`ReplayFrom`]).
+fn guard_replay_from(entry: &DeadLetterEntry, from: ReplayFrom, now: Timestamp) -> Result<()> {
+    guard_replayable(entry, now)?;
+    match (from, entry.status) {
+        (ReplayFrom::Unresolved, Status::Resolved) => Err(Error::conflict(
+            entry.id,
+            "it is already Resolved; replaying it again is an explicit replay of a resolved entry",
+        )),
+        (ReplayFrom::Unresolved, _) => Ok(()),
+        (ReplayFrom::Resolved { revision }, Status::Resolved) if revision == entry.revision => Ok(()),
+        (ReplayFrom::Resolved { revision }, Status::Resolved) => Err(Error::conflict(
+            entry.id,
+            format!("it changed since revision {revision}: it is at revision {}", entry.revision),
+        )),
+        (ReplayFrom::Resolved { .. }, status) => {
+            Err(Error::conflict(entry.id, format!("it is {status}, not Resolved")))
+        }
+    }
+}
+
+/// Nothing replays a Dismissed entry, or one a live lease holds; edits are allowed where this
+/// holds.
 fn guard_replayable(entry: &DeadLetterEntry, now: Timestamp) -> Result<()> {
     if entry.status == Status::Dismissed {
         return Err(Error::Dismissed { id: entry.id });

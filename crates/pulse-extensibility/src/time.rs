@@ -16,6 +16,13 @@ impl Timestamp {
     /// The Unix epoch.
     pub const UNIX_EPOCH: Self = Self(0);
 
+    /// The earliest instant Pulse accepts: 0001-01-01T00:00:00Z. Every backend stores the
+    /// whole range from [`Self::MIN`] to [`Self::MAX`] exactly.
+    pub const MIN: Self = Self(-62_135_596_800_000_000);
+
+    /// The latest instant Pulse accepts: 9999-12-31T23:59:59.999999Z.
+    pub const MAX: Self = Self(253_402_300_799_999_999);
+
     /// The instant `micros` microseconds after the Unix epoch.
     pub const fn from_micros(micros: i64) -> Self {
         Self(micros)
@@ -31,9 +38,19 @@ impl Timestamp {
         Self(datetime.trunc_subsecs(6).timestamp_micros())
     }
 
-    /// As a [`chrono`] date-time.
+    /// As a [`chrono`] date-time, clamped to the range `chrono` can represent (which holds
+    /// every instant from [`Self::MIN`] to [`Self::MAX`]).
     pub fn to_datetime(self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.0).expect("every i64 of microseconds is in range")
+        DateTime::from_timestamp_micros(self.0).unwrap_or(if self.0 < 0 {
+            DateTime::<Utc>::MIN_UTC
+        } else {
+            DateTime::<Utc>::MAX_UTC
+        })
+    }
+
+    /// Whether the instant lies between [`Self::MIN`] and [`Self::MAX`].
+    pub fn is_supported(self) -> bool {
+        (Self::MIN..=Self::MAX).contains(&self)
     }
 
     /// `self + duration`, saturating at the end of time.
@@ -57,7 +74,10 @@ impl fmt::Debug for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.to_datetime().format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+        match DateTime::from_timestamp_micros(self.0) {
+            Some(datetime) => write!(f, "{}", datetime.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
+            None => write!(f, "{}µs since the Unix epoch", self.0),
+        }
     }
 }
 
@@ -135,6 +155,21 @@ mod tests {
         let ts = Timestamp::from_datetime(dt.with_timezone(&Utc));
         assert_eq!(ts.to_string(), "2026-03-04T05:06:07.123456Z");
         assert_eq!(Timestamp::from_micros(ts.as_micros()), ts);
+    }
+
+    #[test]
+    fn the_supported_range_is_years_1_to_9999() {
+        assert_eq!(Timestamp::MIN.to_string(), "0001-01-01T00:00:00.000000Z");
+        assert_eq!(Timestamp::MAX.to_string(), "9999-12-31T23:59:59.999999Z");
+        assert!(Timestamp::MIN.is_supported() && Timestamp::MAX.is_supported());
+        let outside =
+            [Timestamp::from_micros(Timestamp::MIN.as_micros() - 1), Timestamp::from_micros(i64::MAX)];
+        assert!(outside.iter().all(|instant| !instant.is_supported()));
+        assert_eq!(
+            Timestamp::from_micros(i64::MIN).to_string(),
+            "-9223372036854775808µs since the Unix epoch"
+        );
+        assert_eq!(Timestamp::from_micros(i64::MIN).to_datetime(), DateTime::<Utc>::MIN_UTC);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use crate::entry::{DeadLetterEntry, DeadLetterId, Failure, NewDeadLetter};
 use crate::error::{Error, Result};
 use crate::fingerprint::fingerprint;
+use crate::query::EntryFilter;
 use crate::schema::{
     MAX_COMMAND_TYPE_LEN, MAX_EXCEPTION_DETAILS_LEN, MAX_EXCEPTION_MESSAGE_LEN, MAX_EXCEPTION_TYPE_LEN,
     MAX_KEY_LEN, MAX_NOTE_LEN,
@@ -78,6 +79,9 @@ pub fn new_entry(input: NewDeadLetter, now: Timestamp, max_payload_bytes: usize)
     if input.command_type.is_empty() {
         return Err(Error::invalid_input("command_type", "must not be empty"));
     }
+    if input.command_type.trim().is_empty() {
+        return Err(Error::invalid_input("command_type", "must not be only whitespace"));
+    }
     if input.command_type.chars().count() > MAX_COMMAND_TYPE_LEN {
         return Err(Error::invalid_input("command_type", "must have at most 500 characters"));
     }
@@ -104,6 +108,7 @@ pub fn new_entry(input: NewDeadLetter, now: Timestamp, max_payload_bytes: usize)
         return Err(Error::invalid_input("attempt_count", "must be at least 1"));
     }
     let first_failed_at = input.first_failed_at.unwrap_or(now);
+    check_instant("first_failed_at", first_failed_at)?;
     if first_failed_at > now {
         return Err(Error::invalid_input("first_failed_at", "must not be in the future"));
     }
@@ -145,6 +150,40 @@ pub fn check_note(note: Option<&str>) -> Result<()> {
     }
     if note.contains('\0') {
         return Err(Error::invalid_input("note", "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
+/// Checks that `instant` lies in the range every backend stores, [`Timestamp::MIN`] to
+/// [`Timestamp::MAX`].
+pub fn check_instant(field: &'static str, instant: Timestamp) -> Result<()> {
+    if instant.is_supported() {
+        Ok(())
+    } else {
+        Err(Error::invalid_input(
+            field,
+            format!("must lie between {} and {}, was {instant}", Timestamp::MIN, Timestamp::MAX),
+        ))
+    }
+}
+
+/// Checks a filter: texts without NUL, instants in range.
+pub fn check_filter(filter: &EntryFilter) -> Result<()> {
+    let texts = [
+        ("command_type", filter.command_type.as_deref()),
+        ("exception_type", filter.exception_type.as_deref()),
+        ("fingerprint", filter.fingerprint.as_ref().map(crate::entry::Fingerprint::as_str)),
+    ];
+    for (field, text) in texts {
+        if text.is_some_and(|text| text.contains('\0')) {
+            return Err(Error::invalid_input(field, "must not contain NUL characters"));
+        }
+    }
+    let instants = [("occurred_from", filter.occurred_from), ("occurred_before", filter.occurred_before)];
+    for (field, instant) in instants {
+        if let Some(instant) = instant {
+            check_instant(field, instant)?;
+        }
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use pulse_extensibility::{
     Capabilities, CommandDeadLetterStatus as Status, DeadLetterBackend, DeadLetterEntry, DeadLetterId,
-    EntryFilter, EntryQuery, ErrorGroup, Fingerprint, ReplayLease, Result, Scope, SortKey, SortOrder,
+    EntryFilter, EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, Result, Scope, SortKey, SortOrder,
     Statistics, StoreReceipt, TenantId, Timestamp,
 };
 
@@ -97,6 +97,15 @@ impl DeadLetterBackend for MemoryStore {
 
     async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>> {
         let mut state = self.state();
+        // Checked before anything is written, so a clash leaves the store as it was.
+        if let Some(clash) = entries.iter().find(|entry| {
+            state.entries.contains_key(&entry.id)
+                && !entry.message_id.as_ref().is_some_and(|message_id| {
+                    state.keys.contains_key(&(entry.tenant.clone(), message_id.clone()))
+                })
+        }) {
+            return Err(Error::conflict(clash.id, "an entry with this id is already stored"));
+        }
         let mut receipts = Vec::with_capacity(entries.len());
         for entry in entries {
             if let Some(message_id) = &entry.message_id {

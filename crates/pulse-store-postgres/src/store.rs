@@ -261,17 +261,21 @@ impl DeadLetterBackend for PostgresStore {
         }
         let mut receipts: Vec<Option<StoreReceipt>> = vec![None; entries.len()];
         let mut todo: Vec<usize> = (0..entries.len()).filter(|i| duplicate_of[*i].is_none()).collect();
-        // The common case, in one round trip: a single INSERT statement, atomic on its own, that
-        // meets no conflict. Only when a key (or id) conflicts does the rest run in a transaction;
-        // the rows this statement wrote then count as "this very entry", not as duplicates.
-        let batch: Vec<&DeadLetterEntry> = todo.iter().map(|i| &entries[*i]).collect();
-        let inserted =
-            self.names.insert(&batch)?.query().fetch_all(&self.pool).await.map_err(|e| map("insert", e))?;
-        if inserted.len() == batch.len() {
-            for i in &todo {
-                receipts[*i] = Some(StoreReceipt { id: entries[*i].id, duplicate: false });
+        // One entry in one round trip: a single-row INSERT is written whole or, on a conflict,
+        // not at all. A batch of several is one transaction from the start, so that an error
+        // part-way (a conflict, a dropped connection) leaves nothing of it written.
+        if let [only] = todo[..] {
+            let inserted = self
+                .names
+                .insert(&[&entries[only]])?
+                .query()
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| map("insert", e))?;
+            if inserted.len() == 1 {
+                receipts[only] = Some(StoreReceipt { id: entries[only].id, duplicate: false });
+                return Ok(assemble(&receipts, &duplicate_of));
             }
-            return Ok(assemble(&receipts, &duplicate_of));
         }
         let mut tx = self.pool.begin().await.map_err(|e| map("insert: begin", e))?;
         for _ in 0..MAX_INSERT_ROUNDS {
@@ -302,6 +306,7 @@ impl DeadLetterBackend for PostgresStore {
                 }
             }
             let ids = conflicted.iter().map(|i| *entries[*i].id.as_uuid()).collect();
+            // Nothing of the batch is committed before `tx` is: leaving early rolls it back.
             let rows = self
                 .names
                 .existing(ids, tenants, message_ids)?
@@ -326,14 +331,13 @@ impl DeadLetterBackend for PostgresStore {
                 let holder = entry
                     .message_id
                     .as_ref()
-                    .and_then(|m| by_key.get(&(entry.tenant.as_str().to_owned(), m.clone())).copied())
-                    .or_else(|| by_id.contains(entry.id.as_uuid()).then_some(*entry.id.as_uuid()));
+                    .and_then(|m| by_key.get(&(entry.tenant.as_str().to_owned(), m.clone())).copied());
                 match holder {
-                    // The key's holder; or this very entry, written by an earlier attempt of the
-                    // same call whose outcome the caller did not learn: not a duplicate.
                     Some(id) => {
-                        let id = DeadLetterId::from_uuid(id);
-                        receipts[i] = Some(StoreReceipt { id, duplicate: id != entry.id });
+                        receipts[i] = Some(StoreReceipt { id: DeadLetterId::from_uuid(id), duplicate: true });
+                    }
+                    None if by_id.contains(entry.id.as_uuid()) => {
+                        return Err(Error::conflict(entry.id, "an entry with this id is already stored"));
                     }
                     // The holder was deleted in between: try again.
                     None => todo.push(i),

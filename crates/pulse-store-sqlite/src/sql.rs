@@ -271,11 +271,11 @@ impl Sql {
                         format!("({})", placeholders.join(", "))
                     })
                     .collect();
+                // No conflict target: a row whose key or id is taken is skipped, and `insert`
+                // tells the two apart (a duplicate, or a clash that rolls the batch back).
                 format!(
-                    "INSERT INTO {table} ({columns}) VALUES {} ON CONFLICT ({}, {}) DO NOTHING RETURNING {}",
+                    "INSERT INTO {table} ({columns}) VALUES {} ON CONFLICT DO NOTHING RETURNING {}",
                     values.join(", "),
-                    c::TENANT,
-                    c::MESSAGE_ID,
                     c::ID,
                 )
             })

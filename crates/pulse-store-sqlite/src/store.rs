@@ -14,7 +14,9 @@ use pulse_extensibility::{
     Timestamp,
 };
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior, params_from_iter};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params_from_iter,
+};
 
 use crate::checkpoint;
 use crate::config::SqliteConfig;
@@ -391,13 +393,19 @@ impl DeadLetterBackend for SqliteStore {
                         if inserted.contains(&row.id_text) {
                             return Ok(StoreReceipt { id: row.id, duplicate: false });
                         }
-                        let message_id = row.message_id.as_deref().ok_or_else(|| {
-                            Error::corrupt(format!("entry {} without a message id was not inserted", row.id))
-                        })?;
-                        let existing: String = find
-                            .query_row([row.tenant.as_str(), message_id], |found| found.get(0))
-                            .context("looking up a duplicate message id")?;
-                        Ok(StoreReceipt { id: parse_id(&existing)?, duplicate: true })
+                        // Not inserted: its key is held (a duplicate), or else its id is. An
+                        // error here rolls the whole batch back.
+                        let existing: Option<String> = match row.message_id.as_deref() {
+                            Some(message_id) => find
+                                .query_row([row.tenant.as_str(), message_id], |found| found.get(0))
+                                .optional()
+                                .context("looking up a duplicate message id")?,
+                            None => None,
+                        };
+                        match existing {
+                            Some(existing) => Ok(StoreReceipt { id: parse_id(&existing)?, duplicate: true }),
+                            None => Err(Error::conflict(row.id, "an entry with this id is already stored")),
+                        }
                     })
                     .collect()
             })

@@ -50,6 +50,7 @@ pub use runtime::handler_error::{HandlerError, ReplayError};
 pub use runtime::health::{HealthCheck, HealthReport, HealthStatus};
 pub use runtime::pulse::Pulse;
 pub use runtime::registry::{CommandRegistry, Registration};
+pub use runtime::replay::{ReplayContext, current_replay};
 pub use runtime::retention::{AutoDismissRule, RetentionPolicy, SweepReport, Sweeper, SweeperHandle};
 pub use runtime::retry::RetryPolicy;
 pub use runtime::worker::{ReplayWorker, WorkerHandle, WorkerOptions, WorkerTally};

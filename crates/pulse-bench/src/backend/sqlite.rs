@@ -72,10 +72,7 @@ impl Raw {
             like_the_store: std::iter::successors(Some(1), |rows| Some(rows * 2))
                 .take_while(|rows| *rows <= STORE_INSERT_ROWS)
                 .map(|rows| {
-                    format!(
-                        "{} ON CONFLICT (Tenant, MessageId) DO NOTHING RETURNING Id",
-                        insert_sql(&table, rows, placeholder)
-                    )
+                    format!("{} ON CONFLICT DO NOTHING RETURNING Id", insert_sql(&table, rows, placeholder))
                 })
                 .collect(),
         };

@@ -112,7 +112,7 @@ async fn run_step(h: &Harness, world: &mut World, op: u32, context: &str) {
             let expected = match world.entries.get(&id) {
                 None => Outcome::NotFound,
                 Some(m) if m.status == Status::Dismissed => Outcome::Dismissed,
-                Some(m) if world.live(m, now) => Outcome::Conflict,
+                Some(m) if m.status == Status::Resolved || world.live(m, now) => Outcome::Conflict,
                 Some(_) => Outcome::Ok,
             };
             assert_eq!(outcome(&result), expected, "{context}: begin_replay");
@@ -210,7 +210,7 @@ async fn run_step(h: &Harness, world: &mut World, op: u32, context: &str) {
             let expected = match world.entries.get(&id) {
                 None => Outcome::NotFound,
                 Some(m) if m.status == Status::Dismissed => Outcome::Dismissed,
-                Some(m) if world.live(m, now) => Outcome::Conflict,
+                Some(m) if m.status == Status::Resolved || world.live(m, now) => Outcome::Conflict,
                 Some(_) => Outcome::Ok,
             };
             assert_eq!(outcome(&result), expected, "{context}: request_replay");

@@ -16,6 +16,7 @@ pub mod concurrency;
 pub mod differential;
 pub mod dismiss;
 pub mod durability;
+pub mod edges;
 pub mod edit;
 pub mod groups;
 pub mod handles;
@@ -42,6 +43,7 @@ macro_rules! for_each_case {
                 store_defaults_to_one_attempt_and_now,
                 store_keeps_attempt_count_and_first_failure,
                 store_rejects_empty_command_type,
+                store_rejects_whitespace_only_command_type,
                 store_limits_command_type_to_500_characters,
                 store_rejects_empty_payload,
                 store_limits_payload_size,
@@ -109,21 +111,20 @@ macro_rules! for_each_case {
                 begin_replay_during_a_live_lease_conflicts,
                 begin_replay_after_the_lease_expires_succeeds,
                 begin_replay_of_an_unknown_id_is_not_found,
-                begin_replay_of_a_resolved_entry_succeeds,
+                begin_replay_of_a_resolved_entry_conflicts,
+                replaying_a_resolved_entry_needs_the_revision_seen,
+                concurrent_replays_of_one_failure_resolve_it_once,
                 finish_with_success_resolves,
                 finish_with_failure_returns_to_new_with_one_more_attempt,
                 finish_with_a_stale_token_is_lease_lost,
                 failed_replays_never_create_a_second_entry,
                 concurrent_begins_on_one_entry_exactly_one_wins,
-                replay_through_the_dispatcher_resolves,
-                replay_through_the_dispatcher_records_the_failure,
                 dropped_replay_is_replayable_after_the_lease,
-                panicking_handler_leaves_the_entry_replayable,
-                replay_without_a_dispatcher_is_a_config_error,
             ],
             requests: [
                 request_replay_marks_the_entry,
                 request_replay_refuses_dismissed_and_leased_entries,
+                request_replay_of_a_resolved_entry_conflicts,
                 request_replay_matching_marks_only_matching_new_entries,
                 claim_takes_requested_entries_oldest_request_first,
                 claim_skips_live_leases_and_takes_expired_ones,
@@ -172,6 +173,12 @@ macro_rules! for_each_case {
                 swap_from_the_stored_revision_writes,
                 swap_from_another_revision_writes_nothing,
                 swap_of_a_missing_or_foreign_entry_writes_nothing,
+                insert_failing_part_way_writes_nothing,
+            ],
+            edges: [
+                instants_outside_the_years_1_to_9999_are_invalid_input,
+                instants_at_the_ends_of_the_range_are_kept_and_compared,
+                nul_in_filter_strings_is_invalid_input,
             ],
             differential: [
                 random_operations_match_the_reference_model,

@@ -1,6 +1,9 @@
-//! The backend's compare-and-swap, called directly: the primitive every transition rests on.
+//! The backend's primitives called directly: compare-and-swap, which every transition rests
+//! on, and insert, which every capture rests on.
 
-use pulse_extensibility::{DeadLetterEntry, DeadLetterId, Scope, Timestamp};
+use pulse_extensibility::{
+    DeadLetterEntry, DeadLetterId, Error, Scope, Statistics, Timestamp, validate::new_entry,
+};
 
 use super::{command, store, tenant};
 use crate::Harness;
@@ -38,4 +41,44 @@ pub async fn swap_of_a_missing_or_foreign_entry_writes_nothing(h: Harness) {
     let foreign = DeadLetterEntry { tenant: tenant("b"), revision: 2, ..entry.clone() };
     assert!(!h.store.backend().swap(&foreign).await.unwrap());
     assert_eq!(h.store.backend().get(&Scope::AllTenants, entry.id).await.unwrap(), Some(entry));
+}
+
+/// A batch that fails part-way writes nothing: 70 fresh entries, some with message ids, then
+/// one whose id is already stored under another key, past the first statement of a backend that
+/// writes a batch in several (SQLite writes 64 rows a statement). The insert is a `Conflict` on
+/// that id, and the store holds exactly what it held before; the same batch without the clash
+/// is then written whole.
+pub async fn insert_failing_part_way_writes_nothing(h: Harness) {
+    let stored = store(&h.store, command("orders.create").message_id("m-stored")).await;
+    let now = h.clock.now();
+    let fresh: Vec<DeadLetterEntry> = (0..70)
+        .map(|i| {
+            let input = command("orders.create").tenant(tenant("b"));
+            let input = if i % 2 == 0 { input.message_id(format!("m-{i}")) } else { input };
+            new_entry(input, now, 64 * 1024).expect("a valid entry")
+        })
+        .collect();
+    for clash_at in [fresh.len(), 0, 40] {
+        let clashing = DeadLetterEntry {
+            id: stored.id,
+            ..new_entry(command("orders.create").tenant(tenant("c")).message_id("m-other"), now, 64 * 1024)
+                .expect("a valid entry")
+        };
+        let mut batch = fresh.clone();
+        batch.insert(clash_at, clashing);
+        let result = h.store.backend().insert(&batch).await;
+        assert!(
+            matches!(result, Err(Error::Conflict { id, .. }) if id == stored.id),
+            "clash at {clash_at}: {result:?}"
+        );
+        assert_eq!(
+            h.store.statistics().await.unwrap(),
+            Statistics { total: 1, new: 1, ..Statistics::default() }
+        );
+        assert_eq!(h.store.get_entry(stored.id).await.unwrap(), Some(stored.clone()));
+        assert_eq!(h.store.get_entry(fresh[1].id).await.unwrap(), None);
+    }
+    let receipts = h.store.backend().insert(&fresh).await.unwrap();
+    assert_eq!(receipts.iter().filter(|receipt| !receipt.duplicate).count(), 70);
+    assert_eq!(h.store.statistics().await.unwrap().total, 71);
 }

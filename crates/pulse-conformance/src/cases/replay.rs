@@ -1,43 +1,15 @@
-//! Replay: leases, finishing, the dispatcher, and what happens when a replayer goes away.
+//! Replay: leases, finishing, which state a replay starts from, and what happens when a
+//! replayer goes away. Running handlers is the runtime's; its tests are in `pulse-e2e`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
 use pulse_extensibility::{
-    CommandDeadLetterStatus as Status, CommandDispatcher, DeadLetterEntry, DeadLetterId, Error, Failure,
-    ReplayOutcome, ReplayReport, Resolution, Timestamp, fingerprint::fingerprint,
+    CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, Error, Failure, ReplayOutcome,
+    Resolution, Timestamp, fingerprint::fingerprint,
 };
 
 use super::{command, store, timeout};
 use crate::{Harness, LEASE};
-
-/// A dispatcher that fails the first `failures` calls, then succeeds, and counts calls.
-struct Scripted {
-    failures: usize,
-    calls: AtomicUsize,
-}
-
-#[async_trait]
-impl CommandDispatcher for Scripted {
-    async fn dispatch(&self, _entry: &DeadLetterEntry) -> Result<(), Failure> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) < self.failures {
-            Err(Failure::new("PaymentDeclined", "card 4242 declined").with_details("caused by: gateway"))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-/// A dispatcher whose handler panics.
-struct Panicking;
-
-#[async_trait]
-impl CommandDispatcher for Panicking {
-    async fn dispatch(&self, _entry: &DeadLetterEntry) -> Result<(), Failure> {
-        panic!("handler panicked");
-    }
-}
 
 /// New becomes Replaying with a lease that expires one lease duration from now.
 pub async fn begin_replay_takes_a_lease(h: Harness) {
@@ -91,12 +63,89 @@ pub async fn begin_replay_of_an_unknown_id_is_not_found(h: Harness) {
     assert!(matches!(h.store.begin_replay(id).await, Err(Error::NotFound { id: missing }) if missing == id));
 }
 
-/// A resolved entry may be replayed again.
-pub async fn begin_replay_of_a_resolved_entry_succeeds(h: Harness) {
+/// A plain replay starts only from an unresolved entry: once one caller's replay resolved the
+/// entry, a second caller who asked to replay the same failure conflicts and changes nothing.
+pub async fn begin_replay_of_a_resolved_entry_conflicts(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
-    h.store.resolve(entry.id, Resolution::HandledExternally, Some("fixed by hand".to_owned())).await.unwrap();
-    let ticket = h.store.begin_replay(entry.id).await.unwrap();
-    assert_eq!(ticket.entry.status, Status::Replaying);
+    let first = h.store.begin_replay(entry.id).await.unwrap();
+    let resolved = h.store.finish_replay(first, ReplayOutcome::Succeeded).await.unwrap();
+    assert!(
+        matches!(h.store.begin_replay(entry.id).await, Err(Error::Conflict { id, .. }) if id == entry.id)
+    );
+    let other = store(&h.store, command("orders.create")).await;
+    let fixed = h
+        .store
+        .resolve(other.id, Resolution::HandledExternally, Some("fixed by hand".to_owned()))
+        .await
+        .unwrap();
+    assert!(matches!(h.store.begin_replay(other.id).await, Err(Error::Conflict { .. })));
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), resolved);
+    assert_eq!(h.store.get_entry(other.id).await.unwrap().unwrap(), fixed);
+}
+
+/// An explicit replay of a resolved entry starts only from the revision its caller saw: of two
+/// callers who saw one revision, one begins, the other conflicts, also after the first finished.
+/// It never starts from an entry that is not Resolved.
+pub async fn replaying_a_resolved_entry_needs_the_revision_seen(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    assert!(matches!(
+        h.store.begin_replay_resolved(entry.id, entry.revision).await,
+        Err(Error::Conflict { .. })
+    ));
+    let seen = h
+        .store
+        .resolve(entry.id, Resolution::HandledExternally, Some("fixed by hand".to_owned()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.store.begin_replay_resolved(entry.id, seen.revision - 1).await,
+        Err(Error::Conflict { .. })
+    ));
+    let ticket = h.store.begin_replay_resolved(entry.id, seen.revision).await.unwrap();
+    let expected = DeadLetterEntry {
+        status: Status::Replaying,
+        lease: Some(ticket.lease),
+        revision: seen.revision + 1,
+        ..seen.clone()
+    };
+    assert_eq!(ticket.entry, expected);
+    let again = h.store.finish_replay(ticket, ReplayOutcome::Succeeded).await.unwrap();
+    assert_eq!((again.status, again.resolution), (Status::Resolved, Some(Resolution::Replayed)));
+    assert!(matches!(
+        h.store.begin_replay_resolved(entry.id, seen.revision).await,
+        Err(Error::Conflict { .. })
+    ));
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), again);
+}
+
+/// Two callers replay one failure at once, 16 times over: each time exactly one begins and
+/// finishes; the other conflicts, whether it came before or after the first one resolved it.
+pub async fn concurrent_replays_of_one_failure_resolve_it_once(h: Harness) {
+    for _ in 0..16 {
+        let entry = store(&h.store, command("orders.create")).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let (store, barrier) = (h.store.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let ticket = store.begin_replay(entry.id).await?;
+                    store.finish_replay(ticket, ReplayOutcome::Succeeded).await
+                })
+            })
+            .collect();
+        let mut resolved = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(entry) => resolved.push(entry),
+                Err(Error::Conflict { .. }) => {}
+                Err(other) => panic!("unexpected error {other:?}"),
+            }
+        }
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].revision, entry.revision + 2);
+        assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), resolved[0]);
+    }
 }
 
 /// Success resolves: resolution replayed, resolved now, lease cleared, attempts unchanged.
@@ -201,37 +250,6 @@ pub async fn concurrent_begins_on_one_entry_exactly_one_wins(h: Harness) {
     }
 }
 
-/// `replay` runs the dispatcher and resolves the entry when it succeeds.
-pub async fn replay_through_the_dispatcher_resolves(h: Harness) {
-    let dispatcher = Arc::new(Scripted { failures: 0, calls: AtomicUsize::new(0) });
-    let store_ = h.store.clone().with_dispatcher(dispatcher.clone());
-    let entry = store(&store_, command("orders.create")).await;
-    let ReplayReport::Succeeded(resolved) = store_.replay(entry.id).await.unwrap() else {
-        panic!("the replay should succeed");
-    };
-    assert_eq!((resolved.status, resolved.resolution), (Status::Resolved, Some(Resolution::Replayed)));
-    assert_eq!(dispatcher.calls.load(Ordering::SeqCst), 1);
-}
-
-/// A dispatcher failure is recorded on the same entry, which returns to New.
-pub async fn replay_through_the_dispatcher_records_the_failure(h: Harness) {
-    let dispatcher = Arc::new(Scripted { failures: 1, calls: AtomicUsize::new(0) });
-    let store_ = h.store.clone().with_dispatcher(dispatcher);
-    let entry = store(&store_, command("orders.create")).await;
-    let report = store_.replay(entry.id).await.unwrap();
-    let ReplayReport::Failed { entry: failed, failure } = report else { panic!("the replay should fail") };
-    assert_eq!(
-        failure,
-        Failure::new("PaymentDeclined", "card 4242 declined").with_details("caused by: gateway")
-    );
-    assert_eq!(
-        (failed.status, failed.attempt_count, failed.exception_type.as_str()),
-        (Status::New, 2, "PaymentDeclined")
-    );
-    assert!(matches!(store_.replay(entry.id).await.unwrap(), ReplayReport::Succeeded(_)));
-    assert_eq!(h.store.statistics().await.unwrap().total, 1);
-}
-
 /// A replay abandoned mid-way (its future dropped) holds the entry only until the lease expires.
 pub async fn dropped_replay_is_replayable_after_the_lease(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
@@ -242,23 +260,4 @@ pub async fn dropped_replay_is_replayable_after_the_lease(h: Harness) {
     let ticket = h.store.begin_replay(entry.id).await.unwrap();
     let resolved = h.store.finish_replay(ticket, ReplayOutcome::Succeeded).await.unwrap();
     assert_eq!(resolved.status, Status::Resolved);
-}
-
-/// A handler that panics leaves the entry replayable no later than the lease expiry.
-pub async fn panicking_handler_leaves_the_entry_replayable(h: Harness) {
-    let store_ = h.store.clone().with_dispatcher(Arc::new(Panicking));
-    let entry = store(&store_, command("orders.create")).await;
-    let outcome = tokio::spawn(async move { store_.replay(entry.id).await }).await;
-    assert!(outcome.unwrap_err().is_panic());
-    h.clock.advance(LEASE);
-    let ticket = h.store.begin_replay(entry.id).await.unwrap();
-    assert_eq!(ticket.entry.status, Status::Replaying);
-    assert_eq!(h.store.statistics().await.unwrap().total, 1);
-}
-
-/// `replay` without a dispatcher is a configuration error and changes nothing.
-pub async fn replay_without_a_dispatcher_is_a_config_error(h: Harness) {
-    let entry = store(&h.store, command("orders.create")).await;
-    assert!(matches!(h.store.replay(entry.id).await, Err(Error::InvalidConfig { .. })));
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), entry);
 }

@@ -39,6 +39,21 @@ pub async fn request_replay_refuses_dismissed_and_leased_entries(h: Harness) {
     assert!(matches!(h.store.request_replay(leased.id).await, Err(Error::Conflict { .. })));
 }
 
+/// A Resolved entry cannot be requested: a request asks for an open failure to be replayed, and
+/// one that a replay already resolved is not run again by a second request. Nothing changes.
+pub async fn request_replay_of_a_resolved_entry_conflicts(h: Harness) {
+    let entry = store(&h.store, command("a")).await;
+    h.store.request_replay(entry.id).await.unwrap();
+    let ticket = h.store.claim_requested(10).await.unwrap().pop().expect("the requested entry is claimed");
+    let resolved =
+        h.store.finish_replay(ticket, pulse_extensibility::ReplayOutcome::Succeeded).await.unwrap();
+    assert!(
+        matches!(h.store.request_replay(entry.id).await, Err(Error::Conflict { id, .. }) if id == entry.id)
+    );
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), resolved);
+    assert!(h.store.claim_requested(10).await.unwrap().is_empty());
+}
+
 /// A bulk request marks the matching New entries only, and counts them.
 pub async fn request_replay_matching_marks_only_matching_new_entries(h: Harness) {
     let a = store_tick(&h, "orders.create").await;

@@ -67,6 +67,15 @@ pub async fn store_rejects_empty_command_type(h: Harness) {
     assert_rejected(&h, command(""), "command_type").await;
 }
 
+/// A command type of only whitespace is rejected: it is always a caller's bug.
+pub async fn store_rejects_whitespace_only_command_type(h: Harness) {
+    for blank in [" ", "\t\n", "\u{3000}"] {
+        assert_rejected(&h, command(blank), "command_type").await;
+    }
+    let entry = store(&h.store, command(" orders.create ")).await;
+    assert_eq!(entry.command_type, " orders.create ");
+}
+
 /// A command type of 500 characters is accepted, 501 is rejected.
 pub async fn store_limits_command_type_to_500_characters(h: Harness) {
     assert_rejected(&h, command(&"é".repeat(501)), "command_type").await;

@@ -252,7 +252,7 @@ async fn a_batch_that_fails_half_way_writes_nothing() {
     let fresh = new_entry(command(2), at, 1024).unwrap();
     let clash = DeadLetterEntry { id: existing.id, ..new_entry(command(3), at, 1024).unwrap() };
     let result = store.insert(&[fresh.clone(), clash]).await;
-    assert!(matches!(result, Err(Error::Backend { retryable: false, .. })), "{result:?}");
+    assert!(matches!(result, Err(Error::Conflict { id, .. }) if id == existing.id), "{result:?}");
     assert_eq!(store.get(&Scope::AllTenants, fresh.id).await.unwrap(), None);
     assert_eq!(
         store.statistics(&Scope::AllTenants).await.unwrap(),

@@ -222,7 +222,7 @@ fn replay<S: PayloadSerializer + 'static>(pulse: &Pulse<S>, plan: BulkPlan, opti
             }
             match pulse.replay(id).await {
                 Ok(ReplayReport::Succeeded(_)) => Step::Done,
-                Ok(ReplayReport::Failed { .. }) => Step::Failed,
+                Ok(ReplayReport::Failed { .. }) | Err(Error::LeaseLost { .. }) => Step::Failed,
                 Err(Error::NotFound { .. } | Error::Conflict { .. } | Error::Dismissed { .. }) => {
                     Step::Skipped
                 }

@@ -7,6 +7,7 @@ pub(crate) mod health;
 mod pace;
 pub(crate) mod pulse;
 pub(crate) mod registry;
+pub(crate) mod replay;
 pub(crate) mod retention;
 pub(crate) mod retry;
 pub(crate) mod worker;

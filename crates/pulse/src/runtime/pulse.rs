@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use pulse_extensibility::{
     DeadLetterEntry, DeadLetterId, DeadLetters, Error, JsonSerializer, NewDeadLetter, PayloadSerializer,
-    ReplayReport, Result, Timestamp,
+    ReplayReport, ReplayTicket, Result, Timestamp,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -13,7 +13,8 @@ use tracing::Instrument;
 
 use super::command::{Command, Envelope};
 use super::handler_error::{HandlerError, ReplayError};
-use super::registry::{CommandRegistry, REPLAYING, TypedHandler};
+use super::registry::{CommandRegistry, TypedHandler};
+use super::replay::{self, REPLAYING};
 use super::retry::RetryPolicy;
 
 /// The runtime a service holds: it runs commands through their registered handlers, retries
@@ -48,7 +49,6 @@ impl<S: PayloadSerializer + 'static> Pulse<S> {
     /// default [`RetryPolicy`].
     pub fn new(dead_letters: DeadLetters, registry: CommandRegistry<S>) -> Self {
         let registry = Arc::new(registry);
-        let dead_letters = dead_letters.with_dispatcher(registry.clone());
         Self { dead_letters, registry, retry: RetryPolicy::default() }
     }
 
@@ -172,12 +172,43 @@ impl<S: PayloadSerializer + 'static> Pulse<S> {
 
     /// Replays a dead letter through its registered handler, after upcasting an old payload.
     ///
+    /// The entry must be unresolved (New, or Replaying with an expired lease): of two callers
+    /// replaying one failure at once, one runs it and the other gets [`Error::Conflict`], also
+    /// when the first has already resolved it. To run a resolved entry's command again, use
+    /// [`Self::replay_resolved`].
+    ///
+    /// The handler runs in a task of its own, and must finish before the replay's lease runs
+    /// out (minus [`DeadLettersOptions::lease_margin`](pulse_extensibility::DeadLettersOptions));
+    /// a panic or an overrun is recorded on the entry as a failure. Inside the handler,
+    /// [`current_replay`](crate::current_replay) tells which replay it runs in.
+    ///
     /// # Errors
     ///
-    /// As [`DeadLetters::replay`]. A handler failure is not an error: it is recorded on the
-    /// entry and reported as [`ReplayReport::Failed`].
+    /// [`Error::NotFound`]; [`Error::Dismissed`]; [`Error::Conflict`] for a Resolved entry or
+    /// while another replay holds the entry; [`Error::LeaseLost`] when the lease was lost before
+    /// the replay could be recorded; the store's error. A handler failure is not an error: it is
+    /// recorded on the entry and reported as [`ReplayReport::Failed`].
     pub async fn replay(&self, id: DeadLetterId) -> Result<ReplayReport> {
-        self.dead_letters.replay(id).await
+        let span = tracing::info_span!("pulse.replay", %id);
+        async { self.run_replay(self.dead_letters.begin_replay(id).await?).await }.instrument(span).await
+    }
+
+    /// Replays an entry that is already Resolved, at `revision`: the revision the caller saw,
+    /// so two operators who both asked to run a resolved command again run it once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::replay`], with [`Error::Conflict`] unless the entry is Resolved at `revision`.
+    pub async fn replay_resolved(&self, id: DeadLetterId, revision: u64) -> Result<ReplayReport> {
+        let span = tracing::info_span!("pulse.replay", %id, revision);
+        async { self.run_replay(self.dead_letters.begin_replay_resolved(id, revision).await?).await }
+            .instrument(span)
+            .await
+    }
+
+    /// Runs a begun replay to its end, through the one replay path.
+    pub(crate) async fn run_replay(&self, ticket: ReplayTicket) -> Result<ReplayReport> {
+        replay::run(&self.dead_letters, self.dispatcher(), ticket, None).await
     }
 
     /// Replaces a dead letter's payload with `payload`, which must deserialize into the current

@@ -11,14 +11,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pulse_extensibility::{
-    CommandDispatcher, DeadLetterEntry, DeadLetterId, Failure, JsonSerializer, MAX_COMMAND_TYPE_LEN,
-    PayloadSerializer,
+    CommandDispatcher, DeadLetterEntry, Failure, JsonSerializer, MAX_COMMAND_TYPE_LEN, PayloadSerializer,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::command::Command;
 use super::handler_error::{HandlerError, ReplayError};
+use super::replay::{REPLAYING, ReplayContext};
 use super::retry::RetryPolicy;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -26,11 +26,6 @@ pub(crate) type TypedHandler<C> = Arc<dyn Fn(C) -> BoxFuture<Result<(), HandlerE
 type Upcaster = Box<dyn Fn(&str) -> Result<String, String> + Send + Sync>;
 type Invoke = Box<dyn Fn(&str) -> Result<BoxFuture<Result<(), HandlerError>>, String> + Send + Sync>;
 type Check = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
-
-tokio::task_local! {
-    /// The entry a replay on this task is running, so a dispatch inside it is not captured again.
-    pub(crate) static REPLAYING: DeadLetterId;
-}
 
 /// One registered command.
 pub(crate) struct Registered {
@@ -209,7 +204,7 @@ impl<S: PayloadSerializer + 'static> CommandDispatcher for CommandRegistry<S> {
         let running = (registered.invoke)(&payload).map_err(|reason| {
             ReplayError::UndeserializablePayload { command_type: command_type.to_owned(), reason }.failure()
         })?;
-        REPLAYING.scope(entry.id, running).await.map_err(|error| error.to_failure())
+        REPLAYING.scope(ReplayContext::of(entry), running).await.map_err(|error| error.to_failure())
     }
 }
 

@@ -4,14 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pulse_extensibility::{
-    CommandDispatcher, DeadLetters, Error, Failure, PayloadSerializer, ReplayOutcome, ReplayTicket, Result,
-    observe,
+    CommandDispatcher, DeadLetters, Error, PayloadSerializer, ReplayReport, ReplayTicket, Result,
 };
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::pace::Pace;
 use super::pulse::Pulse;
+use super::replay;
 
 /// Settings of a [`ReplayWorker`].
 #[derive(Debug, Clone, PartialEq)]
@@ -25,9 +25,10 @@ pub struct WorkerOptions {
     pub poll_interval: Duration,
     /// On shutdown, how long running replays may take to finish.
     pub shutdown_deadline: Duration,
-    /// How long a handler may run before its replay is failed. `None`: nine tenths of the lease,
-    /// so a handler is never still running when its lease runs out and another worker takes the
-    /// entry.
+    /// How long a handler may run before its replay is failed. Whatever it says, a handler
+    /// stops at its replay's deadline: the lease's expiry minus
+    /// [`DeadLettersOptions::lease_margin`](pulse_extensibility::DeadLettersOptions), so it is
+    /// never still running when another worker may take the entry. `None`: only that deadline.
     pub handler_timeout: Option<Duration>,
 }
 
@@ -87,8 +88,12 @@ pub struct WorkerTally {
     pub replayed: u64,
     /// Replays that failed again (recorded on their entries).
     pub failed: u64,
-    /// Replays whose lease was lost before they finished (another worker took the entry).
+    /// Replays whose lease was lost before they finished (another worker took the entry), or
+    /// that were claimed with too little of their lease left to start.
     pub lost: u64,
+    /// Replays whose end could not be recorded (a store error): their entries are replayable
+    /// again when the lease expires, so their handlers may run again.
+    pub unrecorded: u64,
 }
 
 impl WorkerTally {
@@ -96,6 +101,7 @@ impl WorkerTally {
         self.replayed += other.replayed;
         self.failed += other.failed;
         self.lost += other.lost;
+        self.unrecorded += other.unrecorded;
     }
 }
 
@@ -177,7 +183,7 @@ impl<S: PayloadSerializer + 'static> ReplayWorker<S> {
             for ticket in tickets {
                 let permit = permits.clone().acquire_owned().await.expect("the semaphore is never closed");
                 let (dead_letters, dispatcher) = (self.pulse.dead_letters().clone(), self.pulse.dispatcher());
-                let timeout = self.handler_timeout(&dead_letters);
+                let timeout = self.options.handler_timeout;
                 running.spawn(async move {
                     let tally = replay_one(&dead_letters, dispatcher, ticket, timeout).await;
                     drop(permit);
@@ -199,60 +205,24 @@ impl<S: PayloadSerializer + 'static> ReplayWorker<S> {
         }
         Ok(tally)
     }
-
-    fn handler_timeout(&self, dead_letters: &DeadLetters) -> Duration {
-        self.options.handler_timeout.unwrap_or_else(|| dead_letters.options().lease_duration.mul_f64(0.9))
-    }
 }
 
-/// Runs one claimed replay: the handler in a task of its own (so a panic is a recorded failure),
-/// within its time limit, then finishes the replay.
+/// Runs one claimed replay through the one replay path and counts how it ended.
 async fn replay_one(
     dead_letters: &DeadLetters,
     dispatcher: Arc<dyn CommandDispatcher>,
     ticket: ReplayTicket,
-    timeout: Duration,
+    timeout: Option<Duration>,
 ) -> WorkerTally {
-    let entry = ticket.entry.clone();
-    let started = std::time::Instant::now();
-    let handler = tokio::spawn(async move { dispatcher.dispatch(&entry).await });
-    let abort = handler.abort_handle();
-    // If this replay is itself stopped (shutdown deadline, abort), its handler stops with it.
-    let _stop_handler_with_replay = AbortOnDrop(handler.abort_handle());
-    let outcome = match tokio::time::timeout(timeout, handler).await {
-        Ok(Ok(Ok(()))) => ReplayOutcome::Succeeded,
-        Ok(Ok(Err(failure))) => ReplayOutcome::Failed(failure),
-        Ok(Err(join_error)) => ReplayOutcome::Failed(Failure::new(
-            "pulse::HandlerPanicked",
-            format!("the handler panicked: {join_error}"),
-        )),
-        Err(_elapsed) => {
-            abort.abort();
-            ReplayOutcome::Failed(Failure::new(
-                "pulse::ReplayTimedOut",
-                format!("the handler ran longer than the replay's limit of {timeout:?}"),
-            ))
-        }
-    };
-    observe::replay_duration(&ticket.entry, started.elapsed());
     let id = ticket.entry.id;
-    match dead_letters.finish_replay(ticket, outcome).await {
-        Ok(entry) if entry.status.is_terminal() => WorkerTally { replayed: 1, ..WorkerTally::default() },
-        Ok(_) => WorkerTally { failed: 1, ..WorkerTally::default() },
+    match replay::run(dead_letters, dispatcher, ticket, timeout).await {
+        Ok(ReplayReport::Succeeded(_)) => WorkerTally { replayed: 1, ..WorkerTally::default() },
+        Ok(ReplayReport::Failed { .. }) => WorkerTally { failed: 1, ..WorkerTally::default() },
         Err(Error::LeaseLost { .. }) => WorkerTally { lost: 1, ..WorkerTally::default() },
         Err(error) => {
             tracing::error!(%id, %error, "finishing a replay failed; the entry is replayable when its lease expires");
-            WorkerTally::default()
+            WorkerTally { unrecorded: 1, ..WorkerTally::default() }
         }
-    }
-}
-
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -1,0 +1,113 @@
+//! Edge input that databases disagree on, which the shared layer settles once: instants outside
+//! the years 1 to 9999 and NUL characters in filters are `InvalidInput` before any backend sees
+//! them; instants at either end of the range are stored and compared exactly.
+
+use pulse_extensibility::{
+    Cursor, DeadLetterEntry, EntryFilter, Error, Fingerprint, ListQuery, SortOrder, Statistics, Timestamp,
+};
+
+use super::{command, store};
+use crate::Harness;
+
+/// Instants just outside the supported range, and the extremes of `i64`.
+fn out_of_range() -> [Timestamp; 4] {
+    [
+        Timestamp::from_micros(i64::MIN),
+        Timestamp::from_micros(Timestamp::MIN.as_micros() - 1),
+        Timestamp::from_micros(Timestamp::MAX.as_micros() + 1),
+        Timestamp::from_micros(i64::MAX),
+    ]
+}
+
+fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Error>, field: &str) {
+    match result {
+        Err(Error::InvalidInput { field: rejected, .. }) => assert_eq!(rejected, field),
+        other => panic!("expected InvalidInput on {field}, got {other:?}"),
+    }
+}
+
+/// A cursor at `occurred_at` and `entry`'s id, as a caller could send it back.
+fn cursor(order: SortOrder, occurred_at: Timestamp, entry: &DeadLetterEntry) -> Cursor {
+    let order = if order == SortOrder::OldestFirst { 'a' } else { 'd' };
+    format!("{order}.{}.{}", occurred_at.as_micros(), entry.id).parse().expect("a well-formed cursor")
+}
+
+fn page_query(filter: EntryFilter) -> ListQuery {
+    ListQuery { filter, order: SortOrder::OldestFirst, limit: 10, cursor: None }
+}
+
+/// A first failure, a filter bound, a cursor or a purge bound outside 0001-01-01 to
+/// 9999-12-31 is rejected the same way on every backend, and nothing changes.
+pub async fn instants_outside_the_years_1_to_9999_are_invalid_input(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    for instant in out_of_range() {
+        assert_invalid(
+            h.store.store(command("orders.create").first_failed_at(instant)).await,
+            "first_failed_at",
+        );
+        let from = EntryFilter { occurred_from: Some(instant), ..EntryFilter::default() };
+        assert_invalid(h.store.list(page_query(from.clone())).await, "occurred_from");
+        assert_invalid(h.store.request_replay_matching(from).await, "occurred_from");
+        let before = EntryFilter { occurred_before: Some(instant), ..EntryFilter::default() };
+        assert_invalid(h.store.list(page_query(before)).await, "occurred_before");
+        let cursor = cursor(SortOrder::OldestFirst, instant, &entry);
+        let query = ListQuery { cursor: Some(cursor), ..page_query(EntryFilter::default()) };
+        assert_invalid(h.store.list(query).await, "cursor");
+        assert_invalid(h.store.purge(instant, 10).await, "resolved_before");
+    }
+    assert_eq!(h.store.statistics().await.unwrap(), Statistics { total: 1, new: 1, ..Statistics::default() });
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(entry));
+}
+
+/// The first and last supported instants are stored exactly and work as filter, cursor and
+/// purge bounds.
+pub async fn instants_at_the_ends_of_the_range_are_kept_and_compared(h: Harness) {
+    let oldest = store(&h.store, command("orders.create").first_failed_at(Timestamp::MIN)).await;
+    assert_eq!(oldest.first_failed_at, Timestamp::MIN);
+    let all = EntryFilter {
+        occurred_from: Some(Timestamp::MIN),
+        occurred_before: Some(Timestamp::MAX),
+        ..EntryFilter::default()
+    };
+    let page = h.store.list(page_query(all)).await.unwrap();
+    assert_eq!(page.entries, vec![oldest.clone()]);
+    let cursor = cursor(SortOrder::NewestFirst, Timestamp::MAX, &oldest);
+    let query = ListQuery {
+        order: SortOrder::NewestFirst,
+        cursor: Some(cursor),
+        ..page_query(EntryFilter::default())
+    };
+    assert_eq!(h.store.list(query).await.unwrap().entries, vec![oldest.clone()]);
+    h.store.dismiss(oldest.id, None).await.unwrap();
+    assert_eq!(h.store.purge(Timestamp::MIN, 10).await.unwrap(), 0);
+    assert_eq!(h.store.purge(Timestamp::MAX, 10).await.unwrap(), 1);
+    assert_eq!(h.store.statistics().await.unwrap(), Statistics::default());
+}
+
+/// A NUL character in a filter's command type, exception type or fingerprint is rejected the
+/// same way on every backend, for listing and for requesting replays.
+pub async fn nul_in_filter_strings_is_invalid_input(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    let filters = [
+        (
+            "command_type",
+            EntryFilter { command_type: Some("orders\0create".to_owned()), ..EntryFilter::default() },
+        ),
+        (
+            "exception_type",
+            EntryFilter { exception_type: Some("Timeout\0".to_owned()), ..EntryFilter::default() },
+        ),
+        (
+            "fingerprint",
+            EntryFilter {
+                fingerprint: Some(Fingerprint::from_stored("ab\0cd".to_owned())),
+                ..EntryFilter::default()
+            },
+        ),
+    ];
+    for (field, filter) in filters {
+        assert_invalid(h.store.list(page_query(filter.clone())).await, field);
+        assert_invalid(h.store.request_replay_matching(filter).await, field);
+    }
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(entry));
+}

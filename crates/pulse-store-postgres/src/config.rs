@@ -6,12 +6,15 @@ use std::time::Duration;
 use pulse_extensibility::SqlIdentifier;
 use sqlx::PgPool;
 
+use crate::database_url::DatabaseUrl;
+
 /// How a [`crate::PostgresStore`] reaches Postgres.
 ///
 /// Start from [`PostgresConfig::from_url`] (the store opens and owns a pool) or
 /// [`PostgresConfig::from_pool`] (the store shares the application's pool), then adjust.
 ///
-/// `Debug` never shows the password of a URL.
+/// `Debug` shows where a URL points (`postgres://user@host:port/database`), rebuilt from its
+/// parsed parts: never its password, nor any of its parameters.
 ///
 /// ```
 /// use pulse_extensibility::SqlIdentifier;
@@ -37,7 +40,7 @@ pub struct PostgresConfig {
 #[derive(Clone)]
 pub(crate) enum Connection {
     /// A URL: the store opens its own pool.
-    Url(String),
+    Url(DatabaseUrl),
     /// The application's pool, shared.
     Pool(PgPool),
 }
@@ -62,8 +65,16 @@ impl PostgresConfig {
 
     /// Connect to `url` (`postgres://user:password@host:port/database?...`) with a pool the
     /// store owns.
+    ///
+    /// The URL is parsed here and checked by [`crate::PostgresStore::open`], which refuses it
+    /// before sqlx sees it when it is not a `postgres://` or `postgresql://` URL (key=value
+    /// connection strings are not taken), or when it has a query parameter other than those
+    /// sqlx understands: `sslmode`, `sslrootcert`, `sslcert`, `sslkey` (each also spelt with
+    /// dashes, as `ssl-mode`, and `ssl-ca`), `statement-cache-capacity`, `host`, `hostaddr`,
+    /// `port`, `dbname`, `user`, `password`, `application_name`, `options` and `options[NAME]`.
+    /// Keys are compared once percent-decoded, as sqlx reads them.
     pub fn from_url(url: impl Into<String>) -> Self {
-        Self::new(Connection::Url(url.into()))
+        Self::new(Connection::Url(DatabaseUrl::new(url.into())))
     }
 
     /// Use the application's `pool`. The pool's own size and timeouts apply;
@@ -124,7 +135,7 @@ impl fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("PostgresConfig");
         match &self.connection {
-            Connection::Url(url) => s.field("url", &redact_url(url)),
+            Connection::Url(url) => s.field("url", &format_args!("{url}")),
             Connection::Pool(pool) => {
                 s.field("pool", &format_args!("shared pool of {} connections", pool.size()))
             }
@@ -138,70 +149,112 @@ impl fmt::Debug for PostgresConfig {
     }
 }
 
-/// `url` with its password (in the user info, or a `password=` parameter) replaced by `***`.
-/// Something that does not look like a URL is hidden whole: it might be all secret.
-pub(crate) fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "<hidden>".to_owned();
-    };
-    // The last '@' ends the user info, even when an unencoded password holds '/', '?' or '@';
-    // when that guess is wrong it hides too much, never too little.
-    let (authority, tail) = match rest.rsplit_once('@') {
-        Some((user_info, after)) => {
-            let user_info = match user_info.split_once(':') {
-                Some((user, _password)) => format!("{user}:***"),
-                None => user_info.to_owned(),
-            };
-            let split = after.find(['/', '?', '#']).unwrap_or(after.len());
-            (format!("{user_info}@{}", &after[..split]), &after[split..])
-        }
-        None => {
-            let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-            (rest[..split].to_owned(), &rest[split..])
-        }
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let query = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                    _ => pair.to_owned(),
-                })
-                .collect::<Vec<_>>()
-                .join("&");
-            format!("{path}?{query}")
-        }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
-}
-
 #[cfg(test)]
 mod tests {
+    use pulse_extensibility::Error;
+
     use super::*;
+    use crate::PostgresStore;
+
+    /// What opening a URL gives, when no server listens where it points.
+    enum Outcome {
+        /// Refused before any connection attempt, for this reason.
+        Refused(String),
+        /// Accepted, then unreachable.
+        Unavailable,
+    }
+
+    /// Every text `error` shows: its `Display`, its `Debug`, and both of each source in its chain.
+    fn texts(error: &Error) -> Vec<String> {
+        let mut texts = vec![error.to_string(), format!("{error:?}")];
+        let mut source = std::error::Error::source(error);
+        while let Some(error) = source {
+            texts.extend([error.to_string(), format!("{error:?}")]);
+            source = error.source();
+        }
+        texts
+    }
+
+    fn unknown_parameter(key: &str) -> String {
+        format!(
+            "the database URL has the parameter \"{key}\", which sqlx does not understand; accepted \
+             parameters: sslmode, ssl-mode, sslrootcert, ssl-root-cert, ssl-ca, sslcert, ssl-cert, sslkey, \
+             ssl-key, statement-cache-capacity, host, hostaddr, port, dbname, user, password, \
+             application_name, options, options[NAME]"
+        )
+    }
+
+    fn unparseable(error: &str) -> String {
+        format!(
+            "the database URL does not parse ({error}); Pulse takes postgres:// or postgresql:// URLs, not \
+             key=value connection strings"
+        )
+    }
+
+    /// Every URL form that once leaked a secret, with what opening it must give. Nothing listens
+    /// on 127.0.0.1:1.
+    fn cases() -> Vec<(&'static str, Outcome)> {
+        use Outcome::{Refused, Unavailable};
+        vec![
+            ("postgres://127.0.0.1:1/orders?user=u&%70assword=SECRET", Unavailable),
+            ("postgres://127.0.0.1:1/orders?sslpassword=SECRET", Refused(unknown_parameter("sslpassword"))),
+            ("postgres://127.0.0.1:1/orders?%73slpassword=SECRET", Refused(unknown_parameter("sslpassword"))),
+            ("postgres://app:SECRET", Refused(unparseable("invalid port number"))),
+            ("postgres://app:SECRET@127.0.0.1:1/orders?password=SECRET2", Unavailable),
+            ("host=db password=SECRET", Refused(unparseable("relative URL without a base"))),
+            ("postgres://app:SECRET%2F%40x@127.0.0.1:1/orders", Unavailable),
+            ("postgres://app:SECRET@127.0.0.1:99999/orders", Refused(unparseable("invalid port number"))),
+            (
+                "mysql://app:SECRET@127.0.0.1:1/orders",
+                Refused("the database URL must start with postgres:// or postgresql://".to_owned()),
+            ),
+            (
+                "postgres://127.0.0.1:1/orders?sslmode=SECRET",
+                Refused("the value of the parameter \"sslmode\" in the database URL is not valid".to_owned()),
+            ),
+        ]
+    }
 
     #[test]
-    fn passwords_are_redacted() {
-        let cases = [
-            ("postgres://app:s3cret@db:5432/orders", "postgres://app:***@db:5432/orders"),
-            ("postgres://app:p%40ss:w@rd@db/orders", "postgres://app:***@db/orders"),
-            ("postgresql://app@db/orders?sslmode=require", "postgresql://app@db/orders?sslmode=require"),
-            ("postgres://db/orders?user=app&password=s3cret", "postgres://db/orders?user=app&password=***"),
-            ("postgres://db", "postgres://db"),
-            ("postgres://app:pa/ss?w@db/orders", "postgres://app:***@db/orders"),
-            ("host=db password=s3cret", "<hidden>"),
-        ];
-        for (url, expected) in cases {
-            assert_eq!(redact_url(url), expected, "{url}");
+    fn debug_shows_the_target_without_secrets() {
+        let config =
+            PostgresConfig::from_url("postgres://app:SECRET@db.internal:5433/orders?sslmode=require");
+        assert_eq!(
+            format!("{config:?}"),
+            "PostgresConfig { url: postgres://app@db.internal:5433/orders, schema: \"pulse\", table: \
+             \"CommandDeadLetter\", max_connections: 10, acquire_timeout: 30s, run_migrations: true }"
+        );
+    }
+
+    #[test]
+    fn debug_of_any_url_form_hides_its_secrets() {
+        for (url, _) in cases() {
+            let debug = format!("{:?}", PostgresConfig::from_url(url));
+            assert!(!debug.contains("SECRET"), "{url}: {debug}");
         }
     }
 
     #[test]
-    fn debug_of_a_config_hides_the_password() {
-        let config = PostgresConfig::from_url("postgres://app:hunter2@db:5432/orders?password=hunter3");
-        let debug = format!("{config:?}");
-        assert!(!debug.contains("hunter"), "{debug}");
-        assert!(debug.contains("postgres://app:***@db:5432/orders?password=***"), "{debug}");
+    fn debug_of_a_url_that_does_not_parse_shows_a_placeholder() {
+        let debug = format!("{:?}", PostgresConfig::from_url("host=db password=SECRET"));
+        assert!(debug.starts_with("PostgresConfig { url: <unparseable URL>, schema:"), "{debug}");
+    }
+
+    #[tokio::test]
+    async fn open_refuses_bad_urls_before_connecting_and_no_error_holds_a_secret() {
+        for (url, outcome) in cases() {
+            let config = PostgresConfig::from_url(url).acquire_timeout(Duration::from_millis(500));
+            let error = PostgresStore::open(config).await.expect_err("nothing listens there");
+            match (&error, outcome) {
+                (Error::InvalidConfig { reason }, Outcome::Refused(expected)) => {
+                    assert_eq!(reason, &expected, "{url}");
+                }
+                (Error::Unavailable { .. }, Outcome::Unavailable) => {}
+                (error, _) => panic!("{url}: unexpected {error:?}"),
+            }
+            for text in texts(&error) {
+                assert!(!text.contains("SECRET"), "{url}: {text}");
+            }
+        }
     }
 }

@@ -18,6 +18,7 @@
 //! sizing and how statistics stay fast.
 
 mod config;
+mod database_url;
 mod error;
 mod migrate;
 mod sql;

@@ -13,7 +13,7 @@ use pulse_extensibility::{
     EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, Resolution, Result, Scope, SqlIdentifier,
     Statistics, StoreReceipt, TenantId, Timestamp, Uuid, columns,
 };
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use crate::config::{Connection, PostgresConfig};
@@ -45,14 +45,15 @@ impl PostgresStore {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidConfig`] for a URL that does not parse, or a schema written by a newer
-    /// Pulse or with an altered history; [`Error::Unavailable`] when the server cannot be
+    /// [`Error::InvalidConfig`] for a URL that does not parse, is not a `postgres://` URL, or has
+    /// a query parameter sqlx does not understand (see [`PostgresConfig::from_url`]), all before
+    /// any connection is tried and without quoting the URL or its values; or a schema written by
+    /// a newer Pulse or with an altered history; [`Error::Unavailable`] when the server cannot be
     /// reached; other backend errors.
     pub async fn open(config: PostgresConfig) -> Result<Self> {
         let (pool, owns_pool) = match &config.connection {
             Connection::Url(url) => {
-                let options =
-                    PgConnectOptions::from_str(url).map_err(|e| map("parse the database URL", e))?;
+                let options = url.connect_options()?;
                 let options = match options.get_application_name() {
                     Some(_) => options,
                     None => options.application_name("pulse"),

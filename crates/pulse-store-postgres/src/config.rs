@@ -3,10 +3,27 @@
 use std::fmt;
 use std::time::Duration;
 
-use pulse_extensibility::SqlIdentifier;
+use pulse_extensibility::{Error, Result, SqlIdentifier};
 use sqlx::PgPool;
 
 use crate::database_url::DatabaseUrl;
+use crate::sql::{MIGRATIONS_TABLE, derived};
+
+/// Relations Pulse keeps in every schema it uses, whatever the table, and what they are.
+const PULSE_RELATIONS: [(&str, &str); 2] = [
+    (MIGRATIONS_TABLE, "Pulse's migration history"),
+    ("PulseMigrations_pkey", "the primary key of Pulse's migration history"),
+];
+
+/// The relations named after a store's table, by suffix, and what they are: the table, its
+/// counter table and their primary keys. (Index suffixes end neither in `Migrations` nor in
+/// `_pkey`, so an index cannot take a name of [`PULSE_RELATIONS`].)
+const TABLE_RELATIONS: [(&str, &str); 4] = [
+    ("", "the table"),
+    ("_pkey", "its primary key"),
+    ("_Counts", "its counter table"),
+    ("_Counts_pkey", "the primary key of its counter table"),
+];
 
 /// How a [`crate::PostgresStore`] reaches Postgres.
 ///
@@ -120,6 +137,16 @@ impl PostgresConfig {
         self
     }
 
+    /// Refuses a schema PostgreSQL reserves, or a table whose relations would take the name of
+    /// one of Pulse's own: checked before any I/O, as such names would otherwise fail midway
+    /// through a migration.
+    pub(crate) fn check_names(&self) -> Result<()> {
+        match reserved_schema(&self.schema).or_else(|| taken_relation(&self.table, &PULSE_RELATIONS)) {
+            Some(reason) => Err(Error::InvalidConfig { reason }),
+            None => Ok(()),
+        }
+    }
+
     /// The configured schema.
     pub fn schema_name(&self) -> &SqlIdentifier {
         &self.schema
@@ -149,10 +176,37 @@ impl fmt::Debug for PostgresConfig {
     }
 }
 
+/// Why PostgreSQL reserves `schema`, if it does. PostgreSQL itself refuses only lowercase `pg_`
+/// names; Pulse refuses every letter case, which would only confuse.
+fn reserved_schema(schema: &SqlIdentifier) -> Option<String> {
+    let lowercase = schema.as_str().to_ascii_lowercase();
+    if lowercase.starts_with("pg_") {
+        Some(format!(
+            "schema {schema:?} is reserved: PostgreSQL keeps its system schemas under names starting with pg_"
+        ))
+    } else if lowercase == "information_schema" {
+        Some(format!("schema {schema:?} is reserved: it is PostgreSQL's SQL-standard catalog"))
+    } else {
+        None
+    }
+}
+
+/// Which of `pulse` (names and what they are) a relation of `table` would take, as a reason.
+/// Quoted names are case-sensitive, so only exact matches collide.
+fn taken_relation(table: &SqlIdentifier, pulse: &[(&str, &str)]) -> Option<String> {
+    TABLE_RELATIONS.iter().find_map(|(suffix, what)| {
+        let name = derived(table, suffix);
+        let (_, owner) = pulse.iter().find(|(taken, _)| *taken == name.as_str())?;
+        Some(if suffix.is_empty() {
+            format!("table {table:?} is reserved: it is the name of {owner}")
+        } else {
+            format!("table {table:?} is reserved: {what} would be named {name:?}, the name of {owner}")
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use pulse_extensibility::Error;
-
     use super::*;
     use crate::PostgresStore;
 
@@ -255,6 +309,114 @@ mod tests {
             for text in texts(&error) {
                 assert!(!text.contains("SECRET"), "{url}: {text}");
             }
+        }
+    }
+
+    fn name(text: &str) -> SqlIdentifier {
+        SqlIdentifier::new(text).unwrap()
+    }
+
+    /// The reason `check_names` gives for `schema` and `table`, or `None` when it accepts them.
+    fn refusal(schema: &str, table: &str) -> Option<String> {
+        let config = PostgresConfig::from_url("postgres://db/orders").schema(name(schema)).table(name(table));
+        match config.check_names() {
+            Ok(()) => None,
+            Err(Error::InvalidConfig { reason }) => Some(reason),
+            Err(other) => panic!("{schema}.{table}: expected InvalidConfig, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_of_postgres_and_of_pulse_are_refused() {
+        let pg = |schema: &str| {
+            format!(
+                "schema \"{schema}\" is reserved: PostgreSQL keeps its system schemas under names starting \
+                 with pg_"
+            )
+        };
+        let cases = [
+            ("pg_catalog", "CommandDeadLetter", pg("pg_catalog")),
+            ("pg_temp_3", "CommandDeadLetter", pg("pg_temp_3")),
+            ("PG_Custom", "CommandDeadLetter", pg("PG_Custom")),
+            (
+                "information_schema",
+                "CommandDeadLetter",
+                "schema \"information_schema\" is reserved: it is PostgreSQL's SQL-standard catalog"
+                    .to_owned(),
+            ),
+            (
+                "Information_Schema",
+                "CommandDeadLetter",
+                "schema \"Information_Schema\" is reserved: it is PostgreSQL's SQL-standard catalog"
+                    .to_owned(),
+            ),
+            (
+                "pulse",
+                "PulseMigrations",
+                "table \"PulseMigrations\" is reserved: it is the name of Pulse's migration history"
+                    .to_owned(),
+            ),
+            (
+                "ops",
+                "PulseMigrations_pkey",
+                "table \"PulseMigrations_pkey\" is reserved: it is the name of the primary key of Pulse's \
+                 migration history"
+                    .to_owned(),
+            ),
+        ];
+        for (schema, table, expected) in cases {
+            assert_eq!(refusal(schema, table), Some(expected), "{schema}.{table}");
+        }
+    }
+
+    #[test]
+    fn names_near_reserved_ones_are_accepted() {
+        let cases = [
+            ("pulse", "CommandDeadLetter"),
+            ("pg", "CommandDeadLetter"),
+            ("pgx", "CommandDeadLetter"),
+            ("information", "CommandDeadLetter"),
+            ("pulse", "pulsemigrations"),
+            ("pulse", "PulseMigrations2"),
+            ("pulse", "Pulse"),
+        ];
+        for (schema, table) in cases {
+            assert_eq!(refusal(schema, table), None, "{schema}.{table}");
+        }
+    }
+
+    #[test]
+    fn derived_relations_are_checked_too() {
+        // No name of Pulse's ends in `_Counts` today; a stand-in shows the counter table is checked.
+        let pulse = [("Audit_Counts", "a stand-in for a relation of Pulse")];
+        assert_eq!(
+            taken_relation(&name("Audit"), &pulse).as_deref(),
+            Some(
+                "table \"Audit\" is reserved: its counter table would be named \"Audit_Counts\", the name of \
+                 a stand-in for a relation of Pulse"
+            )
+        );
+        assert_eq!(
+            taken_relation(&name("Audit_Counts"), &pulse).as_deref(),
+            Some("table \"Audit_Counts\" is reserved: it is the name of a stand-in for a relation of Pulse")
+        );
+    }
+
+    #[tokio::test]
+    async fn open_refuses_reserved_names_before_any_io() {
+        // Nothing listens on 127.0.0.1:1, and a lazy pool connects only when first used: a
+        // connection attempt would be Unavailable, not InvalidConfig.
+        let url = "postgres://127.0.0.1:1/orders";
+        let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy(url).unwrap();
+        let configs = [
+            PostgresConfig::from_url(url).schema(name("pg_catalog")),
+            PostgresConfig::from_pool(pool.clone()).schema(name("information_schema")),
+            PostgresConfig::from_pool(pool).table(name("PulseMigrations")),
+        ];
+        for config in configs {
+            let debug = format!("{config:?}");
+            let error = crate::PostgresStore::open(config).await.expect_err("reserved names are refused");
+            assert!(matches!(error, Error::InvalidConfig { .. }), "{debug}: {error:?}");
         }
     }
 }

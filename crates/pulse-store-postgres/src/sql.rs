@@ -103,9 +103,12 @@ fn qualified(schema: &SqlIdentifier, name: &SqlIdentifier) -> String {
     format!("{}.{}", schema.quoted(), name.quoted())
 }
 
+/// Pulse's migration history of every table in a schema: one table per schema.
+pub(crate) const MIGRATIONS_TABLE: &str = "PulseMigrations";
+
 /// A name derived from `table` by appending `suffix`, shortened with a hash when it would pass
 /// Postgres's 63-byte limit (which would otherwise truncate it silently and could collide).
-fn derived(table: &SqlIdentifier, suffix: &str) -> SqlIdentifier {
+pub(crate) fn derived(table: &SqlIdentifier, suffix: &str) -> SqlIdentifier {
     let name = format!("{}{suffix}", table.as_str());
     let name = if name.len() <= pulse_extensibility::MAX_IDENTIFIER_LEN {
         name
@@ -149,7 +152,7 @@ impl Names {
             table: table.clone(),
             entries: qualified(schema, table),
             counts: qualified(schema, &derived(table, "_Counts")),
-            migrations: qualified(schema, &SqlIdentifier::new("PulseMigrations").expect("valid")),
+            migrations: qualified(schema, &SqlIdentifier::new(MIGRATIONS_TABLE).expect("valid")),
             count_function: qualified(schema, &derived(table, "_Count")),
             select_list,
         }

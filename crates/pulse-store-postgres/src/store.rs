@@ -48,9 +48,12 @@ impl PostgresStore {
     /// [`Error::InvalidConfig`] for a URL that does not parse, is not a `postgres://` URL, or has
     /// a query parameter sqlx does not understand (see [`PostgresConfig::from_url`]), all before
     /// any connection is tried and without quoting the URL or its values; or a schema written by
-    /// a newer Pulse or with an altered history; [`Error::Unavailable`] when the server cannot be
+    /// a newer Pulse or with an altered history; a schema or table name reserved by PostgreSQL or
+    /// Pulse (a `pg_` schema, `information_schema`, a table named `PulseMigrations`), before any
+    /// I/O; [`Error::Unavailable`] when the server cannot be
     /// reached; other backend errors.
     pub async fn open(config: PostgresConfig) -> Result<Self> {
+        config.check_names()?;
         let (pool, owns_pool) = match &config.connection {
             Connection::Url(url) => {
                 let options = url.connect_options()?;

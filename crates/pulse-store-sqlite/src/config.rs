@@ -3,7 +3,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pulse_extensibility::SqlIdentifier;
+use pulse_extensibility::{Error, Result, SqlIdentifier};
+
+use crate::sql::MIGRATIONS_TABLE;
+
+/// Tables Pulse keeps in every database file it uses, whatever the store's table, and what
+/// they are.
+const PULSE_TABLES: [(&str, &str); 1] = [(MIGRATIONS_TABLE, "Pulse's migration history")];
+
+/// The tables named after a store's table, by suffix, and what they are. (Indexes and triggers
+/// take suffixes that start with `_` too: they meet a reserved name only when the counter table
+/// does, as for a table named `sqlite`.)
+const TABLE_OBJECTS: [(&str, &str); 2] = [("", "the table"), ("_Counts", "its counter table")];
 
 /// How hard SQLite works to make a commit survive a power loss (`PRAGMA synchronous`).
 ///
@@ -119,6 +130,16 @@ impl SqliteConfig {
         self
     }
 
+    /// Refuses a table whose name, or whose counter table's name, SQLite reserves or Pulse uses
+    /// itself: checked before any I/O, as such names would otherwise fail midway through a
+    /// migration.
+    pub(crate) fn check_table(&self) -> Result<()> {
+        match reserved_table(&self.table, &PULSE_TABLES) {
+            Some(reason) => Err(Error::InvalidConfig { reason }),
+            None => Ok(()),
+        }
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -142,5 +163,89 @@ impl SqliteConfig {
     /// The number of reader connections.
     pub fn reader_count(&self) -> usize {
         self.readers
+    }
+}
+
+/// Why a table of `table`'s (see [`TABLE_OBJECTS`]) would take a name SQLite reserves, or one
+/// of `pulse` (names and what they are). SQLite compares names without letter case.
+fn reserved_table(table: &SqlIdentifier, pulse: &[(&str, &str)]) -> Option<String> {
+    TABLE_OBJECTS.iter().find_map(|(suffix, what)| {
+        let name = format!("{table}{suffix}");
+        let why = if name.get(..7).is_some_and(|prefix| prefix.eq_ignore_ascii_case("sqlite_")) {
+            "SQLite reserves every name starting with sqlite_".to_owned()
+        } else {
+            let (_, owner) = pulse.iter().find(|(taken, _)| taken.eq_ignore_ascii_case(&name))?;
+            format!("the name of {owner}")
+        };
+        Some(if suffix.is_empty() {
+            format!("table {table:?} is reserved: {why}")
+        } else {
+            format!("table {table:?} is reserved: {what} would be named {name:?}, {why}")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(text: &str) -> SqlIdentifier {
+        SqlIdentifier::new(text).unwrap()
+    }
+
+    /// The reason `check_table` gives for `table`, or `None` when it accepts it.
+    fn refusal(table: &str) -> Option<String> {
+        match SqliteConfig::new("pulse.db").table(name(table)).check_table() {
+            Ok(()) => None,
+            Err(Error::InvalidConfig { reason }) => Some(reason),
+            Err(other) => panic!("{table}: expected InvalidConfig, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_of_sqlite_and_of_pulse_are_refused() {
+        let sqlite = |table: &str| {
+            format!("table \"{table}\" is reserved: SQLite reserves every name starting with sqlite_")
+        };
+        let pulse =
+            |table: &str| format!("table \"{table}\" is reserved: the name of Pulse's migration history");
+        let cases = [
+            ("sqlite_master", sqlite("sqlite_master")),
+            ("sqlite_schema", sqlite("sqlite_schema")),
+            ("SQLite_Stuff", sqlite("SQLite_Stuff")),
+            ("_pulse_migrations", pulse("_pulse_migrations")),
+            ("_Pulse_Migrations", pulse("_Pulse_Migrations")),
+            (
+                "SQLite",
+                "table \"SQLite\" is reserved: its counter table would be named \"SQLite_Counts\", SQLite \
+                 reserves every name starting with sqlite_"
+                    .to_owned(),
+            ),
+        ];
+        for (table, expected) in cases {
+            assert_eq!(refusal(table), Some(expected), "{table}");
+        }
+    }
+
+    #[test]
+    fn names_near_reserved_ones_are_accepted() {
+        for table in
+            ["CommandDeadLetter", "sqlite3", "sqlitemaster", "pulse_migrations", "_pulse_migrations2"]
+        {
+            assert_eq!(refusal(table), None, "{table}");
+        }
+    }
+
+    #[test]
+    fn the_counter_table_is_checked_too() {
+        // No name of Pulse's ends in `_Counts` today; a stand-in shows the counter table is checked.
+        let pulse = [("Audit_Counts", "a stand-in for a table of Pulse")];
+        assert_eq!(
+            reserved_table(&name("AUDIT"), &pulse).as_deref(),
+            Some(
+                "table \"AUDIT\" is reserved: its counter table would be named \"AUDIT_Counts\", the name of a \
+                 stand-in for a table of Pulse"
+            )
+        );
     }
 }

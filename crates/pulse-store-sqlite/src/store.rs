@@ -258,7 +258,8 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidConfig`]: a bad setting; the file is not a SQLite database; it was
+    /// - [`Error::InvalidConfig`]: a bad setting; a table name SQLite or Pulse reserves (starting
+    ///   with `sqlite_`, or `_pulse_migrations`), refused before any I/O; the file is not a SQLite database; it was
     ///   written by a newer Pulse; its migration history differs from this Pulse's; it has a
     ///   table of the configured name that Pulse did not create; it cannot use WAL mode. The file
     ///   is left as it was.
@@ -266,6 +267,7 @@ impl SqliteStore {
     ///   process held the write lock past the busy timeout).
     /// - [`Error::Unavailable`]: the file cannot be opened, the disk is full or failing.
     pub async fn open(config: SqliteConfig) -> Result<Self> {
+        config.check_table()?;
         if !(1..=SqliteConfig::MAX_READERS).contains(&config.reader_count()) {
             return Err(Error::InvalidConfig {
                 reason: format!(

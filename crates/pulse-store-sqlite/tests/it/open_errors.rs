@@ -1,7 +1,7 @@
 //! Files and settings the store must refuse with a typed error, without a panic, leaving the
 //! file as it was.
 
-use pulse_extensibility::Error;
+use pulse_extensibility::{Error, SqlIdentifier};
 use pulse_store_sqlite::{SqliteConfig, SqliteStore};
 
 use crate::common::{command, database, dead_letters, open, snapshot};
@@ -84,6 +84,42 @@ async fn bad_settings_are_refused() {
         ]
     );
     assert!(!path.exists(), "a refused configuration created the file");
+}
+
+#[tokio::test]
+async fn reserved_table_names_are_refused_before_any_io() {
+    let (dir, path) = database();
+    let reasons = reserved_table_reasons(&path).await;
+    assert!(!path.exists(), "a refused table name created the file");
+    // In a database that already holds a store, nothing changes either.
+    drop(open(&path).await);
+    let before = snapshot(dir.path());
+    assert_eq!(reserved_table_reasons(&path).await, reasons);
+    assert!(snapshot(dir.path()) == before, "a refused table name changed the database");
+    assert_eq!(
+        reasons,
+        [
+            "table \"sqlite_master\" is reserved: SQLite reserves every name starting with sqlite_",
+            "table \"SQLITE_sequence\" is reserved: SQLite reserves every name starting with sqlite_",
+            "table \"_pulse_migrations\" is reserved: the name of Pulse's migration history",
+            "table \"_Pulse_Migrations\" is reserved: the name of Pulse's migration history",
+            "table \"sqlite\" is reserved: its counter table would be named \"sqlite_Counts\", SQLite reserves \
+             every name starting with sqlite_",
+        ]
+    );
+}
+
+/// The reasons opening `path` with each reserved table name gives.
+async fn reserved_table_reasons(path: &std::path::Path) -> Vec<String> {
+    let mut reasons = Vec::new();
+    for table in ["sqlite_master", "SQLITE_sequence", "_pulse_migrations", "_Pulse_Migrations", "sqlite"] {
+        let config = SqliteConfig::new(path).table(SqlIdentifier::new(table).unwrap());
+        match open_error(config).await {
+            Error::InvalidConfig { reason } => reasons.push(reason),
+            other => panic!("{table}: expected InvalidConfig, got {other:?}"),
+        }
+    }
+    reasons
 }
 
 #[tokio::test]

@@ -28,7 +28,7 @@ enum Cleanup {
     Schema(String),
 }
 
-fn database_url() -> String {
+pub(crate) fn database_url() -> String {
     std::env::var("PULSE_TEST_DATABASE_URL").unwrap_or_else(|_| {
         panic!(
             "PULSE_TEST_DATABASE_URL is not set: run `cargo xtask test`, which starts a throwaway \

@@ -8,6 +8,7 @@ mod lease;
 mod operations;
 mod replay_paths;
 mod runtime;
+mod soak;
 
 /// Expands to one test per scenario and store: `memory::<scenario>`, `sqlite::<scenario>`,
 /// `postgres::<scenario>`.

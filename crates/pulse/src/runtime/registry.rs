@@ -110,8 +110,8 @@ impl<S: PayloadSerializer + 'static> CommandRegistry<S> {
     ///
     /// # Panics
     ///
-    /// When `C::NAME` is already registered, is empty or longer than 500 characters, or
-    /// `C::VERSION` is 0: these are set-up mistakes, found at start-up.
+    /// When `C::NAME` is already registered, is empty, only whitespace or longer than 500
+    /// characters, or `C::VERSION` is 0: these are set-up mistakes, found at start-up.
     pub fn register<C, F, Fut, E>(&mut self, handler: F) -> Registration<'_, C, S>
     where
         C: Command,
@@ -120,8 +120,8 @@ impl<S: PayloadSerializer + 'static> CommandRegistry<S> {
         E: Into<HandlerError> + 'static,
     {
         assert!(
-            !C::NAME.is_empty() && C::NAME.chars().count() <= MAX_COMMAND_TYPE_LEN,
-            "command name {:?} must have 1 to 500 characters",
+            !C::NAME.trim().is_empty() && C::NAME.chars().count() <= MAX_COMMAND_TYPE_LEN,
+            "command name {:?} must have 1 to 500 characters, not only whitespace",
             C::NAME
         );
         assert!(C::VERSION >= 1, "command {:?} has version 0; versions start at 1", C::NAME);

@@ -83,6 +83,61 @@ impl Env {
     }
 }
 
+/// `impl DeadLetterBackend for $ty` with the methods given, and those of replay requests and
+/// counts forwarded to `$inner` (an expression of `self`): for test backends that change a few
+/// primitives and keep the rest.
+macro_rules! backend_forwarding_requests {
+    ($ty:ty, |$this:ident| $inner:expr, { $($methods:tt)* }) => {
+        #[async_trait::async_trait]
+        impl pulse::DeadLetterBackend for $ty {
+        $($methods)*
+        async fn count(&$this, scope: &pulse::Scope, filter: &pulse::EntryFilter) -> pulse::Result<pulse::Statistics> {
+            $inner.count(scope, filter).await
+        }
+        async fn request_replay(
+            &$this,
+            scope: &pulse::Scope,
+            filter: &pulse::EntryFilter,
+            request: &pulse::ReplayRequest,
+        ) -> pulse::Result<u64> {
+            $inner.request_replay(scope, filter, request).await
+        }
+        async fn replay_request(
+            &$this,
+            scope: &pulse::Scope,
+            id: pulse::ReplayRequestId,
+        ) -> pulse::Result<Option<pulse::ReplayRequest>> {
+            $inner.replay_request(scope, id).await
+        }
+        async fn replay_requests(
+            &$this,
+            scope: &pulse::Scope,
+            before: Option<pulse::ReplayRequestId>,
+            limit: u32,
+        ) -> pulse::Result<Vec<pulse::ReplayRequest>> {
+            $inner.replay_requests(scope, before, limit).await
+        }
+        async fn cancel_replay_request(
+            &$this,
+            scope: &pulse::Scope,
+            id: pulse::ReplayRequestId,
+            at: pulse::Timestamp,
+            by: Option<&pulse::Actor>,
+        ) -> pulse::Result<Option<pulse::ReplayRequest>> {
+            $inner.cancel_replay_request(scope, id, at, by).await
+        }
+        async fn oldest_due_replay(
+            &$this,
+            scope: &pulse::Scope,
+            now: pulse::Timestamp,
+        ) -> pulse::Result<Option<pulse::Timestamp>> {
+            $inner.oldest_due_replay(scope, now).await
+        }
+        }
+    };
+}
+pub(crate) use backend_forwarding_requests;
+
 /// A store that cannot be reached: every call fails as if the database were down.
 #[derive(Debug)]
 pub(crate) struct Unreachable;
@@ -91,8 +146,7 @@ fn down<T>() -> pulse::Result<T> {
     Err(pulse::Error::unavailable("the database is down", std::io::Error::other("connection refused")))
 }
 
-#[async_trait::async_trait]
-impl DeadLetterBackend for Unreachable {
+backend_forwarding_requests!(Unreachable, |self| Down, {
     fn capabilities(&self) -> pulse::Capabilities {
         pulse::Capabilities::new(true)
     }
@@ -118,14 +172,6 @@ impl DeadLetterBackend for Unreachable {
     async fn error_groups(&self, _: &pulse::Scope, _: u32) -> pulse::Result<Vec<pulse::ErrorGroup>> {
         down()
     }
-    async fn request_replay(
-        &self,
-        _: &pulse::Scope,
-        _: &pulse::EntryFilter,
-        _: pulse::Timestamp,
-    ) -> pulse::Result<u64> {
-        down()
-    }
     async fn claim_requested(
         &self,
         _: &pulse::Scope,
@@ -136,6 +182,54 @@ impl DeadLetterBackend for Unreachable {
         down()
     }
     async fn purge(&self, _: &pulse::Scope, _: pulse::Timestamp, _: u32) -> pulse::Result<u64> {
+        down()
+    }
+});
+
+/// What [`Unreachable`] forwards its replay requests to: the same outage.
+struct Down;
+
+impl Down {
+    async fn count(&self, _: &pulse::Scope, _: &pulse::EntryFilter) -> pulse::Result<pulse::Statistics> {
+        down()
+    }
+    async fn request_replay(
+        &self,
+        _: &pulse::Scope,
+        _: &pulse::EntryFilter,
+        _: &pulse::ReplayRequest,
+    ) -> pulse::Result<u64> {
+        down()
+    }
+    async fn replay_request(
+        &self,
+        _: &pulse::Scope,
+        _: pulse::ReplayRequestId,
+    ) -> pulse::Result<Option<pulse::ReplayRequest>> {
+        down()
+    }
+    async fn replay_requests(
+        &self,
+        _: &pulse::Scope,
+        _: Option<pulse::ReplayRequestId>,
+        _: u32,
+    ) -> pulse::Result<Vec<pulse::ReplayRequest>> {
+        down()
+    }
+    async fn cancel_replay_request(
+        &self,
+        _: &pulse::Scope,
+        _: pulse::ReplayRequestId,
+        _: pulse::Timestamp,
+        _: Option<&pulse::Actor>,
+    ) -> pulse::Result<Option<pulse::ReplayRequest>> {
+        down()
+    }
+    async fn oldest_due_replay(
+        &self,
+        _: &pulse::Scope,
+        _: pulse::Timestamp,
+    ) -> pulse::Result<Option<pulse::Timestamp>> {
         down()
     }
 }

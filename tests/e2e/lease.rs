@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pulse::{
-    Capabilities, Clock, CommandDeadLetterStatus as Status, DeadLetterBackend, DeadLetterEntry, DeadLetterId,
-    DeadLetters, DeadLettersOptions, EntryFilter, EntryQuery, ErrorGroup, MemoryStore, ReplayLease,
-    ReplayWorker, Result, Scope, Statistics, StoreReceipt, Timestamp, WorkerOptions, WorkerTally,
+    Capabilities, Clock, CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, DeadLetters,
+    DeadLettersOptions, EntryQuery, ErrorGroup, MemoryStore, ReplayLease, ReplayWorker, Result, Scope,
+    Statistics, StoreReceipt, Timestamp, WorkerOptions, WorkerTally,
 };
 use tokio::time::Instant;
 
@@ -35,8 +35,7 @@ struct SlowClaims {
     delay: Duration,
 }
 
-#[async_trait::async_trait]
-impl DeadLetterBackend for SlowClaims {
+crate::env::backend_forwarding_requests!(SlowClaims, |self| self.inner, {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
@@ -58,9 +57,6 @@ impl DeadLetterBackend for SlowClaims {
     async fn error_groups(&self, scope: &Scope, limit: u32) -> Result<Vec<ErrorGroup>> {
         self.inner.error_groups(scope, limit).await
     }
-    async fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> Result<u64> {
-        self.inner.request_replay(scope, filter, at).await
-    }
     async fn claim_requested(
         &self,
         scope: &Scope,
@@ -75,7 +71,7 @@ impl DeadLetterBackend for SlowClaims {
     async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> Result<u64> {
         self.inner.purge(scope, resolved_before, limit).await
     }
-}
+});
 
 /// Handler runs as (start, end) on tokio's clock; a run that is aborted ends when it is dropped.
 type Runs = Arc<Mutex<Vec<(Duration, Duration)>>>;

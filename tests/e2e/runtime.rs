@@ -4,12 +4,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use pulse::{
     Capabilities, Command, CommandDeadLetterStatus as Status, CommandRegistry, DeadLetterBackend,
-    DeadLetterEntry, DeadLetterId, EntryFilter, EntryQuery, Envelope, Error, ErrorGroup, Failure,
-    HandlerError, ManualClock, NewDeadLetter, Pulse, ReplayLease, ReplayReport, Resolution, RetryPolicy,
-    Scope, Statistics, StoreReceipt, TenantId, Timestamp,
+    DeadLetterEntry, DeadLetterId, EntryQuery, Envelope, Error, ErrorGroup, Failure, HandlerError,
+    ManualClock, NewDeadLetter, Pulse, ReplayLease, ReplayReport, Resolution, RetryPolicy, Scope, Statistics,
+    StoreReceipt, TenantId, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -324,8 +323,7 @@ pub(crate) async fn unknown_types_and_corrupt_payloads_stay_new_with_the_error(e
 #[derive(Debug)]
 struct Unwritable(Arc<dyn DeadLetterBackend>);
 
-#[async_trait]
-impl DeadLetterBackend for Unwritable {
+crate::env::backend_forwarding_requests!(Unwritable, |self| self.0, {
     fn capabilities(&self) -> Capabilities {
         self.0.capabilities()
     }
@@ -347,9 +345,6 @@ impl DeadLetterBackend for Unwritable {
     async fn error_groups(&self, scope: &Scope, limit: u32) -> pulse::Result<Vec<ErrorGroup>> {
         self.0.error_groups(scope, limit).await
     }
-    async fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> pulse::Result<u64> {
-        self.0.request_replay(scope, filter, at).await
-    }
     async fn claim_requested(
         &self,
         scope: &Scope,
@@ -362,7 +357,7 @@ impl DeadLetterBackend for Unwritable {
     async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> pulse::Result<u64> {
         self.0.purge(scope, resolved_before, limit).await
     }
-}
+});
 
 /// When the dead letter cannot be stored, the caller still gets the handler's error.
 pub(crate) async fn a_failing_store_does_not_mask_the_handlers_error(env: &Env) {

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use crate::entry::{DeadLetterEntry, DeadLetterId, NewDeadLetter, ReplayLease, StoreReceipt};
 use crate::error::Result;
 use crate::query::{EntryFilter, ErrorGroup, Scope, SortKey, SortOrder, Statistics};
+use crate::request::{Actor, ReplayRequest, ReplayRequestId};
 use crate::time::Timestamp;
 
 /// What services need: store a failed command, or many.
@@ -114,21 +115,78 @@ pub trait DeadLetterBackend: Send + Sync + fmt::Debug {
     /// `limit`. See [`ErrorGroup`] for each field.
     async fn error_groups(&self, scope: &Scope, limit: u32) -> Result<Vec<ErrorGroup>>;
 
-    /// Marks for replay every entry in `scope` that matches `filter` and has no pending request:
-    /// sets `replay_requested_at` and `updated_at` to `at` and advances the revision.
-    /// Returns how many entries were marked.
-    async fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> Result<u64>;
+    /// How many entries in `scope` match `filter`, in each status, without reading them.
+    ///
+    /// # Contract
+    ///
+    /// The counts of exactly the entries [`Self::query`] would return for the same scope and
+    /// filter, read in one snapshot.
+    async fn count(&self, scope: &Scope, filter: &EntryFilter) -> Result<Statistics>;
 
-    /// Begins replay of up to `limit` requested entries in `scope`, oldest request first
+    /// Records `request` and marks for replay every entry in `scope` that matches `filter` and
+    /// has no pending request, in one transaction. Returns how many entries were marked.
+    ///
+    /// # Contract
+    ///
+    /// Marked entries get `replay_request = request.id`, `changed_by = request.requested_by`,
+    /// `updated_at = request.requested_at`, the next revision, and `replay_requested_at =
+    /// request.slot(n)`, where `n` numbers the marked entries from 0 in `(occurred_at, id)`
+    /// order: oldest failure first. The request is stored with `requested` set to the number
+    /// marked (also when 0). Concurrent requests never mark one entry twice. The shared layer
+    /// makes each request's id fresh.
+    async fn request_replay(
+        &self,
+        scope: &Scope,
+        filter: &EntryFilter,
+        request: &ReplayRequest,
+    ) -> Result<u64>;
+
+    /// The request with `id`, if it is visible in `scope`: all requests for
+    /// [`Scope::AllTenants`], only those made in the tenant for a tenant scope.
+    async fn replay_request(&self, scope: &Scope, id: ReplayRequestId) -> Result<Option<ReplayRequest>>;
+
+    /// Up to `limit` requests visible in `scope`, newest first (by id), only those with an id
+    /// strictly below `before` when given.
+    async fn replay_requests(
+        &self,
+        scope: &Scope,
+        before: Option<ReplayRequestId>,
+        limit: u32,
+    ) -> Result<Vec<ReplayRequest>>;
+
+    /// Cancels the request with `id`, visible in `scope`, in one transaction: every New entry in
+    /// `scope` whose pending request it is loses it (`replay_requested_at` and `replay_request`
+    /// cleared, `changed_by = by`, `updated_at = at`, the next revision); the request gets
+    /// `cancelled_at = at`, `cancelled_by = by`, and `cancelled` = how many entries lost it.
+    /// Returns the request as stored after, or `None` when it is not visible.
+    ///
+    /// # Contract
+    ///
+    /// Entries already claimed (Replaying) keep the request. Cancelling a cancelled request
+    /// changes nothing and returns it. Of concurrent cancellations, exactly one changes
+    /// anything. An entry is never both claimed and cancelled.
+    async fn cancel_replay_request(
+        &self,
+        scope: &Scope,
+        id: ReplayRequestId,
+        at: Timestamp,
+        by: Option<&Actor>,
+    ) -> Result<Option<ReplayRequest>>;
+
+    /// The earliest `replay_requested_at` at or before `now` among New entries in `scope` with a
+    /// pending request: how long the oldest replay that could run has waited for a worker.
+    async fn oldest_due_replay(&self, scope: &Scope, now: Timestamp) -> Result<Option<Timestamp>>;
+
+    /// Begins replay of up to `limit` requested entries in `scope`, earliest first
     /// (`replay_requested_at`, then id).
     ///
     /// # Contract
     ///
-    /// Claims entries with a pending request that are not Dismissed and not held by a lease live
-    /// at `now` (the shared layer only ever leaves a request on New entries, and on Replaying
-    /// ones while their replay runs); sets status Replaying, `lease`, `updated_at = now`, advances the
-    /// revision, keeps the request, and returns the claimed entries as stored. Concurrent claimers
-    /// receive disjoint sets.
+    /// Claims entries with a pending request due at `now` (`replay_requested_at <= now`) that
+    /// are not Dismissed and not held by a lease live at `now` (the shared layer only ever
+    /// leaves a request on New entries, and on Replaying ones while their replay runs); sets
+    /// status Replaying, `lease`, `updated_at = now`, advances the revision, keeps the request,
+    /// and returns the claimed entries as stored. Concurrent claimers receive disjoint sets.
     async fn claim_requested(
         &self,
         scope: &Scope,

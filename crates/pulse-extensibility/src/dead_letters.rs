@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 use crate::machine::{Applied, ReplayFrom, ReplayOutcome, Transition, apply};
 use crate::observe;
 use crate::query::{Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, SortKey, SortOrder, Statistics};
+use crate::request::{
+    Actor, MAX_PER_SECOND, ReplayProgress, ReplayRequest, ReplayRequestId, ReplayRequestSpec, ReplaySelection,
+};
 use crate::schema::DEFAULT_MAX_PAYLOAD_BYTES;
 use crate::status::{CommandDeadLetterStatus, Resolution};
 use crate::time::{Clock, SystemClock, Timestamp};
@@ -132,6 +135,7 @@ pub struct DeadLetters {
     clock: Arc<dyn Clock>,
     options: DeadLettersOptions,
     scope: Scope,
+    actor: Option<Actor>,
 }
 
 impl fmt::Debug for DeadLetters {
@@ -141,6 +145,7 @@ impl fmt::Debug for DeadLetters {
             .field("clock", &self.clock)
             .field("options", &self.options)
             .field("scope", &self.scope)
+            .field("actor", &self.actor)
             .finish()
     }
 }
@@ -153,6 +158,7 @@ impl DeadLetters {
             clock: Arc::new(SystemClock),
             options: DeadLettersOptions::default(),
             scope: Scope::AllTenants,
+            actor: None,
         }
     }
 
@@ -174,6 +180,18 @@ impl DeadLetters {
     #[must_use]
     pub fn for_tenant(&self, tenant: TenantId) -> Self {
         Self { scope: Scope::Tenant(tenant), ..self.clone() }
+    }
+
+    /// The same store, recording `actor` on every change it makes and in every audit event
+    /// (target [`observe::AUDIT_TARGET`]).
+    #[must_use]
+    pub fn acting_as(&self, actor: Actor) -> Self {
+        Self { actor: Some(actor), ..self.clone() }
+    }
+
+    /// Who changes made through this handle are recorded under.
+    pub fn actor(&self) -> Option<&Actor> {
+        self.actor.as_ref()
     }
 
     /// The scope operations run in.
@@ -347,7 +365,10 @@ impl DeadLetters {
             let entry = self.backend.get(&self.scope, id).await?.ok_or(Error::NotFound { id })?;
             match apply(&entry, transition, self.now())? {
                 Applied::Unchanged => return Ok((entry, false)),
-                Applied::Changed(next) => {
+                Applied::Changed(mut next) => {
+                    if transition.is_operator_action() {
+                        next.changed_by.clone_from(&self.actor);
+                    }
                     if self.backend.swap(&next).await? {
                         return Ok((*next, true));
                     }
@@ -421,6 +442,7 @@ impl DeadLetters {
         let (entry, changed) = self.transition_reporting_change(id, &Transition::Dismiss { note }).await?;
         if changed {
             observe::dismissed(&entry);
+            observe::audit(self.actor(), "dismiss", 1, None);
         }
         Ok(entry)
     }
@@ -439,18 +461,22 @@ impl DeadLetters {
         note: Option<String>,
     ) -> Result<DeadLetterEntry> {
         check_note(note.as_deref())?;
-        self.transition(id, &Transition::Resolve { resolution, note }).await
+        let entry = self.transition(id, &Transition::Resolve { resolution, note }).await?;
+        observe::audit(self.actor(), "resolve", 1, None);
+        Ok(entry)
     }
 
-    /// Asks for the entry to be replayed by whoever claims requested replays. Only an
-    /// unresolved entry (New, or Replaying with an expired lease) can be requested.
+    /// Asks for the entry to be replayed by whoever claims requested replays, recording a
+    /// [`ReplayRequest`] for it; asking again while a request is pending changes nothing. Only
+    /// an unresolved entry (New, or Replaying with an expired lease) can be requested.
     ///
     /// # Errors
     ///
     /// [`Error::NotFound`]; [`Error::Dismissed`]; [`Error::Conflict`] for a Resolved entry or
     /// during a live replay.
     pub async fn request_replay(&self, id: DeadLetterId) -> Result<DeadLetterEntry> {
-        self.transition(id, &Transition::RequestReplay).await
+        self.request_replays(ReplayRequestSpec::new(ReplaySelection::Entry(id))).await?;
+        self.get_entry(id).await?.ok_or(Error::NotFound { id })
     }
 
     /// Replaces the entry's payload, for example with a corrected command, before it is replayed.
@@ -473,24 +499,188 @@ impl DeadLetters {
         }
         let entry = self.transition(id, &Transition::EditPayload { payload, command_version }).await?;
         tracing::info!(%id, command_type = %entry.command_type, tenant = %entry.tenant, "payload edited");
+        observe::audit(self.actor(), "edit", 1, None);
         Ok(entry)
     }
 
-    /// Asks for replay of every New entry that matches `filter`; returns how many were marked.
-    /// Entries already requested keep their place in the queue.
+    /// Asks for replay of every New entry that matches `filter`, recording one
+    /// [`ReplayRequest`]; returns how many were marked. Entries already requested keep their
+    /// place in the queue. A filter that admits no New entry marks nothing and records nothing.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a filter with a NUL character or an instant out of range;
     /// the backend's error.
-    pub async fn request_replay_matching(&self, mut filter: EntryFilter) -> Result<u64> {
+    pub async fn request_replay_matching(&self, filter: EntryFilter) -> Result<u64> {
         check_filter(&filter)?;
-        let new_only = filter.statuses.is_empty() || filter.statuses.contains(&CommandDeadLetterStatus::New);
-        if !new_only {
+        if !admits_new(&filter) {
             return Ok(0);
         }
-        filter.statuses = vec![CommandDeadLetterStatus::New];
-        self.backend.request_replay(&self.scope, &filter, self.now()).await
+        Ok(self.request_replays(ReplayRequestSpec::new(ReplaySelection::Matching(filter))).await?.requested)
+    }
+
+    /// Records a replay request and marks its entries, in one atomic write; workers of every
+    /// process then claim them, at the request's pace when it has one. Entries with a pending
+    /// request keep it. For [`ReplaySelection::Entry`], an entry that already has a pending
+    /// request returns that request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a bad note, a pace over [`MAX_PER_SECOND`], an empty or
+    /// over-long id list, a filter that admits no New entry or fails [`check_filter`]
+    /// (nothing is written); for [`ReplaySelection::Entry`], the errors of
+    /// [`Self::request_replay`]; the backend's error.
+    pub async fn request_replays(&self, spec: ReplayRequestSpec) -> Result<ReplayRequest> {
+        check_note(spec.note.as_deref())?;
+        if spec.per_second.is_some_and(|pace| pace.get() > MAX_PER_SECOND) {
+            return Err(Error::invalid_input("per_second", format!("must be at most {MAX_PER_SECOND}")));
+        }
+        let (filter, selection) = match &spec.selection {
+            ReplaySelection::Entry(id) => {
+                if let Some(pending) = self.check_requestable(*id).await? {
+                    return Ok(pending);
+                }
+                (EntryFilter { ids: vec![*id], ..EntryFilter::default() }, format!("entry {id}"))
+            }
+            ReplaySelection::Entries(ids) if ids.is_empty() => {
+                return Err(Error::invalid_input("ids", "must name at least one entry"));
+            }
+            ReplaySelection::Entries(ids) => {
+                (EntryFilter { ids: ids.clone(), ..EntryFilter::default() }, format!("{} entries", ids.len()))
+            }
+            ReplaySelection::Matching(filter) if !admits_new(filter) => {
+                return Err(Error::invalid_input("statuses", "only New entries can be requested for replay"));
+            }
+            ReplaySelection::Matching(filter) => (filter.clone(), filter.to_string()),
+        };
+        check_filter(&filter)?;
+        let filter =
+            EntryFilter { statuses: vec![CommandDeadLetterStatus::New], replay_pending: None, ..filter };
+        let now = self.now();
+        let mut request = ReplayRequest {
+            id: ReplayRequestId::new_at(now),
+            tenant: self.scope.tenant().cloned(),
+            selection,
+            requested_by: self.actor.clone(),
+            requested_at: now,
+            note: spec.note,
+            per_second: spec.per_second,
+            requested: 0,
+            cancelled_at: None,
+            cancelled_by: None,
+            cancelled: 0,
+        };
+        request.requested = self.backend.request_replay(&self.scope, &filter, &request).await?;
+        if request.requested == 0
+            && let ReplaySelection::Entry(id) = spec.selection
+            && let Some(pending) = self.check_requestable(id).await?
+        {
+            // Another request marked the entry between the check and the write.
+            return Ok(pending);
+        }
+        observe::audit(self.actor(), "request_replay", request.requested, Some(request.id));
+        Ok(request)
+    }
+
+    /// Whether entry `id` can be requested: `Ok(None)` when it can, the request already
+    /// pending on it when there is one.
+    async fn check_requestable(&self, id: DeadLetterId) -> Result<Option<ReplayRequest>> {
+        let entry = self.backend.get(&self.scope, id).await?.ok_or(Error::NotFound { id })?;
+        match apply(&entry, &Transition::RequestReplay, self.now())? {
+            Applied::Changed(_) => Ok(None),
+            Applied::Unchanged => match entry.replay_request {
+                Some(request) => self.backend.replay_request(&self.scope, request).await,
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// The replay request with `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RequestNotFound`] when it is not visible in this scope; the backend's error.
+    pub async fn replay_request(&self, id: ReplayRequestId) -> Result<ReplayRequest> {
+        self.backend.replay_request(&self.scope, id).await?.ok_or(Error::RequestNotFound { id })
+    }
+
+    /// Up to `limit` replay requests, newest first; pass the last id of a page as `before` for
+    /// the next.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] unless `limit` is 1 to 1000; the backend's error.
+    pub async fn replay_requests(
+        &self,
+        before: Option<ReplayRequestId>,
+        limit: u32,
+    ) -> Result<Vec<ReplayRequest>> {
+        check_limit("limit", limit)?;
+        self.backend.replay_requests(&self.scope, before, limit).await
+    }
+
+    /// Cancels a replay request: its entries not yet claimed lose it; replays already running
+    /// finish. Cancelling again changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RequestNotFound`]; the backend's error.
+    pub async fn cancel_replay_request(&self, id: ReplayRequestId) -> Result<ReplayRequest> {
+        let request = self
+            .backend
+            .cancel_replay_request(&self.scope, id, self.now(), self.actor.as_ref())
+            .await?
+            .ok_or(Error::RequestNotFound { id })?;
+        observe::audit(self.actor(), "cancel_replay_request", request.cancelled, Some(id));
+        Ok(request)
+    }
+
+    /// How far a replay request has come, counted from its entries now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RequestNotFound`]; the backend's error.
+    pub async fn replay_progress(&self, id: ReplayRequestId) -> Result<ReplayProgress> {
+        let request = self.replay_request(id).await?;
+        let of_request = EntryFilter { replay_request: Some(id), ..EntryFilter::default() };
+        let all = self.backend.count(&self.scope, &of_request).await?;
+        let waiting = EntryFilter {
+            statuses: vec![CommandDeadLetterStatus::New],
+            replay_pending: Some(true),
+            ..of_request
+        };
+        let remaining = self.backend.count(&self.scope, &waiting).await?.new;
+        let failed = all.new.saturating_sub(remaining);
+        let counted = remaining + all.replaying + all.resolved + failed + request.cancelled;
+        Ok(ReplayProgress {
+            remaining,
+            claimed: all.replaying,
+            replayed: all.resolved,
+            failed,
+            cancelled: request.cancelled,
+            other: request.requested.saturating_sub(counted),
+            request,
+        })
+    }
+
+    /// How many entries match `filter`, in each status, without reading them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a filter that fails [`check_filter`]; the backend's error.
+    pub async fn count(&self, filter: &EntryFilter) -> Result<Statistics> {
+        check_filter(filter)?;
+        self.backend.count(&self.scope, filter).await
+    }
+
+    /// Since when the oldest replay that could run now has waited for a worker: `None` when no
+    /// requested replay is due.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error.
+    pub async fn oldest_due_replay(&self) -> Result<Option<Timestamp>> {
+        self.backend.oldest_due_replay(&self.scope, self.now()).await
     }
 
     /// Begins replay of up to `limit` requested entries. Concurrent claimers get disjoint sets.
@@ -520,8 +710,14 @@ impl DeadLetters {
         check_instant("resolved_before", resolved_before)?;
         let purged = self.backend.purge(&self.scope, resolved_before, limit).await?;
         observe::purged(purged);
+        observe::audit(self.actor(), "purge", purged, None);
         Ok(purged)
     }
+}
+
+/// Whether `filter` admits New entries: only those can be requested for replay.
+fn admits_new(filter: &EntryFilter) -> bool {
+    filter.statuses.is_empty() || filter.statuses.contains(&CommandDeadLetterStatus::New)
 }
 
 #[async_trait]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::request::{Actor, ReplayRequestId};
 use crate::schema::MAX_KEY_LEN;
 use crate::status::{CommandDeadLetterStatus, Resolution};
 use crate::time::Timestamp;
@@ -380,8 +381,14 @@ pub struct DeadLetterEntry {
     pub resolved_at: Option<Timestamp>,
     /// The replay lease, while Replaying.
     pub lease: Option<ReplayLease>,
-    /// When a replay was requested, until a replay finishes.
+    /// While a replay is requested: the instant from which it may start (when it was
+    /// requested, or its slot in a paced request). Cleared when a replay finishes.
     pub replay_requested_at: Option<Timestamp>,
+    /// The latest request that asked for this entry's replay; kept after the replay finishes, so
+    /// the request's progress can count how it ended. Cleared by dismiss, resolve and cancel.
+    pub replay_request: Option<ReplayRequestId>,
+    /// Who made the latest operator change (request, dismiss, resolve, edit), when known.
+    pub changed_by: Option<Actor>,
     /// When the entry was stored.
     pub created_at: Timestamp,
     /// When the entry last changed.

@@ -1,6 +1,7 @@
 //! The one error type of Pulse. Callers match on its variants, never on messages.
 
 use crate::entry::DeadLetterId;
+use crate::request::ReplayRequestId;
 
 /// A boxed error from below Pulse: a driver, the file system, a serializer.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -20,6 +21,13 @@ pub enum Error {
     NotFound {
         /// The id asked for.
         id: DeadLetterId,
+    },
+
+    /// No replay request with this id is visible in the caller's scope.
+    #[error("replay request {id} not found")]
+    RequestNotFound {
+        /// The id asked for.
+        id: ReplayRequestId,
     },
 
     /// The entry was dismissed; it cannot be replayed.

@@ -18,6 +18,7 @@ pub mod fingerprint;
 pub mod machine;
 pub mod observe;
 mod query;
+mod request;
 mod schema;
 mod serializer;
 mod status;
@@ -33,10 +34,14 @@ pub use entry::{
 pub use error::{BoxError, Error, Result};
 pub use machine::{ReplayFrom, ReplayOutcome};
 pub use query::{Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, SortKey, SortOrder, Statistics};
+pub use request::{
+    Actor, MAX_ACTOR_LEN, MAX_PER_SECOND, ReplayProgress, ReplayRequest, ReplayRequestId, ReplayRequestSpec,
+    ReplaySelection,
+};
 pub use schema::{
     DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SCHEMA, DEFAULT_TABLE, MAX_COMMAND_TYPE_LEN,
     MAX_EXCEPTION_DETAILS_LEN, MAX_EXCEPTION_MESSAGE_LEN, MAX_EXCEPTION_TYPE_LEN, MAX_IDENTIFIER_LEN,
-    MAX_KEY_LEN, MAX_NOTE_LEN, SqlIdentifier, columns,
+    MAX_KEY_LEN, MAX_NOTE_LEN, SqlIdentifier, columns, request_columns,
 };
 pub use serializer::{JsonSerializer, PayloadSerializer};
 pub use status::{CommandDeadLetterStatus, Resolution};

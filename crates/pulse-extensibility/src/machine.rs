@@ -77,6 +77,14 @@ pub enum Transition {
     },
 }
 
+impl Transition {
+    /// Whether this is an operator's decision, recorded with who made it; replays beginning
+    /// and finishing are the workers'.
+    pub fn is_operator_action(&self) -> bool {
+        !matches!(self, Self::BeginReplay { .. } | Self::FinishReplay { .. })
+    }
+}
+
 /// What a transition does to an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
@@ -226,4 +234,5 @@ fn close(
     entry.resolved_at = Some(now);
     entry.lease = None;
     entry.replay_requested_at = None;
+    entry.replay_request = None;
 }

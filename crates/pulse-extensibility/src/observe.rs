@@ -76,3 +76,19 @@ pub fn unresolved(tenant: &str, count: u64) {
     #[allow(clippy::cast_precision_loss, reason = "a gauge is an f64; counts past 2^53 lose precision")]
     metrics::gauge!(UNRESOLVED, "tenant" => tenant.to_owned()).set(count as f64);
 }
+
+/// The `tracing` target of audit events: one per operator action, with who did it.
+pub const AUDIT_TARGET: &str = "pulse::audit";
+
+/// An operator action: `action` by `actor` (`-` when unknown) on `entries` entries, as part of
+/// `request` when it belongs to one.
+pub fn audit(
+    actor: Option<&crate::Actor>,
+    action: &str,
+    entries: u64,
+    request: Option<crate::ReplayRequestId>,
+) {
+    let actor = actor.map_or("-", crate::Actor::as_str);
+    let request = request.map(tracing::field::display);
+    tracing::info!(target: AUDIT_TARGET, actor, action, entries, request, "operator action");
+}

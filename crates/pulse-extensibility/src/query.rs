@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::{DeadLetterEntry, DeadLetterId, Fingerprint, TenantId};
 use crate::error::{Error, Result};
+use crate::request::ReplayRequestId;
 use crate::status::CommandDeadLetterStatus;
 use crate::time::Timestamp;
 
@@ -26,6 +27,16 @@ impl Scope {
         match self {
             Self::AllTenants => true,
             Self::Tenant(own) => own == tenant,
+        }
+    }
+
+    /// Whether a replay request made in `tenant`'s scope (`None`: across all tenants) is
+    /// visible in this scope: every request across all tenants, only the tenant's own in a
+    /// tenant scope.
+    pub fn sees_request(&self, tenant: Option<&TenantId>) -> bool {
+        match self {
+            Self::AllTenants => true,
+            Self::Tenant(own) => tenant == Some(own),
         }
     }
 
@@ -63,6 +74,12 @@ pub struct EntryFilter {
     pub occurred_from: Option<Timestamp>,
     /// Only entries whose latest failure is before this instant.
     pub occurred_before: Option<Timestamp>,
+    /// Only these entries (at most 1,000); empty means any.
+    pub ids: Vec<DeadLetterId>,
+    /// Only entries whose latest replay request is this one.
+    pub replay_request: Option<ReplayRequestId>,
+    /// Only entries with (`true`) or without (`false`) a pending replay request.
+    pub replay_pending: Option<bool>,
 }
 
 impl EntryFilter {
@@ -74,6 +91,44 @@ impl EntryFilter {
             && self.fingerprint.as_ref().is_none_or(|f| *f == entry.fingerprint)
             && self.occurred_from.is_none_or(|from| entry.occurred_at >= from)
             && self.occurred_before.is_none_or(|before| entry.occurred_at < before)
+            && (self.ids.is_empty() || self.ids.contains(&entry.id))
+            && self.replay_request.is_none_or(|request| entry.replay_request == Some(request))
+            && self.replay_pending.is_none_or(|pending| entry.replay_requested_at.is_some() == pending)
+    }
+}
+
+impl fmt::Display for EntryFilter {
+    /// The narrowing fields as `name = value` pairs joined by `, `; `every entry` when none.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if !self.statuses.is_empty() {
+            let statuses: Vec<String> = self.statuses.iter().map(ToString::to_string).collect();
+            parts.push(format!("status in {}", statuses.join("|")));
+        }
+        let texts = [
+            ("command_type", self.command_type.as_deref()),
+            ("exception_type", self.exception_type.as_deref()),
+            ("fingerprint", self.fingerprint.as_ref().map(Fingerprint::as_str)),
+        ];
+        parts.extend(texts.into_iter().filter_map(|(name, value)| Some(format!("{name} = {}", value?))));
+        if let Some(from) = self.occurred_from {
+            parts.push(format!("occurred_from = {from}"));
+        }
+        if let Some(before) = self.occurred_before {
+            parts.push(format!("occurred_before = {before}"));
+        }
+        match self.ids.as_slice() {
+            [] => {}
+            [id] => parts.push(format!("id = {id}")),
+            ids => parts.push(format!("{} ids", ids.len())),
+        }
+        if let Some(request) = self.replay_request {
+            parts.push(format!("replay_request = {request}"));
+        }
+        if let Some(pending) = self.replay_pending {
+            parts.push(format!("replay_pending = {pending}"));
+        }
+        if parts.is_empty() { f.write_str("every entry") } else { f.write_str(&parts.join(", ")) }
     }
 }
 

@@ -91,6 +91,36 @@ pub mod columns {
     pub const UPDATED_AT: &str = "UpdatedAt";
     /// Optimistic-concurrency revision, incremented by every change.
     pub const REVISION: &str = "Revision";
+    /// The latest replay request that asked for the entry.
+    pub const REPLAY_REQUEST_ID: &str = "ReplayRequestId";
+    /// Who made the latest operator change.
+    pub const CHANGED_BY: &str = "ChangedBy";
+}
+
+/// Column names of the replay-request table, the same on every backend.
+pub mod request_columns {
+    /// Primary key, a time-ordered UUID v7.
+    pub const ID: &str = "Id";
+    /// The tenant whose handle made the request; NULL across all tenants.
+    pub const TENANT: &str = "Tenant";
+    /// What was asked for, for people.
+    pub const SELECTION: &str = "Selection";
+    /// Who asked.
+    pub const REQUESTED_BY: &str = "RequestedBy";
+    /// When.
+    pub const REQUESTED_AT: &str = "RequestedAt";
+    /// Why.
+    pub const NOTE: &str = "Note";
+    /// The pace, in replay starts per second.
+    pub const PER_SECOND: &str = "PerSecond";
+    /// How many entries it marked.
+    pub const REQUESTED: &str = "Requested";
+    /// When it was cancelled.
+    pub const CANCELLED_AT: &str = "CancelledAt";
+    /// Who cancelled it.
+    pub const CANCELLED_BY: &str = "CancelledBy";
+    /// How many entries the cancellation took it from.
+    pub const CANCELLED: &str = "Cancelled";
 }
 
 /// A schema or table name that is safe to put into SQL.

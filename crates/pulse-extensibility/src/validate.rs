@@ -136,6 +136,8 @@ pub fn new_entry(input: NewDeadLetter, now: Timestamp, max_payload_bytes: usize)
         resolved_at: None,
         lease: None,
         replay_requested_at: None,
+        replay_request: None,
+        changed_by: None,
         created_at: now,
         updated_at: now,
         revision: 1,
@@ -178,6 +180,12 @@ pub fn check_filter(filter: &EntryFilter) -> Result<()> {
         if text.is_some_and(|text| text.contains('\0')) {
             return Err(Error::invalid_input(field, "must not contain NUL characters"));
         }
+    }
+    if filter.ids.len() > 1000 {
+        return Err(Error::invalid_input(
+            "ids",
+            format!("must name at most 1000 entries, named {}", filter.ids.len()),
+        ));
     }
     let instants = [("occurred_from", filter.occurred_from), ("occurred_before", filter.occurred_before)];
     for (field, instant) in instants {

@@ -1,14 +1,14 @@
 //! [`MemoryStore`]: entries in a map behind one mutex.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use pulse_extensibility::{
-    Capabilities, CommandDeadLetterStatus as Status, DeadLetterBackend, DeadLetterEntry, DeadLetterId,
-    EntryFilter, EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, Result, Scope, SortKey, SortOrder,
-    Statistics, StoreReceipt, TenantId, Timestamp,
+    Actor, Capabilities, CommandDeadLetterStatus as Status, DeadLetterBackend, DeadLetterEntry, DeadLetterId,
+    EntryFilter, EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, ReplayRequest, ReplayRequestId,
+    Result, Scope, SortKey, SortOrder, Statistics, StoreReceipt, TenantId, Timestamp,
 };
 
 /// A dead-letter store in memory. Clones share the same entries; nothing survives the process.
@@ -27,6 +27,8 @@ struct State {
     counts: HashMap<TenantId, Statistics>,
     /// Resolved and Dismissed entries by when they were resolved, so purge never walks the rest.
     terminal: BTreeSet<(Timestamp, DeadLetterId)>,
+    /// Replay requests, by id (time-ordered).
+    requests: BTreeMap<ReplayRequestId, ReplayRequest>,
 }
 
 /// What the indexes of [`State`] know of one entry.
@@ -81,7 +83,7 @@ impl State {
 
 /// Whether a requested entry can be claimed at `now`: what `begin_replay` would accept.
 fn claimable(entry: &DeadLetterEntry, now: Timestamp) -> bool {
-    entry.replay_requested_at.is_some()
+    entry.replay_requested_at.is_some_and(|due| due <= now)
         && match entry.status {
             Status::New | Status::Resolved => true,
             Status::Replaying => entry.lease.is_none_or(|lease| !lease.is_live_at(now)),
@@ -215,18 +217,115 @@ impl DeadLetterBackend for MemoryStore {
         Ok(groups)
     }
 
-    async fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> Result<u64> {
+    async fn count(&self, scope: &Scope, filter: &EntryFilter) -> Result<Statistics> {
+        let state = self.state();
+        let mut counts = Statistics::default();
+        for entry in state.visible(scope).filter(|entry| filter.matches(entry)) {
+            counts.add(entry.status, 1);
+        }
+        Ok(counts)
+    }
+
+    async fn request_replay(
+        &self,
+        scope: &Scope,
+        filter: &EntryFilter,
+        request: &ReplayRequest,
+    ) -> Result<u64> {
         let mut state = self.state();
-        let mut marked = 0;
+        let mut marked: Vec<(SortKey, DeadLetterId)> = state
+            .visible(scope)
+            .filter(|entry| filter.matches(entry) && entry.replay_requested_at.is_none())
+            .map(|entry| (SortKey::of(entry), entry.id))
+            .collect();
+        marked.sort_unstable();
+        for (n, (_, id)) in (0..).zip(&marked) {
+            let entry = state.entries.get_mut(id).expect("marked under the same lock");
+            entry.replay_requested_at = Some(request.slot(n));
+            entry.replay_request = Some(request.id);
+            entry.changed_by.clone_from(&request.requested_by);
+            entry.updated_at = request.requested_at;
+            entry.revision += 1;
+        }
+        let requested = marked.len() as u64;
+        state.requests.insert(request.id, ReplayRequest { requested, ..request.clone() });
+        Ok(requested)
+    }
+
+    async fn replay_request(&self, scope: &Scope, id: ReplayRequestId) -> Result<Option<ReplayRequest>> {
+        Ok(self
+            .state()
+            .requests
+            .get(&id)
+            .filter(|request| scope.sees_request(request.tenant.as_ref()))
+            .cloned())
+    }
+
+    async fn replay_requests(
+        &self,
+        scope: &Scope,
+        before: Option<ReplayRequestId>,
+        limit: u32,
+    ) -> Result<Vec<ReplayRequest>> {
+        let state = self.state();
+        let below = before.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        Ok(state
+            .requests
+            .range((std::ops::Bound::Unbounded, below))
+            .rev()
+            .map(|(_, request)| request)
+            .filter(|request| scope.sees_request(request.tenant.as_ref()))
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn cancel_replay_request(
+        &self,
+        scope: &Scope,
+        id: ReplayRequestId,
+        at: Timestamp,
+        by: Option<&Actor>,
+    ) -> Result<Option<ReplayRequest>> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let Some(request) =
+            state.requests.get_mut(&id).filter(|request| scope.sees_request(request.tenant.as_ref()))
+        else {
+            return Ok(None);
+        };
+        if request.cancelled_at.is_some() {
+            return Ok(Some(request.clone()));
+        }
+        let mut cancelled = 0;
         for entry in state.entries.values_mut() {
-            if scope.contains(&entry.tenant) && filter.matches(entry) && entry.replay_requested_at.is_none() {
-                entry.replay_requested_at = Some(at);
+            if scope.contains(&entry.tenant)
+                && entry.replay_request == Some(id)
+                && entry.replay_requested_at.is_some()
+                && entry.status == Status::New
+            {
+                entry.replay_requested_at = None;
+                entry.replay_request = None;
+                entry.changed_by = by.cloned();
                 entry.updated_at = at;
                 entry.revision += 1;
-                marked += 1;
+                cancelled += 1;
             }
         }
-        Ok(marked)
+        request.cancelled_at = Some(at);
+        request.cancelled_by = by.cloned();
+        request.cancelled = cancelled;
+        Ok(Some(request.clone()))
+    }
+
+    async fn oldest_due_replay(&self, scope: &Scope, now: Timestamp) -> Result<Option<Timestamp>> {
+        let state = self.state();
+        Ok(state
+            .visible(scope)
+            .filter(|entry| entry.status == Status::New)
+            .filter_map(|entry| entry.replay_requested_at)
+            .filter(|due| *due <= now)
+            .min())
     }
 
     async fn claim_requested(

@@ -18,11 +18,13 @@ const PULSE_RELATIONS: [(&str, &str); 2] = [
 /// The relations named after a store's table, by suffix, and what they are: the table, its
 /// counter table and their primary keys. (Index suffixes end neither in `Migrations` nor in
 /// `_pkey`, so an index cannot take a name of [`PULSE_RELATIONS`].)
-const TABLE_RELATIONS: [(&str, &str); 4] = [
+const TABLE_RELATIONS: [(&str, &str); 6] = [
     ("", "the table"),
     ("_pkey", "its primary key"),
     ("_Counts", "its counter table"),
     ("_Counts_pkey", "the primary key of its counter table"),
+    ("_ReplayRequests", "its replay-request table"),
+    ("_ReplayRequests_pkey", "the primary key of its replay-request table"),
 ];
 
 /// How a [`crate::PostgresStore`] reaches Postgres.

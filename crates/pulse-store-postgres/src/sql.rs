@@ -22,8 +22,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use pulse_extensibility::{
-    CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, EntryFilter, EntryQuery, Error,
-    ReplayLease, Resolution, Result, Scope, SortOrder, SqlIdentifier, Timestamp, Uuid, columns,
+    Actor, CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, EntryFilter, EntryQuery, Error,
+    ReplayLease, ReplayRequest, ReplayRequestId, Resolution, Result, Scope, SortOrder, SqlIdentifier,
+    Timestamp, Uuid, columns, request_columns as rc,
 };
 use sqlx::postgres::{PgArguments, Postgres};
 use sqlx::query::Query;
@@ -34,7 +35,7 @@ use sqlx::{Arguments, AssertSqlSafe, Encode, Type};
 pub(crate) const COUNTER_SLOTS: i16 = 16;
 
 /// The columns of the dead-letter table, in the order the store selects and inserts them.
-const ENTRY_COLUMNS: [&str; 26] = [
+const ENTRY_COLUMNS: [&str; 28] = [
     columns::ID,
     columns::TENANT,
     columns::MESSAGE_ID,
@@ -61,10 +62,12 @@ const ENTRY_COLUMNS: [&str; 26] = [
     columns::CREATED_AT,
     columns::UPDATED_AT,
     columns::REVISION,
+    columns::REPLAY_REQUEST_ID,
+    columns::CHANGED_BY,
 ];
 
 /// The Postgres array types of [`ENTRY_COLUMNS`], for the `UNNEST` insert.
-const ENTRY_ARRAY_TYPES: [&str; 26] = [
+const ENTRY_ARRAY_TYPES: [&str; 28] = [
     "uuid[]",
     "text[]",
     "text[]",
@@ -91,6 +94,8 @@ const ENTRY_ARRAY_TYPES: [&str; 26] = [
     "timestamptz[]",
     "timestamptz[]",
     "int8[]",
+    "uuid[]",
+    "text[]",
 ];
 
 /// A column name, quoted. Column names are constants; a bad one is a bug caught by every test.
@@ -136,6 +141,8 @@ pub(crate) struct Names {
     entries: String,
     /// The per-tenant, per-status counters.
     counts: String,
+    /// The replay requests.
+    requests: String,
     /// Pulse's migration history of every table in the schema.
     migrations: String,
     /// The trigger function that maintains the counters.
@@ -152,6 +159,7 @@ impl Names {
             table: table.clone(),
             entries: qualified(schema, table),
             counts: qualified(schema, &derived(table, "_Counts")),
+            requests: qualified(schema, &derived(table, "_ReplayRequests")),
             migrations: qualified(schema, &SqlIdentifier::new(MIGRATIONS_TABLE).expect("valid")),
             count_function: qualified(schema, &derived(table, "_Count")),
             select_list,
@@ -304,6 +312,8 @@ struct Row {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     revision: i64,
+    replay_request: Option<Uuid>,
+    changed_by: Option<String>,
 }
 
 /// Binds every column, in [`Row`]'s order, as `$wrap`, given `$take`: a function that moves
@@ -343,6 +353,8 @@ macro_rules! bind_columns {
             one!(created_at),
             one!(updated_at),
             one!(revision),
+            one!(replay_request),
+            one!(changed_by),
         ]
     }};
 }
@@ -376,6 +388,8 @@ impl Row {
             created_at: datetime(e.created_at)?,
             updated_at: datetime(e.updated_at)?,
             revision: revision(e.revision)?,
+            replay_request: e.replay_request.map(|request| *request.as_uuid()),
+            changed_by: e.changed_by.as_ref().map(|actor| actor.as_str().to_owned()),
         })
     }
 }
@@ -471,6 +485,8 @@ impl Names {
             (columns::REPLAY_REQUESTED_AT, b.param(optional_datetime(entry.replay_requested_at)?)?),
             (columns::UPDATED_AT, b.param(datetime(entry.updated_at)?)?),
             (columns::REVISION, b.param(revision(entry.revision)?)?),
+            (columns::REPLAY_REQUEST_ID, b.param(entry.replay_request.map(|request| *request.as_uuid()))?),
+            (columns::CHANGED_BY, b.param(entry.changed_by.as_ref().map(|actor| actor.as_str().to_owned()))?),
         ];
         let id = b.param(*entry.id.as_uuid())?;
         let tenant = b.param(entry.tenant.as_str())?;
@@ -525,6 +541,19 @@ impl Names {
             let p = b.param(datetime(before)?)?;
             b.push(&format!(" AND {} < {p}", col(columns::OCCURRED_AT)));
         }
+        if !filter.ids.is_empty() {
+            let ids: Vec<Uuid> = filter.ids.iter().map(|id| *id.as_uuid()).collect();
+            let p = b.param(ids)?;
+            b.push(&format!(" AND {} = ANY({p}::uuid[])", col(columns::ID)));
+        }
+        if let Some(request) = filter.replay_request {
+            let p = b.param(*request.as_uuid())?;
+            b.push(&format!(" AND {} = {p}", col(columns::REPLAY_REQUEST_ID)));
+        }
+        if let Some(pending) = filter.replay_pending {
+            let null = if pending { "IS NOT NULL" } else { "IS NULL" };
+            b.push(&format!(" AND {} {null}", col(columns::REPLAY_REQUESTED_AT)));
+        }
         Ok(())
     }
 
@@ -550,25 +579,191 @@ impl Names {
         Ok(b.finish())
     }
 
-    /// Marks matching entries without a pending request for replay.
+    /// Records `request` and marks the matching entries without a pending request, numbered
+    /// oldest failure first, each due at its slot of the request's pace: one statement, which
+    /// returns the number marked (column `Requested`).
     pub(crate) fn request_replay(
         &self,
         scope: &Scope,
         filter: &EntryFilter,
-        at: Timestamp,
+        request: &ReplayRequest,
     ) -> Result<Statement> {
         let mut b = Builder::new();
-        let at = b.param(datetime(at)?)?;
-        let requested = col(columns::REPLAY_REQUESTED_AT);
+        let at = b.param(datetime(request.requested_at)?)?;
+        let pace = b.param(request.per_second.map(|pace| i64::from(pace.get())))?;
+        let request_id = b.param(*request.id.as_uuid())?;
+        let by = b.param(request.requested_by.as_ref().map(|actor| actor.as_str().to_owned()))?;
+        let (id, requested, occurred) =
+            (col(columns::ID), col(columns::REPLAY_REQUESTED_AT), col(columns::OCCURRED_AT));
         let revision = col(columns::REVISION);
         b.push(&format!(
-            "UPDATE {table} SET {requested} = {at}, {updated} = {at}, {revision} = {revision} + 1 \
-             WHERE {requested} IS NULL",
+            "WITH candidates AS (SELECT {id}, row_number() OVER (ORDER BY {occurred}, {id}) AS n \
+             FROM {table} WHERE {requested} IS NULL",
             table = self.entries,
-            updated = col(columns::UPDATED_AT),
         ));
         self.push_scope(&mut b, scope)?;
         self.push_filter(&mut b, filter)?;
+        // The slot of the n-th entry (from 0) is `at + ceil(n * 1e6 / pace)` microseconds, as
+        // `ReplayRequest::slot` computes it. The recheck of `IS NULL` on the row itself keeps
+        // a concurrent request from marking it twice.
+        b.push(&format!(
+            "), marked AS (UPDATE {table} AS e SET {requested} = {at}::timestamptz + CASE WHEN {pace}::int8 IS NULL \
+             THEN interval '0' ELSE ((c.n - 1) * 1000000 + {pace}::int8 - 1) / {pace}::int8 * interval '1 microsecond' END, \
+             {request_col} = {request_id}, {changed} = {by}, {updated} = {at}::timestamptz, {revision} = e.{revision} + 1 \
+             FROM candidates AS c WHERE e.{id} = c.{id} AND e.{requested} IS NULL RETURNING 1) ",
+            table = self.entries,
+            request_col = col(columns::REPLAY_REQUEST_ID),
+            changed = col(columns::CHANGED_BY),
+            updated = col(columns::UPDATED_AT),
+        ));
+        let values = self.request_values(&mut b, request)?;
+        b.push(&format!(
+            "INSERT INTO {requests} ({cols}) SELECT {values}, (SELECT count(*) FROM marked), {rest} \
+             RETURNING {requested_count}",
+            requests = self.requests,
+            cols = request_cols(),
+            values = values[..7].join(", "),
+            rest = values[8..].join(", "),
+            requested_count = col(rc::REQUESTED),
+        ));
+        Ok(b.finish())
+    }
+
+    /// Binds every column of `request` in [`REQUEST_COLUMNS`] order; returns the placeholders,
+    /// typed.
+    fn request_values(&self, b: &mut Builder, request: &ReplayRequest) -> Result<Vec<String>> {
+        let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        Ok(vec![
+            format!("{}::uuid", b.param(*request.id.as_uuid())?),
+            format!("{}::text", b.param(request.tenant.as_ref().map(|t| t.as_str().to_owned()))?),
+            format!("{}::text", b.param(request.selection.as_str())?),
+            format!("{}::text", b.param(request.requested_by.as_ref().map(|a| a.as_str().to_owned()))?),
+            format!("{}::timestamptz", b.param(datetime(request.requested_at)?)?),
+            format!("{}::text", b.param(request.note.as_deref())?),
+            format!("{}::int8", b.param(request.per_second.map(|pace| i64::from(pace.get())))?),
+            format!("{}::int8", b.param(count(request.requested))?),
+            format!("{}::timestamptz", b.param(optional_datetime(request.cancelled_at)?)?),
+            format!("{}::text", b.param(request.cancelled_by.as_ref().map(|a| a.as_str().to_owned()))?),
+            format!("{}::int8", b.param(count(request.cancelled))?),
+        ])
+    }
+
+    /// ` AND "Tenant" = $n` for a tenant scope: a tenant sees only the requests made in it.
+    fn push_request_scope(&self, b: &mut Builder, scope: &Scope) -> Result<()> {
+        if let Some(tenant) = scope.tenant() {
+            let p = b.param(tenant.as_str().to_owned())?;
+            b.push(&format!(" AND {} = {p}", col(rc::TENANT)));
+        }
+        Ok(())
+    }
+
+    /// The request `id`, if `scope` sees it; `FOR UPDATE` when `lock`.
+    pub(crate) fn get_request(&self, scope: &Scope, id: ReplayRequestId, lock: bool) -> Result<Statement> {
+        let mut b = Builder::new();
+        let id = b.param(*id.as_uuid())?;
+        b.push(&format!("SELECT {} FROM {} WHERE {} = {id}", request_cols(), self.requests, col(rc::ID)));
+        self.push_request_scope(&mut b, scope)?;
+        if lock {
+            b.push(" FOR UPDATE");
+        }
+        Ok(b.finish())
+    }
+
+    /// Up to `limit` requests `scope` sees, newest first, below `before`.
+    pub(crate) fn list_requests(
+        &self,
+        scope: &Scope,
+        before: Option<ReplayRequestId>,
+        limit: u32,
+    ) -> Result<Statement> {
+        let mut b = Builder::new();
+        b.push(&format!("SELECT {} FROM {} WHERE TRUE", request_cols(), self.requests));
+        self.push_request_scope(&mut b, scope)?;
+        if let Some(before) = before {
+            let p = b.param(*before.as_uuid())?;
+            b.push(&format!(" AND {} < {p}", col(rc::ID)));
+        }
+        let limit = b.param(i64::from(limit))?;
+        b.push(&format!(" ORDER BY {} DESC LIMIT {limit}", col(rc::ID)));
+        Ok(b.finish())
+    }
+
+    /// Takes request `id` from its New entries in `scope` that have not been claimed.
+    pub(crate) fn cancel_entries(
+        &self,
+        scope: &Scope,
+        id: ReplayRequestId,
+        at: Timestamp,
+        by: Option<&Actor>,
+    ) -> Result<Statement> {
+        let mut b = Builder::new();
+        let at = b.param(datetime(at)?)?;
+        let by = b.param(by.map(|actor| actor.as_str().to_owned()))?;
+        let id = b.param(*id.as_uuid())?;
+        let (requested, request, revision) =
+            (col(columns::REPLAY_REQUESTED_AT), col(columns::REPLAY_REQUEST_ID), col(columns::REVISION));
+        b.push(&format!(
+            "UPDATE {table} SET {requested} = NULL, {request} = NULL, {changed} = {by}, {updated} = {at}, \
+             {revision} = {revision} + 1 WHERE {request} = {id} AND {requested} IS NOT NULL AND {new}",
+            table = self.entries,
+            changed = col(columns::CHANGED_BY),
+            updated = col(columns::UPDATED_AT),
+            new = status_list([Status::New]),
+        ));
+        self.push_scope(&mut b, scope)?;
+        Ok(b.finish())
+    }
+
+    /// Records the cancellation of request `id`; returns the request.
+    pub(crate) fn cancel_request(
+        &self,
+        id: ReplayRequestId,
+        at: Timestamp,
+        by: Option<&Actor>,
+        cancelled: u64,
+    ) -> Result<Statement> {
+        let mut b = Builder::new();
+        let at = b.param(datetime(at)?)?;
+        let by = b.param(by.map(|actor| actor.as_str().to_owned()))?;
+        let cancelled = b.param(i64::try_from(cancelled).unwrap_or(i64::MAX))?;
+        let id = b.param(*id.as_uuid())?;
+        b.push(&format!(
+            "UPDATE {} SET {} = {at}, {} = {by}, {} = {cancelled} WHERE {} = {id} RETURNING {}",
+            self.requests,
+            col(rc::CANCELLED_AT),
+            col(rc::CANCELLED_BY),
+            col(rc::CANCELLED),
+            col(rc::ID),
+            request_cols(),
+        ));
+        Ok(b.finish())
+    }
+
+    /// Entries in scope matching `filter`, per status: columns `Status`, `Count`.
+    pub(crate) fn count(&self, scope: &Scope, filter: &EntryFilter) -> Result<Statement> {
+        let mut b = Builder::new();
+        let status = col(columns::STATUS);
+        b.push(&format!("SELECT {status}, count(*)::int8 AS \"Count\" FROM {} WHERE TRUE", self.entries));
+        self.push_scope(&mut b, scope)?;
+        self.push_filter(&mut b, filter)?;
+        b.push(&format!(" GROUP BY {status}"));
+        Ok(b.finish())
+    }
+
+    /// The earliest due `ReplayRequestedAt` of a New entry in scope at `now`, or NULL. The
+    /// status list repeats the claim index's predicate, so Postgres can read that index.
+    pub(crate) fn oldest_due_replay(&self, scope: &Scope, now: Timestamp) -> Result<Statement> {
+        let mut b = Builder::new();
+        let now = b.param(datetime(now)?)?;
+        let requested = col(columns::REPLAY_REQUESTED_AT);
+        b.push(&format!(
+            "SELECT min({requested}) FROM {table} WHERE {requested} IS NOT NULL AND {open} AND {new} \
+             AND {requested} <= {now}",
+            table = self.entries,
+            open = status_list([Status::New, Status::Resolved]),
+            new = status_list([Status::New]),
+        ));
+        self.push_scope(&mut b, scope)?;
         Ok(b.finish())
     }
 
@@ -594,7 +789,7 @@ impl Names {
         // walks past entries other replayers hold: requested entries that are New or Resolved,
         // oldest request first; and requested entries whose replay lease has expired.
         b.push(&format!(
-            "WITH open AS MATERIALIZED (SELECT {id}, {requested} FROM {table} WHERE {requested} IS NOT NULL \
+            "WITH open AS MATERIALIZED (SELECT {id}, {requested} FROM {table} WHERE {requested} <= {now} \
              AND {open}",
             table = self.entries,
             open = status_list([Status::New, Status::Resolved]),
@@ -602,7 +797,7 @@ impl Names {
         self.push_scope(&mut b, scope)?;
         b.push(&format!(
             " ORDER BY {requested}, {id} LIMIT {limit} FOR UPDATE SKIP LOCKED), \
-             expired AS MATERIALIZED (SELECT {id}, {requested} FROM {table} WHERE {requested} IS NOT NULL \
+             expired AS MATERIALIZED (SELECT {id}, {requested} FROM {table} WHERE {requested} <= {now} \
              AND {status} = {replaying} AND {expires} <= {now}",
             table = self.entries,
             replaying = Status::Replaying.as_i16(),
@@ -931,6 +1126,57 @@ impl Names {
         )
     }
 
+    /// Migration 5: each entry records its latest replay request and who made the latest
+    /// operator change; requests live in a table of their own; counts for a command type, an
+    /// error group or a request read an index.
+    fn record_replay_requests(&self) -> String {
+        let c = col;
+        format!(
+            "ALTER TABLE {t} ADD COLUMN {request} UUID NULL, ADD COLUMN {changed} TEXT NULL;\n\
+             CREATE INDEX {by_request} ON {t} ({request}, {status}) WHERE {request} IS NOT NULL;\n\
+             CREATE INDEX {by_command} ON {t} ({command}, {status});\n\
+             CREATE INDEX {by_group} ON {t} ({fingerprint}, {status});\n\
+             CREATE TABLE {requests} (\n\
+             {r_id} UUID NOT NULL,\n\
+             {r_tenant} TEXT NULL,\n\
+             {r_selection} TEXT NOT NULL,\n\
+             {r_by} TEXT NULL,\n\
+             {r_at} TIMESTAMPTZ NOT NULL,\n\
+             {r_note} TEXT NULL,\n\
+             {r_pace} BIGINT NULL CHECK ({r_pace} > 0),\n\
+             {r_requested} BIGINT NOT NULL,\n\
+             {r_cancelled_at} TIMESTAMPTZ NULL,\n\
+             {r_cancelled_by} TEXT NULL,\n\
+             {r_cancelled} BIGINT NOT NULL,\n\
+             CONSTRAINT {r_pkey} PRIMARY KEY ({r_id})\n\
+             );\n\
+             CREATE INDEX {r_tenant_index} ON {requests} ({r_tenant}, {r_id});\n",
+            t = self.entries,
+            requests = self.requests,
+            request = c(columns::REPLAY_REQUEST_ID),
+            changed = c(columns::CHANGED_BY),
+            status = c(columns::STATUS),
+            command = c(columns::COMMAND_TYPE),
+            fingerprint = c(columns::FINGERPRINT),
+            by_request = self.index("_ByRequest"),
+            by_command = self.index("_ByCommandType"),
+            by_group = self.index("_ByFingerprint"),
+            r_id = c(rc::ID),
+            r_tenant = c(rc::TENANT),
+            r_selection = c(rc::SELECTION),
+            r_by = c(rc::REQUESTED_BY),
+            r_at = c(rc::REQUESTED_AT),
+            r_note = c(rc::NOTE),
+            r_pace = c(rc::PER_SECOND),
+            r_requested = c(rc::REQUESTED),
+            r_cancelled_at = c(rc::CANCELLED_AT),
+            r_cancelled_by = c(rc::CANCELLED_BY),
+            r_cancelled = c(rc::CANCELLED),
+            r_pkey = derived(&self.table, "_ReplayRequests_pkey").quoted(),
+            r_tenant_index = self.index("_ReplayRequests_Tenant"),
+        )
+    }
+
     /// Migration 2: per-tenant, per-status counters kept by statement-level triggers, so
     /// statistics read a few rows instead of counting the table.
     fn create_counters(&self) -> String {
@@ -1022,12 +1268,33 @@ impl Migration {
 type Render = fn(&Names) -> String;
 
 /// Every migration Pulse knows. Never edit a released one: add the next.
-const MIGRATIONS: [(i32, &str, Render); 4] = [
+const MIGRATIONS: [(i32, &str, Render); 5] = [
     (1, "dead-letter table and indexes", Names::create_entries),
     (2, "per-tenant status counters maintained by triggers", Names::create_counters),
     (3, "partial indexes of claimable replay requests", Names::index_claimable_requests),
     (4, "partial indexes of pending entries by failure time", Names::index_pending_by_time),
+    (5, "replay requests, actors, and indexes for counts", Names::record_replay_requests),
 ];
+
+/// The columns of the replay-request table, in the order [`Names::request_values`] binds them.
+const REQUEST_COLUMNS: [&str; 11] = [
+    rc::ID,
+    rc::TENANT,
+    rc::SELECTION,
+    rc::REQUESTED_BY,
+    rc::REQUESTED_AT,
+    rc::NOTE,
+    rc::PER_SECOND,
+    rc::REQUESTED,
+    rc::CANCELLED_AT,
+    rc::CANCELLED_BY,
+    rc::CANCELLED,
+];
+
+/// `"Id", "Tenant", ...`: every request column, quoted.
+fn request_cols() -> String {
+    REQUEST_COLUMNS.iter().map(|c| col(c)).collect::<Vec<_>>().join(", ")
+}
 
 /// The newest migration this Pulse knows.
 pub(crate) const LATEST_MIGRATION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

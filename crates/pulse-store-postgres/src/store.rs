@@ -3,15 +3,17 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use pulse_extensibility::{
-    Capabilities, CommandDeadLetterStatus, DeadLetterBackend, DeadLetterEntry, DeadLetterId, EntryFilter,
-    EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, Resolution, Result, Scope, SqlIdentifier,
-    Statistics, StoreReceipt, TenantId, Timestamp, Uuid, columns,
+    Actor, Capabilities, CommandDeadLetterStatus, DeadLetterBackend, DeadLetterEntry, DeadLetterId,
+    EntryFilter, EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, ReplayRequest, ReplayRequestId,
+    Resolution, Result, Scope, SqlIdentifier, Statistics, StoreReceipt, TenantId, Timestamp, Uuid, columns,
+    request_columns as rc,
 };
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
@@ -216,7 +218,58 @@ fn entry_from_row(row: &PgRow) -> Result<DeadLetterEntry> {
         created_at: time(columns::CREATED_AT)?,
         updated_at: time(columns::UPDATED_AT)?,
         revision: narrow(columns::REVISION, row.try_get(columns::REVISION).map_err(read)?)?,
+        replay_request: row
+            .try_get::<Option<Uuid>, _>(columns::REPLAY_REQUEST_ID)
+            .map_err(read)?
+            .map(ReplayRequestId::from_uuid),
+        changed_by: actor(row.try_get(columns::CHANGED_BY).map_err(read)?)?,
     })
+}
+
+/// A stored actor's name.
+fn actor(name: Option<String>) -> Result<Option<Actor>> {
+    name.map(Actor::new).transpose().map_err(|e| Error::corrupt(format!("stored actor is invalid: {e}")))
+}
+
+/// The replay request in `row`, which holds every request column.
+fn request_from_row(row: &PgRow) -> Result<ReplayRequest> {
+    let tenant: Option<String> = row.try_get(rc::TENANT).map_err(read)?;
+    let per_second: Option<i64> = row.try_get(rc::PER_SECOND).map_err(read)?;
+    let per_second = per_second
+        .map(|pace| {
+            u32::try_from(pace)
+                .ok()
+                .and_then(NonZeroU32::new)
+                .ok_or_else(|| Error::corrupt(format!("stored pace {pace} is out of range")))
+        })
+        .transpose()?;
+    Ok(ReplayRequest {
+        id: ReplayRequestId::from_uuid(row.try_get(rc::ID).map_err(read)?),
+        tenant: tenant
+            .map(TenantId::new)
+            .transpose()
+            .map_err(|e| Error::corrupt(format!("stored tenant is invalid: {e}")))?,
+        selection: row.try_get(rc::SELECTION).map_err(read)?,
+        requested_by: actor(row.try_get(rc::REQUESTED_BY).map_err(read)?)?,
+        requested_at: timestamp(row.try_get(rc::REQUESTED_AT).map_err(read)?),
+        note: row.try_get(rc::NOTE).map_err(read)?,
+        per_second,
+        requested: narrow(rc::REQUESTED, row.try_get(rc::REQUESTED).map_err(read)?)?,
+        cancelled_at: row.try_get::<Option<DateTime<Utc>>, _>(rc::CANCELLED_AT).map_err(read)?.map(timestamp),
+        cancelled_by: actor(row.try_get(rc::CANCELLED_BY).map_err(read)?)?,
+        cancelled: narrow(rc::CANCELLED, row.try_get(rc::CANCELLED).map_err(read)?)?,
+    })
+}
+
+/// Statistics from rows of `Status`, `Count`.
+fn status_counts(rows: &[PgRow]) -> Result<Statistics> {
+    let mut statistics = Statistics::default();
+    for row in rows {
+        let status = CommandDeadLetterStatus::from_i16(row.try_get(columns::STATUS).map_err(read)?)?;
+        let count: i64 = row.try_get("Count").map_err(read)?;
+        statistics.add(status, narrow("count", count)?);
+    }
+    Ok(statistics)
 }
 
 fn entries_from_rows(rows: &[PgRow]) -> Result<Vec<DeadLetterEntry>> {
@@ -396,13 +449,7 @@ impl DeadLetterBackend for PostgresStore {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| map("statistics", e))?;
-        let mut statistics = Statistics::default();
-        for row in &rows {
-            let status = CommandDeadLetterStatus::from_i16(row.try_get(columns::STATUS).map_err(read)?)?;
-            let count: i64 = row.try_get("Count").map_err(read)?;
-            statistics.add(status, narrow("count", count)?);
-        }
-        Ok(statistics)
+        status_counts(&rows)
     }
 
     async fn error_groups(&self, scope: &Scope, limit: u32) -> Result<Vec<ErrorGroup>> {
@@ -428,15 +475,110 @@ impl DeadLetterBackend for PostgresStore {
             .collect()
     }
 
-    async fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> Result<u64> {
-        let result = self
+    async fn count(&self, scope: &Scope, filter: &EntryFilter) -> Result<Statistics> {
+        let rows = self
             .names
-            .request_replay(scope, filter, at)?
+            .count(scope, filter)?
             .query()
-            .execute(&self.pool)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map("count", e))?;
+        status_counts(&rows)
+    }
+
+    async fn request_replay(
+        &self,
+        scope: &Scope,
+        filter: &EntryFilter,
+        request: &ReplayRequest,
+    ) -> Result<u64> {
+        let row = self
+            .names
+            .request_replay(scope, filter, request)?
+            .query()
+            .fetch_one(&self.pool)
             .await
             .map_err(|e| map("request replay", e))?;
-        Ok(result.rows_affected())
+        narrow(rc::REQUESTED, row.try_get(0).map_err(read)?)
+    }
+
+    async fn replay_request(&self, scope: &Scope, id: ReplayRequestId) -> Result<Option<ReplayRequest>> {
+        let row = self
+            .names
+            .get_request(scope, id, false)?
+            .query()
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| map("get replay request", e))?;
+        row.as_ref().map(request_from_row).transpose()
+    }
+
+    async fn replay_requests(
+        &self,
+        scope: &Scope,
+        before: Option<ReplayRequestId>,
+        limit: u32,
+    ) -> Result<Vec<ReplayRequest>> {
+        let rows = self
+            .names
+            .list_requests(scope, before, limit)?
+            .query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map("list replay requests", e))?;
+        rows.iter().map(request_from_row).collect()
+    }
+
+    async fn cancel_replay_request(
+        &self,
+        scope: &Scope,
+        id: ReplayRequestId,
+        at: Timestamp,
+        by: Option<&Actor>,
+    ) -> Result<Option<ReplayRequest>> {
+        let mut tx = self.pool.begin().await.map_err(|e| map("cancel: begin", e))?;
+        let row = self
+            .names
+            .get_request(scope, id, true)?
+            .query()
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| map("cancel: lock the request", e))?;
+        let Some(request) = row.as_ref().map(request_from_row).transpose()? else {
+            return Ok(None);
+        };
+        if request.cancelled_at.is_some() {
+            return Ok(Some(request));
+        }
+        let cancelled = self
+            .names
+            .cancel_entries(scope, id, at, by)?
+            .query()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| map("cancel: release the entries", e))?
+            .rows_affected();
+        let row = self
+            .names
+            .cancel_request(id, at, by, cancelled)?
+            .query()
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| map("cancel: record", e))?;
+        let request = request_from_row(&row)?;
+        tx.commit().await.map_err(|e| map("cancel: commit", e))?;
+        Ok(Some(request))
+    }
+
+    async fn oldest_due_replay(&self, scope: &Scope, now: Timestamp) -> Result<Option<Timestamp>> {
+        let row = self
+            .names
+            .oldest_due_replay(scope, now)?
+            .query()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| map("oldest due replay", e))?;
+        Ok(row.try_get::<Option<DateTime<Utc>>, _>(0).map_err(read)?.map(timestamp))
     }
 
     async fn claim_requested(

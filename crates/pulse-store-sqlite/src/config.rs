@@ -14,7 +14,8 @@ const PULSE_TABLES: [(&str, &str); 1] = [(MIGRATIONS_TABLE, "Pulse's migration h
 /// The tables named after a store's table, by suffix, and what they are. (Indexes and triggers
 /// take suffixes that start with `_` too: they meet a reserved name only when the counter table
 /// does, as for a table named `sqlite`.)
-const TABLE_OBJECTS: [(&str, &str); 2] = [("", "the table"), ("_Counts", "its counter table")];
+const TABLE_OBJECTS: [(&str, &str); 3] =
+    [("", "the table"), ("_Counts", "its counter table"), ("_ReplayRequests", "its replay-request table")];
 
 /// How hard SQLite works to make a commit survive a power loss (`PRAGMA synchronous`).
 ///

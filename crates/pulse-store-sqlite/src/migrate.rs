@@ -38,6 +38,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "create_dead_letter_table", template: sql::MIGRATION_1 },
     Migration { version: 2, name: "count_entries_per_tenant_and_status", template: sql::MIGRATION_2 },
     Migration { version: 3, name: "index_claimable_replay_requests", template: sql::MIGRATION_3 },
+    Migration { version: 4, name: "record_replay_requests_and_actors", template: sql::MIGRATION_4 },
 ];
 
 /// The schema version this Pulse writes.
@@ -240,7 +241,8 @@ mod tests {
             [
                 (1, "df045f8fd0fe2727".to_owned()),
                 (2, "0634c2e7397f6ab7".to_owned()),
-                (3, "71da314a8aff9910".to_owned())
+                (3, "71da314a8aff9910".to_owned()),
+                (4, "1df10ba7dfaded72".to_owned())
             ]
         );
     }
@@ -249,10 +251,10 @@ mod tests {
     fn migrating_twice_applies_once() {
         let mut conn = Connection::open_in_memory().unwrap();
         let table = SqlIdentifier::default_table();
-        assert_eq!(migrate(&mut conn, &table).unwrap(), [1, 2, 3]);
+        assert_eq!(migrate(&mut conn, &table).unwrap(), [1, 2, 3, 4]);
         assert_eq!(migrate(&mut conn, &table).unwrap(), Vec::<i64>::new());
-        assert_eq!(recorded_version(&conn, &table).unwrap(), Some(3));
-        assert_eq!(inspect(&conn, &table).unwrap(), Plan { current: 3 });
+        assert_eq!(recorded_version(&conn, &table).unwrap(), Some(4));
+        assert_eq!(inspect(&conn, &table).unwrap(), Plan { current: 4 });
     }
 
     #[test]
@@ -260,9 +262,9 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         let a = SqlIdentifier::new("A").unwrap();
         let b = SqlIdentifier::new("B").unwrap();
-        assert_eq!(migrate(&mut conn, &a).unwrap(), [1, 2, 3]);
+        assert_eq!(migrate(&mut conn, &a).unwrap(), [1, 2, 3, 4]);
         assert_eq!(inspect(&conn, &b).unwrap(), Plan { current: 0 });
-        assert_eq!(migrate(&mut conn, &b).unwrap(), [1, 2, 3]);
+        assert_eq!(migrate(&mut conn, &b).unwrap(), [1, 2, 3, 4]);
         assert_eq!(table_columns(&conn, "B").unwrap(), COLUMNS);
     }
 
@@ -287,7 +289,7 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(migrate(&mut conn, &table).unwrap(), [2, 3]);
+        assert_eq!(migrate(&mut conn, &table).unwrap(), [2, 3, 4]);
         let mut counts = conn
             .prepare("SELECT Tenant, Status, Count FROM \"CommandDeadLetter_Counts\" ORDER BY Tenant, Status")
             .unwrap();

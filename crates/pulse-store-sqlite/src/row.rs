@@ -5,10 +5,11 @@
 //! A stored value that cannot be read back is [`Error::corrupt`], never a panic.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 
 use pulse_extensibility::{
-    CommandDeadLetterStatus, DeadLetterEntry, DeadLetterId, Error, Fingerprint, ReplayLease, Resolution,
-    Result, TenantId, Timestamp, Uuid,
+    Actor, CommandDeadLetterStatus, DeadLetterEntry, DeadLetterId, Error, Fingerprint, ReplayLease,
+    ReplayRequest, ReplayRequestId, Resolution, Result, TenantId, Timestamp, Uuid,
 };
 use rusqlite::Row;
 use rusqlite::types::{Value, ValueRef};
@@ -74,6 +75,8 @@ pub(crate) fn entry_values(entry: &DeadLetterEntry) -> Result<Vec<Value>> {
         timestamp(entry.created_at),
         timestamp(entry.updated_at),
         Value::Integer(revision),
+        optional(entry.replay_request, |request| Value::Text(uuid_text(*request.as_uuid()))),
+        optional(entry.changed_by.as_ref(), |actor| text(actor.as_str())),
     ];
     debug_assert_eq!(values.len(), COLUMNS.len());
     Ok(values)
@@ -212,6 +215,40 @@ pub(crate) fn entry_from_row(row: &Row<'_>) -> Result<DeadLetterEntry> {
         created_at: r.timestamp(23)?,
         updated_at: r.timestamp(24)?,
         revision: r.int_as(25)?,
+        replay_request: r.opt_uuid(26)?.map(ReplayRequestId::from_uuid),
+        changed_by: r.opt_text(27)?.map(|name| Actor::new(name).map_err(|e| r.corrupt(27, e))).transpose()?,
+    })
+}
+
+/// The replay request stored in `row`, whose columns are [`crate::sql::REQUEST_COLUMNS`].
+///
+/// # Errors
+///
+/// [`Error::corrupt`] for a value no request can hold.
+pub(crate) fn request_from_row(row: &Row<'_>) -> Result<ReplayRequest> {
+    let r = Reader { row };
+    let corrupt = |what: String| Error::corrupt(format!("stored replay request: {what}"));
+    let id = r.opt_uuid(0)?.ok_or_else(|| corrupt("NULL id".to_owned()))?;
+    let tenant = r.opt_text(1)?.map(TenantId::new).transpose().map_err(|e| corrupt(e.to_string()))?;
+    let actor = |index| r.opt_text(index)?.map(Actor::new).transpose().map_err(|e| corrupt(e.to_string()));
+    let per_second = r
+        .opt_int(6)?
+        .map(|pace| {
+            u32::try_from(pace).ok().and_then(NonZeroU32::new).ok_or_else(|| corrupt(format!("pace {pace}")))
+        })
+        .transpose()?;
+    Ok(ReplayRequest {
+        id: ReplayRequestId::from_uuid(id),
+        tenant,
+        selection: r.text(2)?,
+        requested_by: actor(3)?,
+        requested_at: r.timestamp(4)?,
+        note: r.opt_text(5)?,
+        per_second,
+        requested: count(r.int(7)?)?,
+        cancelled_at: r.opt_timestamp(8)?,
+        cancelled_by: actor(9)?,
+        cancelled: count(r.int(10)?)?,
     })
 }
 

@@ -5,18 +5,18 @@
 //! parameter.
 
 use pulse_extensibility::{
-    CommandDeadLetterStatus as Status, EntryFilter, EntryQuery, Scope, SortOrder, SqlIdentifier, Timestamp,
-    columns as c,
+    Actor, CommandDeadLetterStatus as Status, EntryFilter, EntryQuery, ReplayRequest, ReplayRequestId, Scope,
+    SortOrder, SqlIdentifier, TenantId, Timestamp, columns as c, request_columns as rc,
 };
 use rusqlite::types::Value;
 
 use crate::config::Synchronous;
 
 /// The entry columns, in the order [`crate::row`] binds and reads them.
-/// The most rows one `INSERT` writes: 1,664 parameters, well within SQLite's 32,766.
+/// The most rows one `INSERT` writes: 1,792 parameters, well within SQLite's 32,766.
 pub(crate) const MAX_INSERT_ROWS: usize = 64;
 
-pub(crate) const COLUMNS: [&str; 26] = [
+pub(crate) const COLUMNS: [&str; 28] = [
     c::ID,
     c::TENANT,
     c::MESSAGE_ID,
@@ -43,6 +43,8 @@ pub(crate) const COLUMNS: [&str; 26] = [
     c::CREATED_AT,
     c::UPDATED_AT,
     c::REVISION,
+    c::REPLAY_REQUEST_ID,
+    c::CHANGED_BY,
 ];
 
 /// The columns a swap leaves alone: identity and creation.
@@ -198,6 +200,32 @@ CREATE INDEX "{name}_ClaimExpired" ON {table} (LeaseExpiresAt)
 DROP INDEX "{name}_ReplayRequestedAt";
 "#;
 
+/// Migration 4: durable replay requests and who changed an entry. Each entry records its
+/// latest request and the actor of its latest operator change; the requests live in a table
+/// of their own. Counts for a command type, an error group or a request read an index.
+pub(crate) const MIGRATION_4: &str = r#"
+ALTER TABLE {table} ADD COLUMN ReplayRequestId TEXT;
+ALTER TABLE {table} ADD COLUMN ChangedBy TEXT;
+CREATE INDEX "{name}_ReplayRequestId_Status" ON {table} (ReplayRequestId, Status)
+    WHERE ReplayRequestId IS NOT NULL;
+CREATE INDEX "{name}_CommandType_Status" ON {table} (CommandType, Status);
+CREATE INDEX "{name}_Fingerprint_Status" ON {table} (Fingerprint, Status);
+CREATE TABLE "{name}_ReplayRequests" (
+    Id          TEXT    NOT NULL PRIMARY KEY,
+    Tenant      TEXT,
+    Selection   TEXT    NOT NULL,
+    RequestedBy TEXT,
+    RequestedAt INTEGER NOT NULL,
+    Note        TEXT,
+    PerSecond   INTEGER CHECK (PerSecond > 0),
+    Requested   INTEGER NOT NULL,
+    CancelledAt INTEGER,
+    CancelledBy TEXT,
+    Cancelled   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX "{name}_ReplayRequests_Tenant_Id" ON "{name}_ReplayRequests" (Tenant, Id);
+"#;
+
 /// `template` for `table`: see [`MIGRATION_1`].
 pub(crate) fn render_migration(template: &str, table: &SqlIdentifier) -> String {
     // `as_str` is only ASCII letters, digits and '_': safe inside the template's double quotes.
@@ -227,6 +255,8 @@ pub(crate) struct Sql {
     table: String,
     /// The per-tenant, per-status counts of migration 2.
     counts: String,
+    /// The replay requests of migration 4.
+    requests: String,
     /// The indexes serving [`Sql::claim_candidates`]: requested New and Resolved entries, and
     /// requested entries under a replay lease.
     claimable_index: String,
@@ -257,6 +287,7 @@ impl Sql {
         let expired_index = format!("\"{}_ClaimExpired\"", table.as_str());
         let groups_index = format!("\"{}_Unresolved_Fingerprint\"", table.as_str());
         let counts = format!("\"{}_Counts\"", table.as_str());
+        let requests = format!("\"{}_ReplayRequests\"", table.as_str());
         let table = table.quoted();
         let columns = COLUMNS.join(", ");
         let select = format!("SELECT {columns} FROM {table}");
@@ -312,6 +343,7 @@ impl Sql {
         Self {
             table,
             counts,
+            requests,
             claimable_index,
             expired_index,
             groups_index,
@@ -444,20 +476,189 @@ ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
         statement
     }
 
-    /// Marks every entry of `scope` matching `filter` without a pending request.
-    pub(crate) fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> Statement {
+    /// Marks every entry of `scope` matching `filter` without a pending request for `request`:
+    /// numbered oldest failure first, each due at its slot of the request's pace.
+    pub(crate) fn request_replay(
+        &self,
+        scope: &Scope,
+        filter: &EntryFilter,
+        request: &ReplayRequest,
+    ) -> Statement {
         let mut statement = Statement::default();
-        let at = statement.bind(at.as_micros());
+        let at = statement.bind(request.requested_at.as_micros());
+        let pace = statement.bind(request.per_second.map(|pace| i64::from(pace.get())));
+        let id = statement.bind(request.id.as_uuid().hyphenated().to_string());
+        let by = statement.bind(request.requested_by.as_ref().map(|actor| actor.as_str().to_owned()));
         let mut conditions = vec![format!("{} IS NULL", c::REPLAY_REQUESTED_AT)];
         scope_condition(&mut statement, &mut conditions, scope);
         filter_conditions(&mut statement, &mut conditions, filter);
+        // The slot of the n-th entry (from 0) is `at + ceil(n * 1e6 / pace)` microseconds, as
+        // `ReplayRequest::slot` computes it.
         statement.sql = format!(
-            "UPDATE {} SET {} = {at}, {} = {at}, {revision} = {revision} + 1{}",
+            "UPDATE {table} SET {requested_at} = {at} + CASE WHEN {pace} IS NULL THEN 0 \
+             ELSE ((marked.n - 1) * 1000000 + {pace} - 1) / {pace} END, \
+             {request_id} = {id}, {changed_by} = {by}, {updated} = {at}, {revision} = {revision} + 1 \
+             FROM (SELECT {c_id} AS MarkedId, row_number() OVER (ORDER BY {occurred}, {c_id}) AS n \
+             FROM {table}{where_clause}) AS marked WHERE {table}.{c_id} = marked.MarkedId",
+            table = self.table,
+            requested_at = c::REPLAY_REQUESTED_AT,
+            request_id = c::REPLAY_REQUEST_ID,
+            changed_by = c::CHANGED_BY,
+            updated = c::UPDATED_AT,
+            revision = c::REVISION,
+            c_id = c::ID,
+            occurred = c::OCCURRED_AT,
+            where_clause = where_clause(&conditions),
+        );
+        statement
+    }
+
+    /// Stores `request` with `requested` entries marked.
+    pub(crate) fn insert_request(&self, request: &ReplayRequest, requested: u64) -> Statement {
+        let mut statement = Statement::default();
+        let mut values = request_values(request);
+        values[7] = Value::Integer(i64::try_from(requested).unwrap_or(i64::MAX));
+        let placeholders: Vec<String> = values.into_iter().map(|value| statement.bind(value)).collect();
+        statement.sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            self.requests,
+            REQUEST_COLUMNS.join(", "),
+            placeholders.join(", ")
+        );
+        statement
+    }
+
+    /// The request `id`, if `scope` sees it.
+    pub(crate) fn get_request(&self, scope: &Scope, id: ReplayRequestId) -> Statement {
+        let mut statement = Statement::default();
+        let id = statement.bind(id.as_uuid().hyphenated().to_string());
+        let mut conditions = vec![format!("{} = {id}", rc::ID)];
+        request_scope_condition(&mut statement, &mut conditions, scope);
+        statement.sql = format!(
+            "SELECT {} FROM {}{}",
+            REQUEST_COLUMNS.join(", "),
+            self.requests,
+            where_clause(&conditions)
+        );
+        statement
+    }
+
+    /// Up to `limit` requests `scope` sees, newest first, below `before`.
+    pub(crate) fn list_requests(
+        &self,
+        scope: &Scope,
+        before: Option<ReplayRequestId>,
+        limit: u32,
+    ) -> Statement {
+        let mut statement = Statement::default();
+        let mut conditions = Vec::new();
+        request_scope_condition(&mut statement, &mut conditions, scope);
+        if let Some(before) = before {
+            conditions.push(format!(
+                "{} < {}",
+                rc::ID,
+                statement.bind(before.as_uuid().hyphenated().to_string())
+            ));
+        }
+        let limit = statement.bind(i64::from(limit));
+        statement.sql = format!(
+            "SELECT {} FROM {}{} ORDER BY {} DESC LIMIT {limit}",
+            REQUEST_COLUMNS.join(", "),
+            self.requests,
+            where_clause(&conditions),
+            rc::ID,
+        );
+        statement
+    }
+
+    /// Takes request `id` from its New entries in `scope` that have not been claimed.
+    pub(crate) fn cancel_entries(
+        &self,
+        scope: &Scope,
+        id: ReplayRequestId,
+        at: Timestamp,
+        by: Option<&Actor>,
+    ) -> Statement {
+        let mut statement = Statement::default();
+        let at = statement.bind(at.as_micros());
+        let by = statement.bind(by.map(|actor| actor.as_str().to_owned()));
+        let id = statement.bind(id.as_uuid().hyphenated().to_string());
+        let mut conditions = vec![
+            format!("{} = {id}", c::REPLAY_REQUEST_ID),
+            format!("{} IS NOT NULL", c::REPLAY_REQUESTED_AT),
+            format!("{} = {}", c::STATUS, Status::New.as_i16()),
+        ];
+        scope_condition(&mut statement, &mut conditions, scope);
+        statement.sql = format!(
+            "UPDATE {} SET {} = NULL, {} = NULL, {} = {by}, {} = {at}, {revision} = {revision} + 1{}",
             self.table,
             c::REPLAY_REQUESTED_AT,
+            c::REPLAY_REQUEST_ID,
+            c::CHANGED_BY,
             c::UPDATED_AT,
             where_clause(&conditions),
             revision = c::REVISION,
+        );
+        statement
+    }
+
+    /// Records the cancellation of request `id`.
+    pub(crate) fn cancel_request(
+        &self,
+        id: ReplayRequestId,
+        at: Timestamp,
+        by: Option<&Actor>,
+        cancelled: u64,
+    ) -> Statement {
+        let mut statement = Statement::default();
+        let at = statement.bind(at.as_micros());
+        let by = statement.bind(by.map(|actor| actor.as_str().to_owned()));
+        let cancelled = statement.bind(i64::try_from(cancelled).unwrap_or(i64::MAX));
+        let id = statement.bind(id.as_uuid().hyphenated().to_string());
+        statement.sql = format!(
+            "UPDATE {} SET {} = {at}, {} = {by}, {} = {cancelled} WHERE {} = {id}",
+            self.requests,
+            rc::CANCELLED_AT,
+            rc::CANCELLED_BY,
+            rc::CANCELLED,
+            rc::ID,
+        );
+        statement
+    }
+
+    /// How many entries of `scope` match `filter`: rows of `(Status, count)`.
+    pub(crate) fn count(&self, scope: &Scope, filter: &EntryFilter) -> Statement {
+        let mut statement = Statement::default();
+        let mut conditions = Vec::new();
+        scope_condition(&mut statement, &mut conditions, scope);
+        filter_conditions(&mut statement, &mut conditions, filter);
+        statement.sql = format!(
+            "SELECT {status}, count(*) FROM {}{} GROUP BY {status}",
+            self.table,
+            where_clause(&conditions),
+            status = c::STATUS
+        );
+        statement
+    }
+
+    /// The earliest due `ReplayRequestedAt` of a New entry of `scope` at `now`, or NULL. The
+    /// status list repeats the claim index's, so SQLite reads that index.
+    pub(crate) fn oldest_due_replay(&self, scope: &Scope, now: Timestamp) -> Statement {
+        let mut statement = Statement::default();
+        let now = statement.bind(now.as_micros());
+        let mut conditions = vec![
+            format!("{} IS NOT NULL", c::REPLAY_REQUESTED_AT),
+            format!("{} IN ({}, {})", c::STATUS, Status::New.as_i16(), Status::Resolved.as_i16()),
+            format!("{} = {}", c::STATUS, Status::New.as_i16()),
+            format!("{} <= {now}", c::REPLAY_REQUESTED_AT),
+        ];
+        scope_condition(&mut statement, &mut conditions, scope);
+        statement.sql = format!(
+            "SELECT min({}) FROM {} INDEXED BY {}{}",
+            c::REPLAY_REQUESTED_AT,
+            self.table,
+            self.claimable_index,
+            where_clause(&conditions)
         );
         statement
     }
@@ -468,7 +669,7 @@ ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
         let mut statement = Statement::default();
         let now = statement.bind(now.as_micros());
         let limit = statement.bind(i64::from(limit));
-        let requested = format!("{} IS NOT NULL", c::REPLAY_REQUESTED_AT);
+        let requested = format!("{} <= {now}", c::REPLAY_REQUESTED_AT);
         // The status lists are literals, as in the partial indexes, so SQLite can use them.
         let mut open = vec![
             requested.clone(),
@@ -562,6 +763,61 @@ fn filter_conditions(statement: &mut Statement, conditions: &mut Vec<String>, fi
     if let Some(before) = filter.occurred_before {
         conditions.push(format!("{} < {}", c::OCCURRED_AT, statement.bind(before.as_micros())));
     }
+    if !filter.ids.is_empty() {
+        let ids: Vec<String> = filter.ids.iter().map(|id| statement.bind(crate::row::id_text(*id))).collect();
+        conditions.push(format!("{} IN ({})", c::ID, ids.join(", ")));
+    }
+    if let Some(request) = filter.replay_request {
+        let request = statement.bind(request.as_uuid().hyphenated().to_string());
+        conditions.push(format!("{} = {request}", c::REPLAY_REQUEST_ID));
+    }
+    if let Some(pending) = filter.replay_pending {
+        let null = if pending { "IS NOT NULL" } else { "IS NULL" };
+        conditions.push(format!("{} {null}", c::REPLAY_REQUESTED_AT));
+    }
+}
+
+/// ` Tenant = ?` for a tenant scope: a tenant sees only the requests made in it.
+fn request_scope_condition(statement: &mut Statement, conditions: &mut Vec<String>, scope: &Scope) {
+    if let Some(tenant) = scope.tenant() {
+        let tenant = statement.bind(tenant.as_str().to_owned());
+        conditions.push(format!("{} = {tenant}", rc::TENANT));
+    }
+}
+
+/// The columns of the replay-request table, in the order [`request_values`] binds them and
+/// [`crate::row::request_from_row`] reads them.
+pub(crate) const REQUEST_COLUMNS: [&str; 11] = [
+    rc::ID,
+    rc::TENANT,
+    rc::SELECTION,
+    rc::REQUESTED_BY,
+    rc::REQUESTED_AT,
+    rc::NOTE,
+    rc::PER_SECOND,
+    rc::REQUESTED,
+    rc::CANCELLED_AT,
+    rc::CANCELLED_BY,
+    rc::CANCELLED,
+];
+
+/// The value of every column of `request`, in [`REQUEST_COLUMNS`] order.
+fn request_values(request: &ReplayRequest) -> Vec<Value> {
+    let text = |value: Option<&str>| value.map_or(Value::Null, |value| Value::Text(value.to_owned()));
+    let int = |value: u64| Value::Integer(i64::try_from(value).unwrap_or(i64::MAX));
+    vec![
+        Value::Text(request.id.as_uuid().hyphenated().to_string()),
+        text(request.tenant.as_ref().map(TenantId::as_str)),
+        Value::Text(request.selection.clone()),
+        text(request.requested_by.as_ref().map(Actor::as_str)),
+        Value::Integer(request.requested_at.as_micros()),
+        text(request.note.as_deref()),
+        request.per_second.map_or(Value::Null, |pace| Value::Integer(i64::from(pace.get()))),
+        int(request.requested),
+        request.cancelled_at.map_or(Value::Null, |at| Value::Integer(at.as_micros())),
+        text(request.cancelled_by.as_ref().map(Actor::as_str)),
+        int(request.cancelled),
+    ]
 }
 
 #[cfg(test)]
@@ -605,11 +861,10 @@ mod tests {
     fn swap_binds_mutable_columns_then_the_key() {
         let sql = Sql::new(&SqlIdentifier::default_table()).swap().to_owned();
         assert!(sql.starts_with("UPDATE \"CommandDeadLetter\" SET CommandType = ?1, CommandVersion = ?2,"));
-        assert!(
-            sql.ends_with(
-                "UpdatedAt = ?21, Revision = ?22 WHERE Id = ?23 AND Tenant = ?24 AND Revision = ?25"
-            )
-        );
+        assert!(sql.ends_with(
+            "Revision = ?22, ReplayRequestId = ?23, ChangedBy = ?24 WHERE Id = ?25 AND Tenant = ?26 \
+                 AND Revision = ?27"
+        ));
         let (set, _) = sql.split_once(" WHERE ").unwrap();
         for column in IMMUTABLE {
             assert!(!set.contains(&format!(" {column} = ?")), "{column} is written");

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use pulse_extensibility::{
-    Capabilities, CommandDeadLetterStatus, DeadLetterBackend, DeadLetterEntry, DeadLetterId, EntryFilter,
-    EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, Result, Scope, Statistics, StoreReceipt,
-    Timestamp,
+    Actor, Capabilities, CommandDeadLetterStatus, DeadLetterBackend, DeadLetterEntry, DeadLetterId,
+    EntryFilter, EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, ReplayRequest, ReplayRequestId,
+    Result, Scope, Statistics, StoreReceipt, Timestamp,
 };
 use rusqlite::types::Value;
 use rusqlite::{
@@ -23,7 +23,7 @@ use crate::config::SqliteConfig;
 use crate::error::{Context, map};
 use crate::migrate;
 use crate::pool::Pool;
-use crate::row::{count, entry_from_row, entry_values, id_text, parse_id};
+use crate::row::{count, entry_from_row, entry_values, id_text, parse_id, request_from_row};
 use crate::sql::{self, COLUMNS, MAX_INSERT_ROWS, Sql};
 
 /// The most statements each connection keeps prepared.
@@ -247,6 +247,32 @@ fn entries(connection: &Connection, what: &str, sql: &str, params: &[Value]) -> 
     Ok(entries)
 }
 
+/// The statistics of rows of `(Status, count)` that `sql` returns.
+fn status_counts(connection: &Connection, what: &str, sql: &str, params: &[Value]) -> Result<Statistics> {
+    let mut prepared = connection.prepare_cached(sql).context(what)?;
+    let mut rows = prepared.query(params_from_iter(params)).context(what)?;
+    let mut statistics = Statistics::default();
+    while let Some(row) = rows.next().context(what)? {
+        let status: i64 = row.get(0).context(what)?;
+        let status = i16::try_from(status)
+            .map_err(|_| Error::corrupt(format!("unknown stored status {status}")))
+            .and_then(CommandDeadLetterStatus::from_i16)?;
+        statistics.add(status, count(row.get(1).context(what)?)?);
+    }
+    Ok(statistics)
+}
+
+/// Every replay request `statement` returns.
+fn requests(connection: &Connection, what: &str, statement: &sql::Statement) -> Result<Vec<ReplayRequest>> {
+    let mut prepared = connection.prepare_cached(&statement.sql).context(what)?;
+    let mut rows = prepared.query(params_from_iter(&statement.params)).context(what)?;
+    let mut requests = Vec::new();
+    while let Some(row) = rows.next().context(what)? {
+        requests.push(request_from_row(row)?);
+    }
+    Ok(requests)
+}
+
 fn changes(changed: usize) -> Result<u64> {
     u64::try_from(changed).map_err(|_| Error::corrupt(format!("{changed} rows changed")))
 }
@@ -463,17 +489,7 @@ impl DeadLetterBackend for SqliteStore {
         const WHAT: &str = "counting entries";
         let statement = self.inner.sql.statistics(scope);
         self.read(WHAT, move |connection, _| {
-            let mut prepared = connection.prepare_cached(&statement.sql).context(WHAT)?;
-            let mut rows = prepared.query(params_from_iter(&statement.params)).context(WHAT)?;
-            let mut statistics = Statistics::default();
-            while let Some(row) = rows.next().context(WHAT)? {
-                let status: i64 = row.get(0).context(WHAT)?;
-                let status = i16::try_from(status)
-                    .map_err(|_| Error::corrupt(format!("unknown stored status {status}")))
-                    .and_then(CommandDeadLetterStatus::from_i16)?;
-                statistics.add(status, count(row.get(1).context(WHAT)?)?);
-            }
-            Ok(statistics)
+            status_counts(connection, WHAT, &statement.sql, &statement.params)
         })
         .await
     }
@@ -501,14 +517,96 @@ impl DeadLetterBackend for SqliteStore {
         .await
     }
 
-    async fn request_replay(&self, scope: &Scope, filter: &EntryFilter, at: Timestamp) -> Result<u64> {
+    async fn count(&self, scope: &Scope, filter: &EntryFilter) -> Result<Statistics> {
+        const WHAT: &str = "counting matching entries";
+        let statement = self.inner.sql.count(scope, filter);
+        self.read(WHAT, move |connection, _| {
+            status_counts(connection, WHAT, &statement.sql, &statement.params)
+        })
+        .await
+    }
+
+    async fn request_replay(
+        &self,
+        scope: &Scope,
+        filter: &EntryFilter,
+        request: &ReplayRequest,
+    ) -> Result<u64> {
         const WHAT: &str = "requesting replays";
-        let statement = self.inner.sql.request_replay(scope, filter, at);
-        self.write(WHAT, move |connection, _| {
+        let mark = self.inner.sql.request_replay(scope, filter, request);
+        let request = request.clone();
+        self.write(WHAT, move |connection, sql| {
             write_transaction(connection, WHAT, |transaction| {
-                let mut prepared = transaction.prepare_cached(&statement.sql).context(WHAT)?;
-                changes(prepared.execute(params_from_iter(&statement.params)).context(WHAT)?)
+                let mut prepared = transaction.prepare_cached(&mark.sql).context(WHAT)?;
+                let marked = changes(prepared.execute(params_from_iter(&mark.params)).context(WHAT)?)?;
+                let insert = sql.insert_request(&request, marked);
+                transaction
+                    .prepare_cached(&insert.sql)
+                    .context(WHAT)?
+                    .execute(params_from_iter(&insert.params))
+                    .context(WHAT)?;
+                Ok(marked)
             })
+        })
+        .await
+    }
+
+    async fn replay_request(&self, scope: &Scope, id: ReplayRequestId) -> Result<Option<ReplayRequest>> {
+        const WHAT: &str = "reading a replay request";
+        let statement = self.inner.sql.get_request(scope, id);
+        self.read(WHAT, move |connection, _| Ok(requests(connection, WHAT, &statement)?.pop())).await
+    }
+
+    async fn replay_requests(
+        &self,
+        scope: &Scope,
+        before: Option<ReplayRequestId>,
+        limit: u32,
+    ) -> Result<Vec<ReplayRequest>> {
+        const WHAT: &str = "listing replay requests";
+        let statement = self.inner.sql.list_requests(scope, before, limit);
+        self.read(WHAT, move |connection, _| requests(connection, WHAT, &statement)).await
+    }
+
+    async fn cancel_replay_request(
+        &self,
+        scope: &Scope,
+        id: ReplayRequestId,
+        at: Timestamp,
+        by: Option<&Actor>,
+    ) -> Result<Option<ReplayRequest>> {
+        const WHAT: &str = "cancelling a replay request";
+        let get = self.inner.sql.get_request(scope, id);
+        let entries = self.inner.sql.cancel_entries(scope, id, at, by);
+        let by = by.cloned();
+        self.write(WHAT, move |connection, sql| {
+            write_transaction(connection, WHAT, |transaction| {
+                let Some(request) = requests(transaction, WHAT, &get)?.pop() else { return Ok(None) };
+                if request.cancelled_at.is_some() {
+                    return Ok(Some(request));
+                }
+                let mut prepared = transaction.prepare_cached(&entries.sql).context(WHAT)?;
+                let cancelled = changes(prepared.execute(params_from_iter(&entries.params)).context(WHAT)?)?;
+                let record = sql.cancel_request(id, at, by.as_ref(), cancelled);
+                transaction
+                    .prepare_cached(&record.sql)
+                    .context(WHAT)?
+                    .execute(params_from_iter(&record.params))
+                    .context(WHAT)?;
+                Ok(requests(transaction, WHAT, &get)?.pop())
+            })
+        })
+        .await
+    }
+
+    async fn oldest_due_replay(&self, scope: &Scope, now: Timestamp) -> Result<Option<Timestamp>> {
+        const WHAT: &str = "finding the oldest due replay";
+        let statement = self.inner.sql.oldest_due_replay(scope, now);
+        self.read(WHAT, move |connection, _| {
+            let mut prepared = connection.prepare_cached(&statement.sql).context(WHAT)?;
+            let oldest: Option<i64> =
+                prepared.query_row(params_from_iter(&statement.params), |row| row.get(0)).context(WHAT)?;
+            Ok(oldest.map(Timestamp::from_micros))
         })
         .await
     }

@@ -26,6 +26,7 @@ pub mod primitives;
 pub mod purge;
 pub mod reads;
 pub mod replay;
+pub mod replay_requests;
 pub mod requests;
 pub mod statistics;
 pub mod store;
@@ -155,6 +156,20 @@ macro_rules! for_each_case {
                 purge_rejects_a_zero_limit,
                 concurrent_purges_delete_each_entry_once,
             ],
+            replay_requests: [
+                a_request_is_recorded_and_its_entries_get_slots_at_its_pace,
+                claims_take_only_entries_whose_slot_has_come,
+                cancel_takes_the_request_from_unclaimed_entries,
+                progress_counts_how_each_entry_of_a_request_stands,
+                requests_are_listed_newest_first_and_paged,
+                a_tenant_sees_only_the_requests_made_in_it,
+                bad_requests_are_invalid_input_and_record_nothing,
+                a_request_for_named_entries_marks_only_new_unrequested_ones,
+                concurrent_requests_mark_each_entry_once,
+                count_matches_the_listing_for_every_filter,
+                oldest_due_replay_is_the_earliest_waiting_slot,
+                every_operator_change_records_who_made_it,
+            ],
             tenants: [
                 tenant_scope_reads_only_its_own_entries,
                 tenant_scope_cannot_change_another_tenants_entries,
@@ -241,6 +256,8 @@ pub fn expected_entry(input: &NewDeadLetter, receipt: StoreReceipt, now: Timesta
         resolved_at: None,
         lease: None,
         replay_requested_at: None,
+        replay_request: None,
+        changed_by: None,
         created_at: now,
         updated_at: now,
         revision: 1,

@@ -4,29 +4,51 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use pulse_extensibility::{
-    CommandDeadLetterStatus as Status, DeadLetterEntry, EntryFilter, Error, ReplayOutcome, Resolution,
+    CommandDeadLetterStatus as Status, DeadLetterEntry, EntryFilter, Error, ReplayOutcome, ReplayRequest,
+    ReplayRequestSpec, ReplaySelection, Resolution,
 };
 
 use super::{command, ids, store, store_tick, timeout};
 use crate::{Harness, LEASE};
 
-/// Requesting replay of one entry records when, and changes nothing else but the revision.
+/// Requesting replay of one entry records a request for it, and marks the entry with when and
+/// which request, changing nothing else but the revision.
 pub async fn request_replay_marks_the_entry(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
     h.clock.advance(Duration::from_secs(1));
     let requested = h.store.request_replay(entry.id).await.unwrap();
     let now = h.clock.now();
+    let request = requested.replay_request.expect("the entry names its request");
     let expected = DeadLetterEntry {
         replay_requested_at: Some(now),
+        replay_request: Some(request),
         updated_at: now,
         revision: entry.revision + 1,
         ..entry.clone()
     };
     assert_eq!(requested, expected);
-    // Asking again keeps the entry's place in the queue.
+    let recorded = ReplayRequest {
+        id: request,
+        tenant: None,
+        selection: format!("entry {}", entry.id),
+        requested_by: None,
+        requested_at: now,
+        note: None,
+        per_second: None,
+        requested: 1,
+        cancelled_at: None,
+        cancelled_by: None,
+        cancelled: 0,
+    };
+    assert_eq!(h.store.replay_requests(None, 10).await.unwrap(), std::slice::from_ref(&recorded));
+    // Asking again keeps the entry's place in the queue and records no second request.
     h.clock.advance(Duration::from_secs(1));
     assert_eq!(h.store.request_replay(entry.id).await.unwrap(), expected);
     assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), expected);
+    let again =
+        h.store.request_replays(ReplayRequestSpec::new(ReplaySelection::Entry(entry.id))).await.unwrap();
+    assert_eq!(again, recorded);
+    assert_eq!(h.store.replay_requests(None, 10).await.unwrap(), [recorded]);
 }
 
 /// Dismissed entries cannot be requested; entries under a live lease conflict.

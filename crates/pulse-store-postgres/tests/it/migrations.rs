@@ -26,6 +26,7 @@ fn expected_history() -> Vec<(i32, String)> {
         (2, "per-tenant status counters maintained by triggers".to_owned()),
         (3, "partial indexes of claimable replay requests".to_owned()),
         (4, "partial indexes of pending entries by failure time".to_owned()),
+        (5, "replay requests, actors, and indexes for counts".to_owned()),
     ]
 }
 
@@ -46,7 +47,7 @@ async fn ten_concurrent_opens_migrate_exactly_once() {
     }
     applied.sort();
     let mut expected = vec![Vec::new(); 9];
-    expected.push(vec![1, 2, 3, 4]);
+    expected.push(vec![1, 2, 3, 4, 5]);
     assert_eq!(applied, expected, "exactly one open applies the migrations");
     assert_eq!(history(&schema.name, "CommandDeadLetter").await, expected_history());
 }
@@ -55,7 +56,7 @@ async fn ten_concurrent_opens_migrate_exactly_once() {
 async fn reopening_applies_nothing_and_keeps_the_data() {
     let schema = Schema::new("pulse_t_reopen");
     let first = schema.open().await;
-    assert_eq!(first.applied_migrations(), [1, 2, 3, 4]);
+    assert_eq!(first.applied_migrations(), [1, 2, 3, 4, 5]);
     let (dead_letters, _) = crate::common::dead_letters(first.clone());
     let receipt = dead_letters.store(command("a")).await.unwrap();
     first.close().await;
@@ -73,7 +74,7 @@ async fn a_database_migrated_by_a_newer_pulse_is_invalid_config() {
         &mut connection,
         &format!(
             "INSERT INTO \"{}\".\"PulseMigrations\" (\"Table\", \"Version\", \"Description\", \"Checksum\") \
-             VALUES ('CommandDeadLetter', 5, 'from the future', '0')",
+             VALUES ('CommandDeadLetter', 6, 'from the future', '0')",
             schema.name
         ),
     )
@@ -81,7 +82,7 @@ async fn a_database_migrated_by_a_newer_pulse_is_invalid_config() {
     for run_migrations in [true, false] {
         let error = PostgresStore::open(schema.config().run_migrations(run_migrations)).await.unwrap_err();
         let Error::InvalidConfig { reason } = &error else { panic!("expected InvalidConfig, got {error:?}") };
-        assert!(reason.contains("newer Pulse (schema version 5)"), "{reason}");
+        assert!(reason.contains("newer Pulse (schema version 6)"), "{reason}");
     }
 }
 
@@ -128,7 +129,10 @@ async fn two_tables_share_a_schema_and_stay_apart() {
     };
     let (a, b) = (open("Orders"), open(&long));
     let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
-    assert_eq!((a.applied_migrations(), b.applied_migrations()), (&[1, 2, 3, 4][..], &[1, 2, 3, 4][..]));
+    assert_eq!(
+        (a.applied_migrations(), b.applied_migrations()),
+        (&[1, 2, 3, 4, 5][..], &[1, 2, 3, 4, 5][..])
+    );
     let (a_letters, _) = dead_letters(a.clone());
     let (b_letters, _) = dead_letters(b.clone());
     a_letters.store(command("a")).await.unwrap();
@@ -157,7 +161,7 @@ async fn the_application_pool_is_shared_and_left_open() {
     let store = PostgresStore::open(PostgresConfig::from_pool(pool.clone()).schema(schema.identifier()))
         .await
         .unwrap();
-    assert_eq!(store.applied_migrations(), [1, 2, 3, 4]);
+    assert_eq!(store.applied_migrations(), [1, 2, 3, 4, 5]);
     store.close().await;
     assert!(!pool.is_closed());
     let one: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&pool).await.unwrap();

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use pulse_extensibility::{
-    CommandDeadLetterStatus, DeadLetterBackend, DeadLetterEntry, DeadLetterId, Error, Fingerprint,
-    ReplayLease, Resolution, Scope, StoreReceipt, TenantId, Timestamp, Uuid,
+    Actor, CommandDeadLetterStatus, DeadLetterBackend, DeadLetterEntry, DeadLetterId, Error, Fingerprint,
+    ReplayLease, ReplayRequestId, Resolution, Scope, StoreReceipt, TenantId, Timestamp, Uuid,
 };
 use pulse_store_postgres::PostgresStore;
 
@@ -42,6 +42,8 @@ fn full_entry(at: i64) -> DeadLetterEntry {
         resolved_at: Some(t(2)),
         lease: Some(ReplayLease { token: Uuid::new_v4(), expires_at: t(3) }),
         replay_requested_at: Some(t(4)),
+        replay_request: Some(ReplayRequestId::from_uuid(Uuid::new_v4())),
+        changed_by: Some(Actor::new("óperator \"night\"").unwrap()),
         created_at: t(5),
         updated_at: t(6),
         revision: 7,
@@ -79,6 +81,8 @@ async fn every_field_round_trips_exactly() {
         resolved_at: None,
         lease: None,
         replay_requested_at: None,
+        replay_request: None,
+        changed_by: None,
         ..full_entry(0)
     };
     store.insert(std::slice::from_ref(&minimal)).await.unwrap();

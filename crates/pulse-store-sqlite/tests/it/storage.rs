@@ -68,6 +68,8 @@ async fn entries_are_stored_as_plain_sqlite_values() {
         ("CreatedAt", micros(stored_at)),
         ("UpdatedAt", micros(stored_at.saturating_add(Duration::from_secs(1)))),
         ("Revision", Value::Integer(2)),
+        ("ReplayRequestId", Value::Null),
+        ("ChangedBy", Value::Null),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_owned(), value))

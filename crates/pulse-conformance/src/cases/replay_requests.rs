@@ -1,0 +1,390 @@
+//! Durable replay requests: recorded with who asked, paced across every worker, cancelled,
+//! and followed from any handle; counts for a filter; who made each change.
+
+use std::collections::{BTreeMap, HashSet};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pulse_extensibility::{
+    Actor, CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, EntryFilter, Error, ListQuery,
+    ReplayOutcome, ReplayProgress, ReplayRequest, ReplayRequestSpec, ReplaySelection, Resolution, SortOrder,
+    Statistics,
+};
+
+use super::{command, ids, store, store_tick, tenant, timeout};
+use crate::Harness;
+
+fn actor(name: &str) -> Actor {
+    Actor::new(name).expect("valid actor")
+}
+
+fn pace(per_second: u32) -> NonZeroU32 {
+    NonZeroU32::new(per_second).expect("a pace above zero")
+}
+
+fn every_new() -> ReplaySelection {
+    ReplaySelection::Matching(EntryFilter::default())
+}
+
+/// Every entry, oldest failure first.
+async fn all_entries(h: &Harness) -> Vec<DeadLetterEntry> {
+    let query = ListQuery { order: SortOrder::OldestFirst, limit: 1000, ..ListQuery::default() };
+    h.store.list(query).await.unwrap().entries
+}
+
+/// A request is recorded whole, with who asked, why and at what pace; its entries name it, get
+/// slots at the pace oldest failure first, and record who asked.
+pub async fn a_request_is_recorded_and_its_entries_get_slots_at_its_pace(h: Harness) {
+    let entries = [
+        store_tick(&h, "a").await,
+        store_tick(&h, "b").await,
+        store_tick(&h, "c").await,
+        store_tick(&h, "d").await,
+        store_tick(&h, "e").await,
+    ];
+    let ana = h.store.acting_as(actor("ana"));
+    let spec = ReplayRequestSpec::new(every_new()).note("gateway fixed").per_second(pace(2));
+    let request = ana.request_replays(spec).await.unwrap();
+    let now = h.clock.now();
+    let expected = ReplayRequest {
+        id: request.id,
+        tenant: None,
+        selection: "every entry".to_owned(),
+        requested_by: Some(actor("ana")),
+        requested_at: now,
+        note: Some("gateway fixed".to_owned()),
+        per_second: Some(pace(2)),
+        requested: 5,
+        cancelled_at: None,
+        cancelled_by: None,
+        cancelled: 0,
+    };
+    assert_eq!(request, expected);
+    assert_eq!(h.store.replay_request(request.id).await.unwrap(), expected);
+    let stored = all_entries(&h).await;
+    let expected_entries: Vec<DeadLetterEntry> = entries
+        .iter()
+        .zip(0..)
+        .map(|(entry, n)| DeadLetterEntry {
+            replay_requested_at: Some(now.saturating_add(Duration::from_millis(500 * n))),
+            replay_request: Some(request.id),
+            changed_by: Some(actor("ana")),
+            updated_at: now,
+            revision: entry.revision + 1,
+            ..entry.clone()
+        })
+        .collect();
+    assert_eq!(stored, expected_entries);
+}
+
+/// Claims take only entries whose slot has come, earliest first: a paced request never starts
+/// more replays in a second than its pace, whoever claims.
+pub async fn claims_take_only_entries_whose_slot_has_come(h: Harness) {
+    for name in ["a", "b", "c", "d", "e"] {
+        store_tick(&h, name).await;
+    }
+    let request =
+        h.store.request_replays(ReplayRequestSpec::new(every_new()).per_second(pace(2))).await.unwrap();
+    let entries = all_entries(&h).await;
+    let claimed = |tickets: Vec<pulse_extensibility::ReplayTicket>| -> Vec<DeadLetterId> {
+        tickets.into_iter().map(|ticket| ticket.entry.id).collect()
+    };
+    let other = h.store.clone();
+    assert_eq!(claimed(h.store.claim_requested(10).await.unwrap()), [entries[0].id]);
+    assert_eq!(claimed(other.claim_requested(10).await.unwrap()), Vec::<DeadLetterId>::new());
+    h.clock.advance(Duration::from_millis(499));
+    assert_eq!(claimed(other.claim_requested(10).await.unwrap()), Vec::<DeadLetterId>::new());
+    h.clock.advance(Duration::from_millis(1));
+    assert_eq!(claimed(other.claim_requested(10).await.unwrap()), [entries[1].id]);
+    h.clock.advance(Duration::from_secs(10));
+    assert_eq!(claimed(h.store.claim_requested(2).await.unwrap()), [entries[2].id, entries[3].id]);
+    assert_eq!(claimed(h.store.claim_requested(2).await.unwrap()), [entries[4].id]);
+    assert_eq!(h.store.replay_progress(request.id).await.unwrap().claimed, 5);
+}
+
+/// Cancelling takes the request from its entries not yet claimed, records who and how many, and
+/// changes nothing when repeated; a claimed entry keeps it and its replay finishes.
+pub async fn cancel_takes_the_request_from_unclaimed_entries(h: Harness) {
+    let [a, b, c] = [store_tick(&h, "a").await, store_tick(&h, "b").await, store_tick(&h, "c").await];
+    let request =
+        h.store.request_replays(ReplayRequestSpec::new(every_new()).per_second(pace(1))).await.unwrap();
+    let ticket = h.store.claim_requested(10).await.unwrap().pop().expect("the first slot is due");
+    assert_eq!(ticket.entry.id, a.id);
+    h.clock.advance(Duration::from_secs(1));
+    let bo = h.store.acting_as(actor("bo"));
+    let cancelled = bo.cancel_replay_request(request.id).await.unwrap();
+    let now = h.clock.now();
+    let expected = ReplayRequest {
+        cancelled_at: Some(now),
+        cancelled_by: Some(actor("bo")),
+        cancelled: 2,
+        ..request.clone()
+    };
+    assert_eq!(cancelled, expected);
+    for entry in [&b, &c] {
+        let expected_entry = DeadLetterEntry {
+            changed_by: Some(actor("bo")),
+            updated_at: now,
+            revision: entry.revision + 2,
+            ..entry.clone()
+        };
+        assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), expected_entry);
+    }
+    h.clock.advance(Duration::from_secs(10));
+    assert_eq!(h.store.claim_requested(10).await.unwrap(), Vec::new());
+    h.clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        h.store.cancel_replay_request(request.id).await.unwrap(),
+        expected,
+        "a second cancel changes nothing"
+    );
+    let finished = h.store.finish_replay(ticket, ReplayOutcome::Succeeded).await.unwrap();
+    assert_eq!((finished.status, finished.replay_request), (Status::Resolved, Some(request.id)));
+    let progress = h.store.replay_progress(request.id).await.unwrap();
+    assert_eq!(
+        progress,
+        ReplayProgress {
+            request: expected,
+            remaining: 0,
+            claimed: 0,
+            replayed: 1,
+            failed: 0,
+            cancelled: 2,
+            other: 0
+        }
+    );
+}
+
+/// Progress counts, from the entries, how each entry of a request stands: waiting, being
+/// replayed, replayed, failed, or taken from the request another way.
+pub async fn progress_counts_how_each_entry_of_a_request_stands(h: Harness) {
+    for name in ["a", "b", "c", "d", "e", "f"] {
+        store_tick(&h, name).await;
+    }
+    let request = h.store.request_replays(ReplayRequestSpec::new(every_new())).await.unwrap();
+    let mut tickets = h.store.claim_requested(3).await.unwrap().into_iter();
+    h.store.finish_replay(tickets.next().unwrap(), ReplayOutcome::Succeeded).await.unwrap();
+    h.store.finish_replay(tickets.next().unwrap(), ReplayOutcome::Failed(timeout(1))).await.unwrap();
+    let entries = all_entries(&h).await;
+    h.store.dismiss(entries[3].id, Some("not needed".to_owned())).await.unwrap();
+    h.store.resolve(entries[4].id, Resolution::HandledExternally, None).await.unwrap();
+    // Read from a second handle: progress is in the store, not in the process that asked.
+    let progress = h.store.clone().replay_progress(request.id).await.unwrap();
+    assert_eq!(
+        progress,
+        ReplayProgress { request, remaining: 1, claimed: 1, replayed: 1, failed: 1, cancelled: 0, other: 2 }
+    );
+    assert!(!progress.is_done());
+}
+
+/// Requests are listed newest first and paged with the last id of a page; an unknown id is
+/// `RequestNotFound`.
+pub async fn requests_are_listed_newest_first_and_paged(h: Harness) {
+    let mut made = Vec::new();
+    for name in ["a", "b", "c"] {
+        let entry = store_tick(&h, name).await;
+        made.push(
+            h.store.request_replays(ReplayRequestSpec::new(ReplaySelection::Entry(entry.id))).await.unwrap(),
+        );
+    }
+    made.reverse();
+    assert_eq!(h.store.replay_requests(None, 10).await.unwrap(), made);
+    assert_eq!(h.store.replay_requests(None, 2).await.unwrap(), made[..2]);
+    assert_eq!(h.store.replay_requests(Some(made[1].id), 2).await.unwrap(), made[2..]);
+    let unknown = pulse_extensibility::ReplayRequestId::new_at(h.clock.now());
+    assert!(
+        matches!(h.store.replay_request(unknown).await, Err(Error::RequestNotFound { id }) if id == unknown)
+    );
+    assert!(matches!(h.store.cancel_replay_request(unknown).await, Err(Error::RequestNotFound { .. })));
+    assert!(matches!(h.store.replay_progress(unknown).await, Err(Error::RequestNotFound { .. })));
+    assert!(matches!(
+        h.store.replay_requests(None, 0).await,
+        Err(Error::InvalidInput { field: "limit", .. })
+    ));
+}
+
+/// A tenant's handle sees, cancels and follows only the requests made in the tenant, and its
+/// requests mark only its entries; the all-tenants handle sees every request.
+pub async fn a_tenant_sees_only_the_requests_made_in_it(h: Harness) {
+    let acme = h.store.for_tenant(tenant("acme"));
+    let globex = h.store.for_tenant(tenant("globex"));
+    let acme_entry = store(&acme, command("a").tenant(tenant("acme"))).await;
+    let globex_entry = store(&globex, command("a").tenant(tenant("globex"))).await;
+    let request = acme.request_replays(ReplayRequestSpec::new(every_new())).await.unwrap();
+    assert_eq!((request.tenant.clone(), request.requested), (Some(tenant("acme")), 1));
+    assert_eq!(h.store.get_entry(globex_entry.id).await.unwrap().unwrap(), globex_entry);
+    assert_eq!(h.store.get_entry(acme_entry.id).await.unwrap().unwrap().replay_request, Some(request.id));
+    assert!(matches!(globex.replay_request(request.id).await, Err(Error::RequestNotFound { .. })));
+    assert!(matches!(globex.cancel_replay_request(request.id).await, Err(Error::RequestNotFound { .. })));
+    assert!(matches!(globex.replay_progress(request.id).await, Err(Error::RequestNotFound { .. })));
+    assert_eq!(globex.replay_requests(None, 10).await.unwrap(), Vec::new());
+    let everyone = h.store.request_replays(ReplayRequestSpec::new(every_new())).await.unwrap();
+    assert_eq!((everyone.tenant.clone(), everyone.requested), (None, 1), "only globex's entry was left");
+    assert_eq!(acme.replay_requests(None, 10).await.unwrap(), std::slice::from_ref(&request));
+    assert!(matches!(acme.replay_request(everyone.id).await, Err(Error::RequestNotFound { .. })));
+    assert_eq!(h.store.replay_requests(None, 10).await.unwrap(), [everyone, request]);
+}
+
+/// Bad requests are `InvalidInput` and record nothing.
+pub async fn bad_requests_are_invalid_input_and_record_nothing(h: Harness) {
+    let entry = store(&h.store, command("a")).await;
+    let too_many: Vec<DeadLetterId> = (0..1001).map(|_| entry.id).collect();
+    let cases = [
+        (ReplayRequestSpec::new(ReplaySelection::Entries(Vec::new())), "ids"),
+        (ReplayRequestSpec::new(ReplaySelection::Entries(too_many)), "ids"),
+        (ReplayRequestSpec::new(every_new()).per_second(pace(1_000_001)), "per_second"),
+        (ReplayRequestSpec::new(every_new()).note("x".repeat(4001)), "note"),
+        (
+            ReplayRequestSpec::new(ReplaySelection::Matching(EntryFilter {
+                statuses: vec![Status::Dismissed],
+                ..EntryFilter::default()
+            })),
+            "statuses",
+        ),
+        (
+            ReplayRequestSpec::new(ReplaySelection::Matching(EntryFilter {
+                command_type: Some("a\0".to_owned()),
+                ..EntryFilter::default()
+            })),
+            "command_type",
+        ),
+    ];
+    for (spec, field) in cases {
+        let result = h.store.request_replays(spec).await;
+        assert!(
+            matches!(&result, Err(Error::InvalidInput { field: f, .. }) if *f == field),
+            "{field}: {result:?}"
+        );
+    }
+    assert_eq!(h.store.replay_requests(None, 10).await.unwrap(), Vec::new());
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), entry);
+}
+
+/// A request for named entries marks those that are New without a pending request, and counts
+/// only them.
+pub async fn a_request_for_named_entries_marks_only_new_unrequested_ones(h: Harness) {
+    let [a, b, c, d] = [
+        store_tick(&h, "a").await,
+        store_tick(&h, "b").await,
+        store_tick(&h, "c").await,
+        store_tick(&h, "d").await,
+    ];
+    h.store.dismiss(b.id, None).await.unwrap();
+    let first = h.store.request_replay(c.id).await.unwrap().replay_request.expect("requested");
+    let request = h
+        .store
+        .request_replays(ReplayRequestSpec::new(ReplaySelection::Entries(vec![a.id, b.id, c.id])))
+        .await
+        .unwrap();
+    assert_eq!((request.requested, request.selection.as_str()), (1, "3 entries"));
+    let requests: BTreeMap<DeadLetterId, Option<_>> =
+        all_entries(&h).await.into_iter().map(|entry| (entry.id, entry.replay_request)).collect();
+    assert_eq!(
+        requests,
+        BTreeMap::from([(a.id, Some(request.id)), (b.id, None), (c.id, Some(first)), (d.id, None)])
+    );
+}
+
+/// Concurrent requests over the same entries mark each entry once: their counts add up to the
+/// number of entries, and each entry names the request that counted it.
+pub async fn concurrent_requests_mark_each_entry_once(h: Harness) {
+    h.store.store_many((0..100).map(|i| command(&format!("c{}", i % 5))).collect()).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(4));
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, barrier) = (h.store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.request_replays(ReplayRequestSpec::new(every_new())).await.unwrap()
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        let request = task.await.unwrap();
+        let of_request = EntryFilter { replay_request: Some(request.id), ..EntryFilter::default() };
+        assert_eq!(h.store.count(&of_request).await.unwrap().new, request.requested);
+        total += request.requested;
+    }
+    assert_eq!(total, 100);
+    let named: HashSet<_> =
+        all_entries(&h).await.into_iter().map(|entry| entry.replay_request.is_some()).collect();
+    assert_eq!(named, HashSet::from([true]));
+}
+
+/// Counts for a filter equal what a listing with the same filter returns, status by status.
+pub async fn count_matches_the_listing_for_every_filter(h: Harness) {
+    let mut stored = Vec::new();
+    for i in 0..12 {
+        stored.push(store_tick(&h, ["orders.create", "orders.cancel", "billing.charge"][i % 3]).await);
+    }
+    h.store.dismiss(stored[0].id, None).await.unwrap();
+    h.store.resolve(stored[1].id, Resolution::HandledExternally, None).await.unwrap();
+    let _ticket = h.store.begin_replay(stored[2].id).await.unwrap();
+    let request = h
+        .store
+        .request_replays(ReplayRequestSpec::new(ReplaySelection::Entries(ids(&stored[3..6]))))
+        .await
+        .unwrap();
+    let filters = [
+        EntryFilter::default(),
+        EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() },
+        EntryFilter { fingerprint: Some(stored[4].fingerprint.clone()), ..EntryFilter::default() },
+        EntryFilter { replay_request: Some(request.id), ..EntryFilter::default() },
+        EntryFilter { replay_pending: Some(false), ..EntryFilter::default() },
+        EntryFilter { statuses: vec![Status::New, Status::Dismissed], ..EntryFilter::default() },
+        EntryFilter { occurred_before: Some(stored[6].occurred_at), ..EntryFilter::default() },
+        EntryFilter { ids: ids(&stored[..4]), ..EntryFilter::default() },
+    ];
+    for filter in filters {
+        let query = ListQuery { filter: filter.clone(), limit: 1000, ..ListQuery::default() };
+        let mut expected = Statistics::default();
+        for entry in h.store.list(query).await.unwrap().entries {
+            expected.add(entry.status, 1);
+        }
+        assert_eq!(h.store.count(&filter).await.unwrap(), expected, "{filter}");
+    }
+    let tenant_view = h.store.for_tenant(tenant("nobody"));
+    assert_eq!(tenant_view.count(&EntryFilter::default()).await.unwrap(), Statistics::default());
+}
+
+/// The oldest due replay is the earliest slot that has come among New entries still waiting:
+/// how long replays have waited with no worker claiming them.
+pub async fn oldest_due_replay_is_the_earliest_waiting_slot(h: Harness) {
+    assert_eq!(h.store.oldest_due_replay().await.unwrap(), None);
+    for name in ["a", "b", "c"] {
+        store_tick(&h, name).await;
+    }
+    let request =
+        h.store.request_replays(ReplayRequestSpec::new(every_new()).per_second(pace(1))).await.unwrap();
+    assert_eq!(h.store.oldest_due_replay().await.unwrap(), Some(request.requested_at));
+    h.clock.advance(Duration::from_secs(5));
+    assert_eq!(h.store.oldest_due_replay().await.unwrap(), Some(request.requested_at));
+    let _tickets = h.store.claim_requested(1).await.unwrap();
+    assert_eq!(h.store.oldest_due_replay().await.unwrap(), Some(request.slot(1)));
+    let _rest = h.store.claim_requested(10).await.unwrap();
+    assert_eq!(h.store.oldest_due_replay().await.unwrap(), None);
+}
+
+/// Every operator change records who made it: request, dismiss, resolve, edit; a handle without
+/// an actor records none, and a replay finishing keeps who asked for it.
+pub async fn every_operator_change_records_who_made_it(h: Harness) {
+    let ana = h.store.acting_as(actor("ana"));
+    let [a, b, c] = [store_tick(&h, "a").await, store_tick(&h, "b").await, store_tick(&h, "c").await];
+    assert_eq!(ana.dismiss(a.id, None).await.unwrap().changed_by, Some(actor("ana")));
+    assert_eq!(
+        ana.resolve(b.id, Resolution::HandledExternally, None).await.unwrap().changed_by,
+        Some(actor("ana"))
+    );
+    assert_eq!(ana.edit_payload(c.id, "{}".to_owned(), 1).await.unwrap().changed_by, Some(actor("ana")));
+    assert_eq!(h.store.edit_payload(c.id, "{}".to_owned(), 2).await.unwrap().changed_by, None);
+    assert_eq!(ana.request_replay(c.id).await.unwrap().changed_by, Some(actor("ana")));
+    let ticket = h.store.claim_requested(1).await.unwrap().pop().expect("requested");
+    let finished = h.store.finish_replay(ticket, ReplayOutcome::Succeeded).await.unwrap();
+    assert_eq!(finished.changed_by, Some(actor("ana")));
+    for bad in ["", "  ", "a\nb"] {
+        assert!(matches!(Actor::new(bad), Err(Error::InvalidInput { field: "actor", .. })), "{bad:?}");
+    }
+    assert!(Actor::new("x".repeat(201)).is_err());
+}

@@ -138,6 +138,19 @@ macro_rules! backend_forwarding_requests {
 }
 pub(crate) use backend_forwarding_requests;
 
+/// Pulse's clock on tokio's clock, so paused time moves both.
+#[derive(Debug)]
+pub(crate) struct TokioClock {
+    pub(crate) start: tokio::time::Instant,
+}
+
+impl pulse::Clock for TokioClock {
+    fn now(&self) -> pulse::Timestamp {
+        let micros = i64::try_from(self.start.elapsed().as_micros()).expect("a short test");
+        pulse::Timestamp::from_micros(1_767_225_600_000_000 + micros)
+    }
+}
+
 /// A store that cannot be reached: every call fails as if the database were down.
 #[derive(Debug)]
 pub(crate) struct Unreachable;

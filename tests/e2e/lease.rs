@@ -14,18 +14,7 @@ use pulse::{
 };
 use tokio::time::Instant;
 
-/// Pulse's clock on tokio's clock, so paused time moves both.
-#[derive(Debug)]
-struct TokioClock {
-    start: Instant,
-}
-
-impl Clock for TokioClock {
-    fn now(&self) -> Timestamp {
-        let micros = i64::try_from(self.start.elapsed().as_micros()).expect("a short test");
-        Timestamp::from_micros(1_767_225_600_000_000 + micros)
-    }
-}
+use crate::env::TokioClock;
 
 /// A store whose claims come back `delay` after they were made: a slow round trip, after the
 /// lease's expiry was fixed.

@@ -6,6 +6,7 @@
 mod env;
 mod lease;
 mod operations;
+mod paced_requests;
 mod replay_paths;
 mod runtime;
 mod soak;
@@ -62,6 +63,7 @@ on_every_store!(
     auto_dismiss_rules_record_their_name_and_keep_entries_visible,
     concurrent_sweepers_purge_each_entry_once,
     health_check_reports_backlog_and_thresholds,
+    health_check_reports_replays_nobody_claims,
     metrics_and_events_follow_each_operation,
     two_replays_of_one_failure_run_its_handler_once,
     a_panicking_handler_is_a_recorded_failure_in_every_replay_path,

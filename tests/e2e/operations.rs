@@ -365,7 +365,11 @@ pub(crate) async fn concurrent_sweepers_purge_each_entry_once(env: &Env) {
 /// The health check reports the backlog, trips its thresholds, and reports an unreachable store.
 pub(crate) async fn health_check_reports_backlog_and_thresholds(env: &Env) {
     let dead_letters = env.dead_letters();
-    let check = HealthCheck { max_unresolved: Some(2), max_oldest_age: Some(Duration::from_secs(600)) };
+    let check = HealthCheck {
+        max_unresolved: Some(2),
+        max_oldest_age: Some(Duration::from_secs(600)),
+        max_replay_wait: None,
+    };
     let empty = check.check(&dead_letters).await;
     assert_eq!(
         (empty.status, empty.unresolved, empty.oldest_unresolved_age),
@@ -383,12 +387,38 @@ pub(crate) async fn health_check_reports_backlog_and_thresholds(env: &Env) {
             "the oldest unresolved entry failed 900s ago, longer than 600s".to_owned(),
         ]
     );
-    let lenient = HealthCheck { max_unresolved: Some(3), max_oldest_age: None };
+    let lenient = HealthCheck { max_unresolved: Some(3), ..HealthCheck::default() };
     assert_eq!(lenient.check(&dead_letters).await.status, HealthStatus::Healthy);
     let unreachable = DeadLetters::new(Arc::new(crate::env::Unreachable)).with_clock(env.clock.clone());
     let report = check.check(&unreachable).await;
     assert_eq!((report.status, report.unresolved), (HealthStatus::Unavailable, None));
     assert_eq!(report.error.as_deref(), Some("store unavailable: the database is down"));
+}
+
+/// The health check reports how long requested replays have waited for a worker, and trips
+/// when no worker claims them: replays requested, nobody replaying.
+pub(crate) async fn health_check_reports_replays_nobody_claims(env: &Env) {
+    let dead_letters = env.dead_letters();
+    let check = HealthCheck { max_replay_wait: Some(Duration::from_secs(60)), ..HealthCheck::default() };
+    store_refunds(&dead_letters, 0..2).await;
+    let report = check.check(&dead_letters).await;
+    assert_eq!((report.status, report.oldest_replay_wait), (HealthStatus::Healthy, None));
+    dead_letters.request_replay_matching(EntryFilter::default()).await.unwrap();
+    env.clock.advance(Duration::from_secs(61));
+    let report = check.check(&dead_letters).await;
+    assert_eq!(
+        (report.status, report.oldest_replay_wait),
+        (HealthStatus::Degraded, Some(Duration::from_secs(61)))
+    );
+    assert_eq!(
+        report.breaches,
+        ["a requested replay has waited 61s for a worker, longer than 60s: is a replay worker running?"
+            .to_owned()]
+    );
+    let claimed = dead_letters.claim_requested(10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    let report = check.check(&dead_letters).await;
+    assert_eq!((report.status, report.oldest_replay_wait), (HealthStatus::Healthy, None));
 }
 
 /// Counters, a histogram and a gauge follow captures, duplicates, replays, dismissals and purges;

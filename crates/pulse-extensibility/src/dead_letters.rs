@@ -673,6 +673,16 @@ impl DeadLetters {
         self.backend.count(&self.scope, filter).await
     }
 
+    /// The earliest instant from which a waiting replay may start, whether it has come or not:
+    /// `None` when no New entry waits for a requested replay.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error.
+    pub async fn earliest_waiting_replay(&self) -> Result<Option<Timestamp>> {
+        self.backend.oldest_due_replay(&self.scope, Timestamp::MAX).await
+    }
+
     /// Since when the oldest replay that could run now has waited for a worker: `None` when no
     /// requested replay is due.
     ///

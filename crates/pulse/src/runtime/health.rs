@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use pulse_extensibility::{CommandDeadLetterStatus, DeadLetters, EntryFilter, ListQuery, SortOrder, observe};
+use pulse_extensibility::{
+    CommandDeadLetterStatus, DeadLetters, EntryFilter, ListQuery, SortOrder, Timestamp, observe,
+};
 
 /// Thresholds an application alerts on. Unset thresholds never trip.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -11,6 +13,9 @@ pub struct HealthCheck {
     pub max_unresolved: Option<u64>,
     /// An unresolved entry whose latest failure is older than this is degraded.
     pub max_oldest_age: Option<Duration>,
+    /// A requested replay that could have started this long ago and no worker has claimed is
+    /// degraded: replays are requested, but nobody replays them.
+    pub max_replay_wait: Option<Duration>,
 }
 
 /// The verdict.
@@ -33,6 +38,8 @@ pub struct HealthReport {
     pub unresolved: Option<u64>,
     /// How long ago the oldest unresolved entry last failed.
     pub oldest_unresolved_age: Option<Duration>,
+    /// How long the oldest requested replay that could run has waited for a worker.
+    pub oldest_replay_wait: Option<Duration>,
     /// The thresholds exceeded, in words.
     pub breaches: Vec<String>,
     /// Why the store was unavailable.
@@ -47,6 +54,7 @@ impl HealthCheck {
             status: HealthStatus::Unavailable,
             unresolved: None,
             oldest_unresolved_age: None,
+            oldest_replay_wait: None,
             breaches: Vec::new(),
             error: Some(error.to_string()),
         };
@@ -67,12 +75,16 @@ impl HealthCheck {
             Ok(page) => page.entries.into_iter().next(),
             Err(error) => return unavailable(error),
         };
+        let waiting = match dead_letters.oldest_due_replay().await {
+            Ok(waiting) => waiting,
+            Err(error) => return unavailable(error),
+        };
         let now = dead_letters.now();
-        let age = oldest.map(|entry| {
-            Duration::from_micros(
-                now.as_micros().saturating_sub(entry.occurred_at.as_micros()).max(0).unsigned_abs(),
-            )
-        });
+        let since = |at: Timestamp| {
+            Duration::from_micros(now.as_micros().saturating_sub(at.as_micros()).max(0).unsigned_abs())
+        };
+        let age = oldest.map(|entry| since(entry.occurred_at));
+        let wait = waiting.map(since);
         let tenant = dead_letters.scope().tenant().map_or("*".to_owned(), ToString::to_string);
         observe::unresolved(&tenant, unresolved);
         let mut breaches = Vec::new();
@@ -82,11 +94,17 @@ impl HealthCheck {
         if let Some((age, max)) = age.zip(self.max_oldest_age).filter(|(age, max)| age > max) {
             breaches.push(format!("the oldest unresolved entry failed {age:?} ago, longer than {max:?}"));
         }
+        if let Some((wait, max)) = wait.zip(self.max_replay_wait).filter(|(wait, max)| wait > max) {
+            breaches.push(format!(
+                "a requested replay has waited {wait:?} for a worker, longer than {max:?}: is a replay worker running?"
+            ));
+        }
         let status = if breaches.is_empty() { HealthStatus::Healthy } else { HealthStatus::Degraded };
         HealthReport {
             status,
             unresolved: Some(unresolved),
             oldest_unresolved_age: age,
+            oldest_replay_wait: wait,
             breaches,
             error: None,
         }

@@ -121,7 +121,8 @@ impl<S: PayloadSerializer + 'static> ReplayWorker<S> {
         Self { pulse, options }
     }
 
-    /// Replays requested entries until none is left to claim and none is running.
+    /// Replays requested entries until none is left to claim, none is running, and none waits
+    /// for a later slot of a paced request (the worker polls for those).
     ///
     /// # Errors
     ///
@@ -169,6 +170,9 @@ impl<S: PayloadSerializer + 'static> ReplayWorker<S> {
                 if until_idle {
                     match running.join_next().await {
                         Some(done) => tally.add(done.unwrap_or_default()),
+                        None if self.waits_for_a_slot().await? => {
+                            tokio::time::sleep(self.options.poll_interval).await;
+                        }
                         None => break,
                     }
                     continue;
@@ -204,6 +208,13 @@ impl<S: PayloadSerializer + 'static> ReplayWorker<S> {
             running.abort_all();
         }
         Ok(tally)
+    }
+}
+
+impl<S: PayloadSerializer + 'static> ReplayWorker<S> {
+    /// Whether a requested replay waits for a slot of its request's pace that has not come.
+    async fn waits_for_a_slot(&self) -> Result<bool> {
+        Ok(self.pulse.dead_letters().earliest_waiting_replay().await?.is_some())
     }
 }
 

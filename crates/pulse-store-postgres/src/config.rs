@@ -1,6 +1,7 @@
 //! [`PostgresConfig`]: where the store connects, and which schema and table it uses.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use pulse_extensibility::{Error, Result, SqlIdentifier};
@@ -8,6 +9,7 @@ use sqlx::PgPool;
 
 use crate::database_url::DatabaseUrl;
 use crate::sql::{MIGRATIONS_TABLE, derived};
+use crate::tls::{PostgresSslMode, SslSettings, Tls};
 
 /// Relations Pulse keeps in every schema it uses, whatever the table, and what they are.
 const PULSE_RELATIONS: [(&str, &str); 2] = [
@@ -33,13 +35,16 @@ const TABLE_RELATIONS: [(&str, &str); 6] = [
 /// [`PostgresConfig::from_pool`] (the store shares the application's pool), then adjust.
 ///
 /// `Debug` shows where a URL points (`postgres://user@host:port/database`), rebuilt from its
-/// parsed parts: never its password, nor any of its parameters.
+/// parsed parts, and the TLS settings (`sslmode`, `sslrootcert`): never its password, nor any of
+/// its other parameters.
 ///
 /// ```
 /// use pulse_extensibility::SqlIdentifier;
-/// use pulse_store_postgres::PostgresConfig;
+/// use pulse_store_postgres::{PostgresConfig, PostgresSslMode};
 ///
 /// let config = PostgresConfig::from_url("postgres://app:secret@db.internal/orders")
+///     .ssl_mode(PostgresSslMode::VerifyFull)
+///     .ssl_root_cert("/etc/pulse/db-ca.pem")
 ///     .schema(SqlIdentifier::new("ops")?)
 ///     .max_connections(8);
 /// assert!(!format!("{config:?}").contains("secret"));
@@ -48,6 +53,8 @@ const TABLE_RELATIONS: [(&str, &str); 6] = [
 #[derive(Clone)]
 pub struct PostgresConfig {
     pub(crate) connection: Connection,
+    /// TLS settings given to the config's methods; they override the URL's.
+    pub(crate) ssl: SslSettings,
     pub(crate) schema: SqlIdentifier,
     pub(crate) table: SqlIdentifier,
     pub(crate) max_connections: u32,
@@ -74,6 +81,7 @@ impl PostgresConfig {
     fn new(connection: Connection) -> Self {
         Self {
             connection,
+            ssl: SslSettings::default(),
             schema: SqlIdentifier::default_schema(),
             table: SqlIdentifier::default_table(),
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
@@ -92,14 +100,45 @@ impl PostgresConfig {
     /// dashes, as `ssl-mode`, and `ssl-ca`), `statement-cache-capacity`, `host`, `hostaddr`,
     /// `port`, `dbname`, `user`, `password`, `application_name`, `options` and `options[NAME]`.
     /// Keys are compared once percent-decoded, as sqlx reads them.
+    ///
+    /// `sslmode` and `sslrootcert` are read as [`Self::ssl_mode`] and [`Self::ssl_root_cert`]
+    /// describe.
     pub fn from_url(url: impl Into<String>) -> Self {
         Self::new(Connection::Url(DatabaseUrl::new(url.into())))
     }
 
-    /// Use the application's `pool`. The pool's own size and timeouts apply;
-    /// [`Self::max_connections`] and [`Self::acquire_timeout`] do not.
+    /// Use the application's `pool`. The pool's own size, timeouts and TLS settings apply;
+    /// [`Self::max_connections`], [`Self::acquire_timeout`], [`Self::ssl_mode`] and
+    /// [`Self::ssl_root_cert`] do not.
     pub fn from_pool(pool: PgPool) -> Self {
         Self::new(Connection::Pool(pool))
+    }
+
+    /// Whether and how the store's connections use TLS, as libpq's `sslmode` (see
+    /// [`PostgresSslMode`]). Overrides the URL's `sslmode`; when neither sets it, the
+    /// `PGSSLMODE` environment variable does, as for libpq, else it is `prefer`.
+    ///
+    /// With `allow` and `prefer`, the store tries the second way of connecting only when the
+    /// server refuses the first (or, in `prefer`, the TLS handshake fails), once, when it opens;
+    /// every connection of its pool then connects the way that worked.
+    #[must_use]
+    pub fn ssl_mode(mut self, mode: PostgresSslMode) -> Self {
+        self.ssl.mode = Some(mode);
+        self
+    }
+
+    /// A PEM file of the certificate authorities the server's certificate may be signed by.
+    /// Overrides the URL's `sslrootcert`; when neither sets it, the `PGSSLROOTCERT` environment
+    /// variable does, as for libpq.
+    ///
+    /// As with libpq, every connection that uses TLS then checks the certificate's chain, in
+    /// `require`, `allow` and `prefer` too. Opening the store fails with
+    /// [`Error::InvalidConfig`] when the file does not exist or cannot be read, before any
+    /// connection is tried.
+    #[must_use]
+    pub fn ssl_root_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ssl.root_cert = Some(path.into());
+        self
     }
 
     /// The schema of the dead-letter table; default `pulse`.
@@ -149,6 +188,30 @@ impl PostgresConfig {
         }
     }
 
+    /// The TLS settings a store that opens its own pool from `url` connects with: those of
+    /// [`Self::ssl_mode`] and [`Self::ssl_root_cert`], else the URL's, else libpq's environment
+    /// variables.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] as [`Tls::resolve`] says.
+    pub(crate) fn tls(&self, url: &DatabaseUrl) -> Result<Tls> {
+        Tls::resolve(&self.ssl, url.ssl(), |name| std::env::var_os(name))
+    }
+
+    /// Refuses TLS settings on the config of a shared pool, which connects as the application
+    /// configured it: settings that would silently not apply.
+    pub(crate) fn check_shared_pool_has_no_tls(&self) -> Result<()> {
+        if self.ssl == SslSettings::default() {
+            return Ok(());
+        }
+        Err(Error::InvalidConfig {
+            reason: "ssl_mode and ssl_root_cert apply to a store that opens its own pool (from_url); a \
+                     shared pool (from_pool) connects with the TLS settings of its own PgConnectOptions"
+                .to_owned(),
+        })
+    }
+
     /// The configured schema.
     pub fn schema_name(&self) -> &SqlIdentifier {
         &self.schema
@@ -163,13 +226,19 @@ impl PostgresConfig {
 impl fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("PostgresConfig");
-        match &self.connection {
-            Connection::Url(url) => s.field("url", &format_args!("{url}")),
+        let ssl = match &self.connection {
+            Connection::Url(url) => {
+                s.field("url", &format_args!("{url}"));
+                self.ssl.or(url.ssl())
+            }
             Connection::Pool(pool) => {
-                s.field("pool", &format_args!("shared pool of {} connections", pool.size()))
+                s.field("pool", &format_args!("shared pool of {} connections", pool.size()));
+                self.ssl.clone()
             }
         };
-        s.field("schema", &self.schema)
+        s.field("ssl_mode", &ssl.mode)
+            .field("ssl_root_cert", &ssl.root_cert)
+            .field("schema", &self.schema)
             .field("table", &self.table)
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout", &self.acquire_timeout)
@@ -268,6 +337,14 @@ mod tests {
                 "postgres://127.0.0.1:1/orders?sslmode=SECRET",
                 Refused("the value of the parameter \"sslmode\" in the database URL is not valid".to_owned()),
             ),
+            (
+                "postgres://app:SECRET@127.0.0.1:1/orders?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+                Refused(
+                    "the root certificate file named by the parameter sslrootcert of the database URL is not a \
+                     file that can be read"
+                        .to_owned(),
+                ),
+            ),
         ]
     }
 
@@ -277,8 +354,17 @@ mod tests {
             PostgresConfig::from_url("postgres://app:SECRET@db.internal:5433/orders?sslmode=require");
         assert_eq!(
             format!("{config:?}"),
-            "PostgresConfig { url: postgres://app@db.internal:5433/orders, schema: \"pulse\", table: \
-             \"CommandDeadLetter\", max_connections: 10, acquire_timeout: 30s, run_migrations: true }"
+            "PostgresConfig { url: postgres://app@db.internal:5433/orders, ssl_mode: Some(Require), \
+             ssl_root_cert: None, schema: \"pulse\", table: \"CommandDeadLetter\", max_connections: 10, \
+             acquire_timeout: 30s, run_migrations: true }"
+        );
+        let config = PostgresConfig::from_url("postgres://app:SECRET@db/orders?sslrootcert=/url/ca.pem")
+            .ssl_mode(PostgresSslMode::VerifyFull);
+        assert_eq!(
+            format!("{config:?}"),
+            "PostgresConfig { url: postgres://app@db/orders, ssl_mode: Some(VerifyFull), ssl_root_cert: \
+             Some(\"/url/ca.pem\"), schema: \"pulse\", table: \"CommandDeadLetter\", max_connections: 10, \
+             acquire_timeout: 30s, run_migrations: true }"
         );
     }
 
@@ -293,7 +379,7 @@ mod tests {
     #[test]
     fn debug_of_a_url_that_does_not_parse_shows_a_placeholder() {
         let debug = format!("{:?}", PostgresConfig::from_url("host=db password=SECRET"));
-        assert!(debug.starts_with("PostgresConfig { url: <unparseable URL>, schema:"), "{debug}");
+        assert!(debug.starts_with("PostgresConfig { url: <unparseable URL>, ssl_mode: None,"), "{debug}");
     }
 
     #[tokio::test]
@@ -310,6 +396,31 @@ mod tests {
             }
             for text in texts(&error) {
                 assert!(!text.contains("SECRET"), "{url}: {text}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn open_refuses_tls_settings_that_cannot_apply_before_connecting() {
+        // Nothing listens on 127.0.0.1:1: a connection attempt would be Unavailable.
+        let url = "postgres://app:SECRET@127.0.0.1:1/orders?sslrootcert=/nonexistent/url.pem";
+        let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy(url).unwrap();
+        let cases = [
+            (
+                PostgresConfig::from_url(url).ssl_root_cert("/nonexistent/config.pem"),
+                "the root certificate file named by PostgresConfig::ssl_root_cert is not a file that can be read",
+            ),
+            (
+                PostgresConfig::from_pool(pool).ssl_mode(PostgresSslMode::VerifyFull),
+                "ssl_mode and ssl_root_cert apply to a store that opens its own pool (from_url); a shared \
+                 pool (from_pool) connects with the TLS settings of its own PgConnectOptions",
+            ),
+        ];
+        for (config, expected) in cases {
+            let debug = format!("{config:?}");
+            match PostgresStore::open(config).await {
+                Err(Error::InvalidConfig { reason }) => assert_eq!(reason, expected, "{debug}"),
+                other => panic!("{debug}: expected InvalidConfig, got {other:?}"),
             }
         }
     }

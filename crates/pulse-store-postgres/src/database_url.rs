@@ -5,6 +5,7 @@
 //! parsed parts, never from the text.
 //! Opening refuses a URL that is not a `postgres://` URL, or that has a parameter sqlx does not
 //! understand (sqlx would log its value in a warning), naming the parameter but never a value.
+//! Its TLS parameters (`sslmode`, `sslrootcert`) are read here into typed settings.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -12,8 +13,10 @@ use std::str::FromStr;
 
 use percent_encoding::percent_decode_str;
 use pulse_extensibility::{Error, Result};
-use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::postgres::PgConnectOptions;
 use url::Url;
+
+use crate::tls::SslSettings;
 
 /// The query parameters sqlx's `PgConnectOptions` understands (sqlx-postgres 0.9,
 /// `options/parse.rs`), besides `options[NAME]`.
@@ -48,16 +51,24 @@ pub(crate) struct DatabaseUrl {
     target: String,
     /// Why opening refuses the URL; it names no value.
     problem: Option<String>,
+    /// The URL's `sslmode` and `sslrootcert`.
+    ssl: SslSettings,
 }
 
 impl DatabaseUrl {
     /// Parses and checks `text`; a problem surfaces when the store opens.
     pub(crate) fn new(text: String) -> Self {
+        let mut ssl = SslSettings::default();
         let (target, problem) = match parse(&text) {
-            Ok(url) => (target(&url), check(&url).err()),
+            Ok(url) => (target(&url), check(&url, &mut ssl).err()),
             Err((placeholder, reason)) => (placeholder.to_owned(), Some(reason)),
         };
-        Self { text, target, problem }
+        Self { text, target, problem, ssl }
+    }
+
+    /// The URL's `sslmode` and `sslrootcert`, each unset when the URL does not set it.
+    pub(crate) fn ssl(&self) -> &SslSettings {
+        &self.ssl
     }
 
     /// The driver's options for this URL.
@@ -128,13 +139,19 @@ fn decoded(text: &str) -> String {
     percent_decode_str(text).decode_utf8_lossy().into_owned()
 }
 
-/// Whether sqlx can use every part of `url`: the reason when not.
-fn check(url: &Url) -> std::result::Result<(), String> {
+/// Whether sqlx can use every part of `url`: the reason when not. Its TLS parameters go to `ssl`.
+fn check(url: &Url, ssl: &mut SslSettings) -> std::result::Result<(), String> {
     check_utf8("user name", url.username())?;
     check_utf8("password", url.password().unwrap_or_default())?;
     check_utf8("host", url.host_str().unwrap_or_default())?;
     check_utf8("database name", url.path())?;
-    url.query_pairs().try_for_each(|(key, value)| check_parameter(&key, &value))
+    url.query_pairs().try_for_each(|(key, value)| {
+        if SslSettings::is_parameter(&key) {
+            ssl.set_parameter(&key, &value)
+        } else {
+            check_parameter(&key, &value)
+        }
+    })
 }
 
 /// Whether `part` of the URL is UTF-8 once percent-decoded, as sqlx requires.
@@ -149,7 +166,6 @@ fn check_utf8(part: &str, text: &str) -> std::result::Result<(), String> {
 /// The reason names the key, never the value.
 fn check_parameter(key: &str, value: &str) -> std::result::Result<(), String> {
     let valid = match key {
-        "sslmode" | "ssl-mode" => PgSslMode::from_str(value).is_ok(),
         "statement-cache-capacity" => value.parse::<usize>().is_ok(),
         "port" => value.parse::<u16>().is_ok(),
         "hostaddr" => value.parse::<IpAddr>().is_ok(),
@@ -177,6 +193,7 @@ fn is_server_option(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::PostgresSslMode;
 
     fn target_of(text: &str) -> String {
         DatabaseUrl::new(text.to_owned()).to_string()
@@ -212,6 +229,28 @@ mod tests {
                    &password=p&application_name=billing&options=-c%20search_path%3Dops\
                    &options%5Bstatement_timeout%5D=5s";
         assert_eq!(DatabaseUrl::new(url.to_owned()).problem, None);
+    }
+
+    #[test]
+    fn tls_parameters_become_settings_and_the_last_of_a_key_wins() {
+        let cases = [
+            ("postgres://db/orders", SslSettings::default()),
+            (
+                "postgres://db/orders?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+                SslSettings {
+                    mode: Some(PostgresSslMode::VerifyFull),
+                    root_cert: Some("/etc/ca.pem".into()),
+                },
+            ),
+            (
+                "postgres://db/orders?ssl-mode=REQUIRE&ssl-root-cert=/a.pem&ssl-ca=/b%20c.pem&sslmode=verify-ca",
+                SslSettings { mode: Some(PostgresSslMode::VerifyCa), root_cert: Some("/b c.pem".into()) },
+            ),
+        ];
+        for (text, expected) in cases {
+            let url = DatabaseUrl::new(text.to_owned());
+            assert_eq!((url.ssl(), url.problem.as_deref()), (&expected, None), "{text}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //!
 //! Opening the store applies Pulse's migrations (in the configured schema, `pulse` by default)
 //! once, also when many instances start together. `docs/postgres.md` describes the schema, pool
-//! sizing and how statistics stay fast.
+//! sizing, TLS and how statistics stay fast.
 
 mod config;
 mod database_url;
@@ -23,6 +23,8 @@ mod error;
 mod migrate;
 mod sql;
 mod store;
+mod tls;
 
 pub use config::PostgresConfig;
 pub use store::PostgresStore;
+pub use tls::PostgresSslMode;

@@ -19,9 +19,11 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
 use crate::config::{Connection, PostgresConfig};
+use crate::database_url::DatabaseUrl;
 use crate::error::map;
 use crate::migrate;
 use crate::sql::Names;
+use crate::tls;
 
 /// How many rounds `insert` makes when a conflicting row disappears (purged) between the
 /// conflict and the look-up of its id.
@@ -49,29 +51,22 @@ impl PostgresStore {
     ///
     /// [`Error::InvalidConfig`] for a URL that does not parse, is not a `postgres://` URL, or has
     /// a query parameter sqlx does not understand (see [`PostgresConfig::from_url`]), all before
-    /// any connection is tried and without quoting the URL or its values; or a schema written by
-    /// a newer Pulse or with an altered history; a schema or table name reserved by PostgreSQL or
-    /// Pulse (a `pg_` schema, `information_schema`, a table named `PulseMigrations`), before any
-    /// I/O; [`Error::Unavailable`] when the server cannot be
+    /// any connection is tried and without quoting the URL or its values; a root certificate
+    /// file that does not exist, or TLS settings on a shared pool's config, also before any
+    /// connection is tried; a server that refuses the connection (`pg_hba.conf`, a wrong
+    /// password, no TLS where the mode demands it) or whose certificate does not verify; a schema
+    /// written by a newer Pulse or with an altered history; a schema or table name reserved by
+    /// PostgreSQL or Pulse (a `pg_` schema, `information_schema`, a table named
+    /// `PulseMigrations`), before any I/O; [`Error::Unavailable`] when the server cannot be
     /// reached; other backend errors.
     pub async fn open(config: PostgresConfig) -> Result<Self> {
         config.check_names()?;
         let (pool, owns_pool) = match &config.connection {
-            Connection::Url(url) => {
-                let options = url.connect_options()?;
-                let options = match options.get_application_name() {
-                    Some(_) => options,
-                    None => options.application_name("pulse"),
-                };
-                let pool = PgPoolOptions::new()
-                    .max_connections(config.max_connections)
-                    .acquire_timeout(config.acquire_timeout)
-                    .connect_with(options)
-                    .await
-                    .map_err(|e| map("connect", e))?;
-                (pool, true)
+            Connection::Url(url) => (connect(&config, url).await?, true),
+            Connection::Pool(pool) => {
+                config.check_shared_pool_has_no_tls()?;
+                (pool.clone(), false)
             }
-            Connection::Pool(pool) => (pool.clone(), false),
         };
         let names = Names::new(&config.schema, &config.table);
         let migrated = if config.run_migrations {
@@ -142,6 +137,32 @@ impl PostgresStore {
             self.pool.close().await;
         }
     }
+}
+
+/// Opens the store's own pool from `url` the first way of [`tls::Tls::attempts`], or the second
+/// when the server refused the first; every connection of the pool then connects that way.
+async fn connect(config: &PostgresConfig, url: &DatabaseUrl) -> Result<PgPool> {
+    let options = url.connect_options()?;
+    let tls = config.tls(url)?;
+    let options = match options.get_application_name() {
+        Some(_) => options,
+        None => options.application_name("pulse"),
+    };
+    let pool = |mode| {
+        PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(tls.apply(options.clone(), mode))
+    };
+    let attempts = tls.attempts();
+    let mut connected = pool(attempts.first).await;
+    if let (Err(error), Some(fallback)) = (&connected, attempts.fallback)
+        && tls::may_fall_back(error)
+    {
+        tracing::debug!(sslmode = %tls.mode, %error, "connecting failed; trying once more without or with TLS");
+        connected = pool(fallback).await;
+    }
+    connected.map_err(|e| map("connect", e))
 }
 
 impl fmt::Debug for PostgresStore {

@@ -41,7 +41,7 @@ mod runtime;
 pub use pulse_extensibility::*;
 pub use pulse_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]
-pub use pulse_store_postgres::{PostgresConfig, PostgresStore};
+pub use pulse_store_postgres::{PostgresConfig, PostgresSslMode, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use pulse_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 pub use runtime::bulk::{BulkJob, BulkOptions, BulkPlan, BulkProgress, Selection};

@@ -192,7 +192,8 @@ async fn a_bad_url_is_invalid_config_and_a_dead_server_unavailable() {
     let error = PostgresStore::connect("postgres://app:Sw0rdf1sh@db:not-a-port/orders").await.unwrap_err();
     assert!(matches!(error, Error::InvalidConfig { .. }), "{error:?}");
     assert!(!format!("{error} {error:?}").contains("Sw0rdf1sh"), "{error:?}");
-    // This build has no TLS: a URL that demands it is a configuration error, not a retryable one.
+    // The test server offers no TLS: a URL that demands it is a configuration error, not a
+    // retryable one.
     let url = database_url();
     let separator = if url.contains('?') { '&' } else { '?' };
     let error = PostgresStore::connect(&format!("{url}{separator}sslmode=require")).await.unwrap_err();

@@ -13,7 +13,7 @@ use pulse_store_postgres::PostgresStore;
 use crate::common::{Schema, command, connect, dead_letters, scalar};
 
 /// An entry with every optional field set, odd text, and microsecond instants.
-fn full_entry(at: i64) -> DeadLetterEntry {
+pub(crate) fn full_entry(at: i64) -> DeadLetterEntry {
     let t = |offset: i64| Timestamp::from_micros(at + offset);
     DeadLetterEntry {
         id: DeadLetterId::new_at(t(0)),

@@ -75,6 +75,7 @@ pub struct SqliteConfig {
     synchronous: Synchronous,
     busy_timeout: Duration,
     readers: usize,
+    run_migrations: bool,
 }
 
 impl SqliteConfig {
@@ -97,7 +98,22 @@ impl SqliteConfig {
             synchronous: Synchronous::default(),
             busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
             readers: Self::DEFAULT_READERS,
+            run_migrations: true,
         }
+    }
+
+    /// Whether opening applies missing migrations (the default). Off, opening a file whose
+    /// table is not at this Pulse's schema version is [`pulse_extensibility::Error::InvalidConfig`]
+    /// and writes nothing to its schema: for tools that must not migrate a service's database.
+    #[must_use]
+    pub fn run_migrations(mut self, run: bool) -> Self {
+        self.run_migrations = run;
+        self
+    }
+
+    /// Whether opening applies missing migrations.
+    pub fn runs_migrations(&self) -> bool {
+        self.run_migrations
     }
 
     /// Stores entries in `table` instead of `CommandDeadLetter`. Several stores with different

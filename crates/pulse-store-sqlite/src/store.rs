@@ -135,7 +135,19 @@ fn open_writer(config: &SqliteConfig) -> Result<Connection> {
         });
     }
     // Refuse a file we must not touch before anything, even the journal mode, is written.
-    migrate::precheck(&mut connection, config.table_name())?;
+    let plan = migrate::precheck(&mut connection, config.table_name())?;
+    if !config.runs_migrations() && plan.current != migrate::latest_version() {
+        return Err(Error::InvalidConfig {
+            reason: format!(
+                "table {} of {} is at schema version {}, and this Pulse writes version {}: open it once with \
+                 migrations on (`pulse migrate apply`)",
+                config.table_name(),
+                path.display(),
+                plan.current,
+                migrate::latest_version()
+            ),
+        });
+    }
     switch_to_wal(&connection, config)?;
     check_wal(&connection, config)?;
     set_synchronous(&connection, config)?;

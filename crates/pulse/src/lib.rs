@@ -44,7 +44,9 @@ pub use pulse_store_memory::MemoryStore;
 pub use pulse_store_postgres::{PostgresConfig, PostgresSslMode, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use pulse_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
-pub use runtime::bulk::{BulkJob, BulkOptions, BulkPlan, BulkProgress, Selection};
+pub use runtime::bulk::{
+    BulkJob, BulkOptions, BulkPlan, BulkProgress, Selection, dismiss_all, plan, resolve_all,
+};
 pub use runtime::command::{Command, Envelope};
 pub use runtime::handler_error::{HandlerError, ReplayError};
 pub use runtime::health::{HealthCheck, HealthReport, HealthStatus};

@@ -239,3 +239,26 @@ async fn concurrent_opens_of_a_new_file_migrate_it_once() {
     let expected = [1, 2, 3, 4].map(|version| ("CommandDeadLetter".to_owned(), version));
     assert_eq!(versions, expected);
 }
+
+/// With migrations off, a table at this Pulse's version opens, and one that is not (here: a new
+/// file) is `InvalidConfig` and gets no table: a tool that must not migrate a service's
+/// database says so instead.
+#[tokio::test]
+async fn with_migrations_off_only_a_current_table_opens() {
+    let (_dir, path) = database();
+    let error = SqliteStore::open(SqliteConfig::new(&path).run_migrations(false)).await.unwrap_err();
+    let Error::InvalidConfig { reason } = error else { panic!("expected InvalidConfig, got {error:?}") };
+    assert_eq!(
+        reason,
+        format!(
+            "table CommandDeadLetter of {} is at schema version 0, and this Pulse writes version 4: open it \
+             once with migrations on (`pulse migrate apply`)",
+            path.display()
+        )
+    );
+    let tables: i64 = raw(&path).query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0)).unwrap();
+    assert_eq!(tables, 0, "nothing was created");
+    drop(open(&path).await);
+    let store = SqliteStore::open(SqliteConfig::new(&path).run_migrations(false)).await.unwrap();
+    assert!(!store.config().runs_migrations());
+}

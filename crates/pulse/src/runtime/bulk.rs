@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use pulse_extensibility::{
     CommandDeadLetterStatus, DeadLetterId, DeadLetters, EntryFilter, Error, Fingerprint, ListQuery,
-    PayloadSerializer, ReplayReport, Result, SortOrder, Timestamp,
+    PayloadSerializer, ReplayReport, Resolution, Result, SortOrder, Timestamp,
 };
 
 use super::pace::Pace;
@@ -133,8 +133,14 @@ fn filter_of(selection: Selection) -> EntryFilter {
     filter
 }
 
-/// Lists the selected New entries: the dry run.
-async fn plan(dead_letters: &DeadLetters, selection: Selection) -> Result<BulkPlan> {
+/// The dry run of a bulk operation: which New entries `selection` covers now, counted by command
+/// type and tenant, without handlers ([`Pulse::plan`] is the same call). Pass the plan to
+/// [`Pulse::bulk_replay`], [`dismiss_all`] or [`resolve_all`], which act on exactly these entries.
+///
+/// # Errors
+///
+/// The store's error.
+pub async fn plan(dead_letters: &DeadLetters, selection: Selection) -> Result<BulkPlan> {
     let planned_at = dead_letters.now();
     let mut query =
         ListQuery { filter: filter_of(selection), order: SortOrder::OldestFirst, limit: 1000, cursor: None };
@@ -180,25 +186,58 @@ where
     BulkJob { counters, task }
 }
 
-/// Dismisses every entry of `plan` that is still New, recording `note` on each.
-fn dismiss(dead_letters: &DeadLetters, plan: BulkPlan, note: String, options: BulkOptions) -> BulkJob {
+/// How [`close_all`] closes each entry.
+#[derive(Debug, Clone)]
+enum Closing {
+    Dismiss(Option<String>),
+    Resolve(Resolution, Option<String>),
+}
+
+/// Dismisses every entry of `plan` that is still New, recording `note` on each, in the
+/// background; no handlers needed ([`Pulse::bulk_dismiss`] is the same call).
+pub fn dismiss_all(
+    dead_letters: &DeadLetters,
+    plan: BulkPlan,
+    note: Option<String>,
+    options: BulkOptions,
+) -> BulkJob {
+    close_all(dead_letters, plan, Closing::Dismiss(note), options)
+}
+
+/// Resolves every entry of `plan` that is still New with `resolution` and `note`, in the
+/// background: entries fixed outside Pulse.
+pub fn resolve_all(
+    dead_letters: &DeadLetters,
+    plan: BulkPlan,
+    resolution: Resolution,
+    note: Option<String>,
+    options: BulkOptions,
+) -> BulkJob {
+    close_all(dead_letters, plan, Closing::Resolve(resolution, note), options)
+}
+
+fn close_all(dead_letters: &DeadLetters, plan: BulkPlan, closing: Closing, options: BulkOptions) -> BulkJob {
     let dead_letters = dead_letters.clone();
     start(plan, options, move |id| {
-        let (dead_letters, note) = (dead_letters.clone(), note.clone());
+        let (dead_letters, closing) = (dead_letters.clone(), closing.clone());
         async move {
             match dead_letters.get_entry(id).await {
                 Ok(Some(entry)) if entry.status == CommandDeadLetterStatus::New => {}
                 Ok(_) => return Step::Skipped,
                 Err(error) => {
-                    tracing::error!(%id, %error, "bulk dismiss could not read the entry");
+                    tracing::error!(%id, %error, "bulk change could not read the entry");
                     return Step::Failed;
                 }
             }
-            match dead_letters.dismiss(id, Some(note)).await {
+            let closed = match closing {
+                Closing::Dismiss(note) => dead_letters.dismiss(id, note).await,
+                Closing::Resolve(resolution, note) => dead_letters.resolve(id, resolution, note).await,
+            };
+            match closed {
                 Ok(_) => Step::Done,
                 Err(Error::NotFound { .. } | Error::Conflict { .. }) => Step::Skipped,
                 Err(error) => {
-                    tracing::error!(%id, %error, "bulk dismiss failed");
+                    tracing::error!(%id, %error, "bulk change failed");
                     Step::Failed
                 }
             }
@@ -256,6 +295,6 @@ impl<S: PayloadSerializer + 'static> Pulse<S> {
     /// Dismisses the plan's entries that are still New, recording `note` on each, in the
     /// background.
     pub fn bulk_dismiss(&self, plan: BulkPlan, note: impl Into<String>, options: BulkOptions) -> BulkJob {
-        dismiss(self.dead_letters(), plan, note.into(), options)
+        dismiss_all(self.dead_letters(), plan, Some(note.into()), options)
     }
 }

@@ -1,0 +1,214 @@
+//! `entries`: list, read, dismiss, resolve, edit and replay single entries.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use pulse::{DeadLetterId, Error};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::ENTRIES;
+use super::filter::{Filter, ListParams, Paging};
+use crate::auth::{Access, Operate, Read};
+use crate::extract::{Json, Params, Path};
+use crate::model::{Entry, EntryPage, ReplayResult, ResolutionKind};
+use crate::problem::{ApiError, Problem};
+use crate::router::AppState;
+
+/// One page of entries, newest failure first unless `order=oldest`.
+#[utoipa::path(
+    get,
+    path = "/entries",
+    tag = ENTRIES,
+    params(Filter, Paging),
+    responses(
+        (status = OK, description = "The page", body = EntryPage),
+        (status = BAD_REQUEST, description = "A bad parameter", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub(crate) async fn list(
+    access: Access<Read>,
+    Params(params): Params<ListParams>,
+) -> Result<axum::Json<EntryPage>, ApiError> {
+    let page = access.dead_letters.list(params.into_query()?).await?;
+    Ok(axum::Json(page.into()))
+}
+
+/// One entry, in any status.
+#[utoipa::path(
+    get,
+    path = "/entries/{id}",
+    tag = ENTRIES,
+    params(("id" = Uuid, Path, description = "The entry's id")),
+    responses(
+        (status = OK, description = "The entry", body = Entry),
+        (status = BAD_REQUEST, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = NOT_FOUND, description = "No such entry in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub(crate) async fn get(
+    access: Access<Read>,
+    Path(id): Path<DeadLetterId>,
+) -> Result<axum::Json<Entry>, ApiError> {
+    let entry = access.dead_letters.get_entry(id).await?.ok_or(Error::NotFound { id })?;
+    Ok(axum::Json(entry.into()))
+}
+
+/// The body of a dismissal.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DismissBody {
+    /// Why, for whoever looks next; at most 4,000 characters.
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Dismisses a New entry: it will not be replayed. Dismissing a dismissed entry again changes
+/// nothing.
+#[utoipa::path(
+    post,
+    path = "/entries/{id}/dismiss",
+    tag = ENTRIES,
+    params(("id" = Uuid, Path, description = "The entry's id")),
+    request_body = DismissBody,
+    responses(
+        (status = OK, description = "The dismissed entry", body = Entry),
+        (status = BAD_REQUEST, description = "A bad id or body", body = Problem, content_type = "application/problem+json"),
+        (status = NOT_FOUND, description = "No such entry in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+        (status = CONFLICT, description = "Resolved, or being replayed", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub(crate) async fn dismiss(
+    access: Access<Operate>,
+    Path(id): Path<DeadLetterId>,
+    Json(body): Json<DismissBody>,
+) -> Result<axum::Json<Entry>, ApiError> {
+    Ok(axum::Json(access.dead_letters.dismiss(id, body.note).await?.into()))
+}
+
+/// The body of a resolution.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResolveBody {
+    /// How it was fixed: `replayed` or `handled_externally` (`ignored` is a dismissal).
+    resolution: ResolutionKind,
+    /// What was done, at most 4,000 characters.
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Marks a New entry fixed outside Pulse.
+#[utoipa::path(
+    post,
+    path = "/entries/{id}/resolve",
+    tag = ENTRIES,
+    params(("id" = Uuid, Path, description = "The entry's id")),
+    request_body = ResolveBody,
+    responses(
+        (status = OK, description = "The resolved entry", body = Entry),
+        (status = BAD_REQUEST, description = "A bad id or body", body = Problem, content_type = "application/problem+json"),
+        (status = NOT_FOUND, description = "No such entry in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+        (status = CONFLICT, description = "Already resolved or dismissed, or being replayed", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub(crate) async fn resolve(
+    access: Access<Operate>,
+    Path(id): Path<DeadLetterId>,
+    Json(body): Json<ResolveBody>,
+) -> Result<axum::Json<Entry>, ApiError> {
+    let entry = access.dead_letters.resolve(id, body.resolution.into(), body.note).await?;
+    Ok(axum::Json(entry.into()))
+}
+
+/// The body of a payload edit.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PayloadBody {
+    /// The corrected command, serialized as the service stores it.
+    payload: String,
+    /// The version of the command `payload` is written in. Leave it out on a server with a
+    /// runtime: the runtime checks that the payload deserializes and sets the command's current
+    /// version. Without a runtime it is required.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    command_version: Option<u32>,
+}
+
+/// Replaces an entry's payload before it is replayed; the payload as first captured is kept.
+#[utoipa::path(
+    put,
+    path = "/entries/{id}/payload",
+    tag = ENTRIES,
+    params(("id" = Uuid, Path, description = "The entry's id")),
+    request_body = PayloadBody,
+    responses(
+        (status = OK, description = "The edited entry", body = Entry),
+        (status = BAD_REQUEST, description = "A bad id or body, or a payload the command does not accept", body = Problem, content_type = "application/problem+json"),
+        (status = NOT_FOUND, description = "No such entry in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+        (status = CONFLICT, description = "Dismissed, or being replayed", body = Problem, content_type = "application/problem+json"),
+        (status = PAYLOAD_TOO_LARGE, description = "The body exceeds the limit", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub(crate) async fn edit_payload(
+    State(state): State<AppState>,
+    access: Access<Operate>,
+    Path(id): Path<DeadLetterId>,
+    Json(body): Json<PayloadBody>,
+) -> Result<axum::Json<Entry>, ApiError> {
+    let dead_letters = access.dead_letters;
+    let entry = match (body.command_version, state.replayer()) {
+        (Some(version), _) => dead_letters.edit_payload(id, body.payload, version).await?,
+        (None, Some(replayer)) => replayer.edit_payload(&dead_letters, id, body.payload).await?,
+        (None, None) => {
+            return Err(ApiError::input(
+                "command_version",
+                "required: this server has no runtime to check the payload against its command",
+            ));
+        }
+    };
+    Ok(axum::Json(entry.into()))
+}
+
+/// What `POST entries/{id}/replay` did.
+pub(crate) enum Replayed {
+    /// The replay ran in this process.
+    Ran(ReplayResult),
+    /// The replay was requested from the services' workers.
+    Requested(Entry),
+}
+
+impl IntoResponse for Replayed {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Ran(result) => (StatusCode::OK, axum::Json(result)).into_response(),
+            Self::Requested(entry) => (StatusCode::ACCEPTED, axum::Json(entry)).into_response(),
+        }
+    }
+}
+
+/// Replays an unresolved entry. On a server with a runtime the replay runs now and its result
+/// is returned (200, also when the command failed again); otherwise the replay is requested
+/// from the services' workers (202).
+#[utoipa::path(
+    post,
+    path = "/entries/{id}/replay",
+    tag = ENTRIES,
+    params(("id" = Uuid, Path, description = "The entry's id")),
+    responses(
+        (status = OK, description = "The replay ran; `outcome` says how it went", body = ReplayResult),
+        (status = ACCEPTED, description = "The replay is requested", body = Entry),
+        (status = BAD_REQUEST, description = "Not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = NOT_FOUND, description = "No such entry in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+        (status = CONFLICT, description = "Dismissed, resolved, or being replayed", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub(crate) async fn replay(
+    State(state): State<AppState>,
+    access: Access<Operate>,
+    Path(id): Path<DeadLetterId>,
+) -> Result<Replayed, ApiError> {
+    Ok(match state.replayer() {
+        Some(replayer) => Replayed::Ran(replayer.replay(&access.dead_letters, id).await?.into()),
+        None => Replayed::Requested(access.dead_letters.request_replay(id).await?.into()),
+    })
+}

@@ -1,0 +1,142 @@
+//! The selection and paging parameters shared by listing (`GET entries`, in the query) and
+//! bulk replay (`POST replay`, in the body).
+
+use pulse::{Cursor, EntryFilter, Fingerprint, ListQuery, SortOrder};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::extract::{QueryParams, once, parse};
+use crate::model::{Instant, Status};
+use crate::problem::ApiError;
+
+/// What to select. Every member narrows; none selects every entry.
+#[derive(Debug, Default, Deserialize, ToSchema, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Filter {
+    /// Only these statuses. In a query: repeat the parameter or separate values with commas.
+    #[param(style = Form, explode)]
+    status: Option<Vec<Status>>,
+    /// Only this command type.
+    command_type: Option<String>,
+    /// Only this exception type.
+    exception_type: Option<String>,
+    /// Only this error group.
+    fingerprint: Option<String>,
+    /// Only entries whose latest failure is at or after this instant.
+    occurred_from: Option<Instant>,
+    /// Only entries whose latest failure is before this instant.
+    occurred_before: Option<Instant>,
+}
+
+impl QueryParams for Filter {
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, ApiError> {
+        match key {
+            "status" => {
+                let statuses = self.status.get_or_insert_default();
+                for status in value.split(',') {
+                    statuses.push(parse("status", status)?);
+                }
+            }
+            "command_type" => once(&mut self.command_type, "command_type", value)?,
+            "exception_type" => once(&mut self.exception_type, "exception_type", value)?,
+            "fingerprint" => once(&mut self.fingerprint, "fingerprint", value)?,
+            "occurred_from" => once(&mut self.occurred_from, "occurred_from", value)?,
+            "occurred_before" => once(&mut self.occurred_before, "occurred_before", value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+impl From<Filter> for EntryFilter {
+    fn from(filter: Filter) -> Self {
+        Self {
+            statuses: filter.status.unwrap_or_default().into_iter().map(Into::into).collect(),
+            command_type: filter.command_type,
+            exception_type: filter.exception_type,
+            fingerprint: filter.fingerprint.map(Fingerprint::from_stored),
+            occurred_from: filter.occurred_from.map(|instant| instant.0),
+            occurred_before: filter.occurred_before.map(|instant| instant.0),
+        }
+    }
+}
+
+/// The order of a listing, by latest failure and then id.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Order {
+    /// Newest failure first.
+    #[default]
+    Newest,
+    /// Oldest failure first.
+    Oldest,
+}
+
+impl std::str::FromStr for Order {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "newest" => Ok(Self::Newest),
+            "oldest" => Ok(Self::Oldest),
+            _ => Err(format!("{s:?} is not an order; expected newest or oldest")),
+        }
+    }
+}
+
+/// Which page of a listing.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Paging {
+    /// `newest` (the default) or `oldest` failure first.
+    order: Option<Order>,
+    /// At most this many entries, 1 to 1000; 50 when left out.
+    #[param(minimum = 1, maximum = 1000, default = 50)]
+    limit: Option<u32>,
+    /// The previous page's `next_cursor`, to go on from there.
+    cursor: Option<String>,
+}
+
+impl QueryParams for Paging {
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, ApiError> {
+        match key {
+            "order" => once(&mut self.order, "order", value)?,
+            "limit" => once(&mut self.limit, "limit", value)?,
+            "cursor" => once(&mut self.cursor, "cursor", value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// The query string of `GET entries`: a filter and a page.
+#[derive(Debug, Default)]
+pub(crate) struct ListParams {
+    filter: Filter,
+    paging: Paging,
+}
+
+impl QueryParams for ListParams {
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, ApiError> {
+        Ok(self.filter.set(key, value)? || self.paging.set(key, value)?)
+    }
+}
+
+impl ListParams {
+    /// The library's query. The limit's range and the cursor's order are checked by the library.
+    pub(crate) fn into_query(self) -> Result<ListQuery, ApiError> {
+        let Paging { order, limit, cursor } = self.paging;
+        let order = match order.unwrap_or_default() {
+            Order::Newest => SortOrder::NewestFirst,
+            Order::Oldest => SortOrder::OldestFirst,
+        };
+        let defaults = ListQuery::default();
+        Ok(ListQuery {
+            filter: self.filter.into(),
+            order,
+            limit: limit.unwrap_or(defaults.limit),
+            cursor: cursor.map(|cursor| cursor.parse::<Cursor>()).transpose()?,
+        })
+    }
+}

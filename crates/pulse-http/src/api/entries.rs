@@ -15,10 +15,14 @@ use crate::model::{Entry, EntryPage, ReplayResult, ResolutionKind};
 use crate::problem::{ApiError, Problem};
 use crate::router::AppState;
 
-/// One page of entries, newest failure first unless `order=oldest`.
+/// One page of entries.
+///
+/// Newest failure first unless `order=oldest`; pass `next_cursor` back as `cursor` for the next
+/// page.
 #[utoipa::path(
     get,
     path = "/entries",
+    operation_id = "list_entries",
     tag = ENTRIES,
     params(Filter, Paging),
     responses(
@@ -38,6 +42,7 @@ pub(crate) async fn list(
 #[utoipa::path(
     get,
     path = "/entries/{id}",
+    operation_id = "get_entry",
     tag = ENTRIES,
     params(("id" = Uuid, Path, description = "The entry's id")),
     responses(
@@ -63,11 +68,13 @@ pub(crate) struct DismissBody {
     note: Option<String>,
 }
 
-/// Dismisses a New entry: it will not be replayed. Dismissing a dismissed entry again changes
-/// nothing.
+/// Dismisses a New entry.
+///
+/// A dismissed entry is never replayed. Dismissing a dismissed entry again changes nothing.
 #[utoipa::path(
     post,
     path = "/entries/{id}/dismiss",
+    operation_id = "dismiss_entry",
     tag = ENTRIES,
     params(("id" = Uuid, Path, description = "The entry's id")),
     request_body = DismissBody,
@@ -101,6 +108,7 @@ pub(crate) struct ResolveBody {
 #[utoipa::path(
     post,
     path = "/entries/{id}/resolve",
+    operation_id = "resolve_entry",
     tag = ENTRIES,
     params(("id" = Uuid, Path, description = "The entry's id")),
     request_body = ResolveBody,
@@ -134,10 +142,13 @@ pub(crate) struct PayloadBody {
     command_version: Option<u32>,
 }
 
-/// Replaces an entry's payload before it is replayed; the payload as first captured is kept.
+/// Replaces an entry's payload.
+///
+/// For a corrected command, before the entry is replayed; the payload as first captured is kept.
 #[utoipa::path(
     put,
     path = "/entries/{id}/payload",
+    operation_id = "edit_payload",
     tag = ENTRIES,
     params(("id" = Uuid, Path, description = "The entry's id")),
     request_body = PayloadBody,
@@ -186,12 +197,15 @@ impl IntoResponse for Replayed {
     }
 }
 
-/// Replays an unresolved entry. On a server with a runtime the replay runs now and its result
-/// is returned (200, also when the command failed again); otherwise the replay is requested
-/// from the services' workers (202).
+/// Replays an unresolved entry.
+///
+/// On a server with a runtime the replay runs now and its result is returned (200, also when
+/// the command failed again); otherwise the replay is requested from the services' workers
+/// (202).
 #[utoipa::path(
     post,
     path = "/entries/{id}/replay",
+    operation_id = "replay_entry",
     tag = ENTRIES,
     params(("id" = Uuid, Path, description = "The entry's id")),
     responses(

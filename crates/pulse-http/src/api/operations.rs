@@ -10,11 +10,14 @@ use crate::extract::Json;
 use crate::model::{Instant, Purged, Requested};
 use crate::problem::{ApiError, Problem};
 
-/// Requests replay of every New entry the filter selects, for the services' workers to run.
-/// Entries already requested keep their place; a filter selecting no New status requests none.
+/// Requests replay of every New entry a filter selects.
+///
+/// The services' workers run them. Entries already requested keep their place; a filter
+/// selecting no New status requests none.
 #[utoipa::path(
     post,
     path = "/replay",
+    operation_id = "request_replays",
     tag = OPERATIONS,
     request_body = Filter,
     responses(
@@ -42,11 +45,13 @@ pub(crate) struct PurgeBody {
     limit: Option<u32>,
 }
 
-/// Deletes resolved and dismissed entries resolved before an instant. Never touches New or
-/// replaying entries.
+/// Deletes resolved and dismissed entries resolved before an instant.
+///
+/// Never touches New or replaying entries.
 #[utoipa::path(
     post,
     path = "/purge",
+    operation_id = "purge",
     tag = OPERATIONS,
     request_body = PurgeBody,
     responses(

@@ -12,6 +12,7 @@ use crate::problem::{ApiError, Problem};
 #[utoipa::path(
     get,
     path = "/stats",
+    operation_id = "statistics",
     tag = OVERVIEW,
     responses((status = OK, description = "The counts", body = Stats)),
 )]
@@ -42,6 +43,7 @@ impl QueryParams for GroupParams {
 #[utoipa::path(
     get,
     path = "/groups",
+    operation_id = "error_groups",
     tag = OVERVIEW,
     params(GroupParams),
     responses(

@@ -15,11 +15,13 @@ use crate::router::AppState;
 /// The content type of the Prometheus text format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Whether the store is reachable and its backlog within the configured thresholds, in the
-/// caller's tenant; every tenant when the check is public.
+/// Whether the store is reachable and its backlog within bounds.
+///
+/// In the caller's tenant; in every tenant when the server made the check public.
 #[utoipa::path(
     get,
     path = "/health",
+    operation_id = "health",
     tag = SYSTEM,
     security((), ("bearer" = [])),
     responses(
@@ -43,11 +45,13 @@ pub(crate) async fn health(
     Ok((status, axum::Json(report)).into_response())
 }
 
-/// Every metric of the application's Prometheus recorder, Pulse's among them. Metrics carry
-/// every tenant's name, so only an admin without a tenant may read them.
+/// The application's metrics, Pulse's among them, in the Prometheus text format.
+///
+/// Metrics carry every tenant's name, so only an admin without a tenant may read them.
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics",
     tag = SYSTEM,
     responses(
         (status = OK, description = "The Prometheus text format", body = String, content_type = "text/plain"),
@@ -71,6 +75,7 @@ pub(crate) async fn metrics(
 #[utoipa::path(
     get,
     path = "/openapi.json",
+    operation_id = "openapi",
     tag = SYSTEM,
     responses((status = OK, description = "The document", content_type = "application/json")),
 )]

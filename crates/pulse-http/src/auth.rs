@@ -128,7 +128,8 @@ impl Principal {
     }
 }
 
-/// The store as `principal` may see and change it: the one place that decides.
+/// The store as `principal` may see and change it: the one place that decides, and so the place
+/// where what a principal does gets tied to its actor.
 ///
 /// A principal with a tenant gets `all` scoped to its tenant; an admin without one gets `all`
 /// as it is. If `all` is itself scoped to a tenant, a principal of another tenant is refused

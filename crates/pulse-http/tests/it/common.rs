@@ -91,8 +91,9 @@ impl Env {
                 (Arc::new(store), Some(dir), None)
             }
             StoreKind::Postgres => {
+                let url = database_url();
                 let schema = Schema(format!("pulse_http_{}", Uuid::new_v4().simple()));
-                let config = PostgresConfig::from_url(database_url())
+                let config = PostgresConfig::from_url(url)
                     .schema(SqlIdentifier::new(schema.0.clone()).expect("a valid schema name"))
                     .max_connections(4);
                 let store = PostgresStore::open(config).await.expect("open PostgreSQL");

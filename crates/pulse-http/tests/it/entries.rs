@@ -374,3 +374,36 @@ pub(crate) async fn a_runtime_replays_now_and_checks_payloads(env: &Env) {
     assert_problem(&edit(foreign, r#"{"order_id":7}"#).await, StatusCode::NOT_FOUND, "not_found", None);
     server.stop().await;
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ShipParcel {
+    order_id: u64,
+}
+
+impl Command for ShipParcel {
+    const NAME: &'static str = "parcels.ship";
+}
+
+/// A request slower than the API's timeout is a 503 `timeout` with `Retry-After`; the replay
+/// it cut off keeps its entry, as its lease says, instead of running it twice.
+pub(crate) async fn a_request_past_the_timeout_is_503(env: &Env) {
+    let id = env.seed("acme", "parcels.ship", "TimeoutError").await;
+    let mut registry = CommandRegistry::new();
+    // The courier never answers.
+    registry.register(|_: ShipParcel| std::future::pending::<Result<(), HandlerError>>());
+    let runtime = Pulse::new(env.dead_letters(), registry);
+    let api = env.api().with_replayer(runtime).timeout(Duration::from_millis(200));
+    let server = Server::start(api).await;
+    let reply = server.post(&format!("entries/{id}/replay"), OPERATOR, json!({})).await;
+    assert_problem(&reply, StatusCode::SERVICE_UNAVAILABLE, "timeout", None);
+    assert_eq!(reply.header("retry-after"), Some("5"));
+    assert_eq!(reply.body["detail"], json!("the request took longer than the server allows"));
+    let entry = server.get(&format!("entries/{id}"), VIEWER).await;
+    assert_eq!(
+        (&entry.body["status"], &entry.body["lease_expires_at"]),
+        (&json!("replaying"), &json!("2026-01-01T00:05:01.000000Z"))
+    );
+    let again = server.post(&format!("entries/{id}/replay"), OPERATOR, json!({})).await;
+    assert_problem(&again, StatusCode::CONFLICT, "conflict", None);
+    server.stop().await;
+}

@@ -50,6 +50,7 @@ on_every_store!(
     state_rules_come_from_the_library,
     payload_edits_keep_the_original,
     a_runtime_replays_now_and_checks_payloads,
+    a_request_past_the_timeout_is_503,
     bad_parameters_are_400_naming_the_parameter,
     bad_bodies_are_400_415_or_413,
     oversized_bodies_are_413,

@@ -399,6 +399,9 @@ pub(crate) struct HealthBody {
     unresolved: Option<u64>,
     /// How long ago the oldest unresolved entry last failed, in seconds.
     oldest_unresolved_age_seconds: Option<f64>,
+    /// How long the oldest requested replay that could run has waited for a worker, in seconds:
+    /// replays requested, nobody replaying.
+    oldest_replay_wait_seconds: Option<f64>,
     /// The thresholds exceeded, in words.
     breaches: Vec<String>,
     /// Why the store was unavailable.
@@ -416,6 +419,7 @@ impl From<HealthReport> for HealthBody {
             status,
             unresolved: report.unresolved,
             oldest_unresolved_age_seconds: report.oldest_unresolved_age.map(|age| age.as_secs_f64()),
+            oldest_replay_wait_seconds: report.oldest_replay_wait.map(|wait| wait.as_secs_f64()),
             breaches: report.breaches,
             error: report.error,
         }

@@ -58,6 +58,7 @@ impl From<Filter> for EntryFilter {
             fingerprint: filter.fingerprint.map(Fingerprint::from_stored),
             occurred_from: filter.occurred_from.map(|instant| instant.0),
             occurred_before: filter.occurred_before.map(|instant| instant.0),
+            ..Self::default()
         }
     }
 }

@@ -16,7 +16,7 @@ pub(crate) async fn health_is_200_when_healthy_and_503_otherwise(env: &Env) {
     env.seed("acme", "orders.create", "TimeoutError").await;
     env.seed("acme", "orders.create", "TimeoutError").await;
     env.clock.advance(Duration::from_millis(88_500));
-    let check = HealthCheck { max_unresolved: Some(1), max_oldest_age: None };
+    let check = HealthCheck { max_unresolved: Some(1), ..HealthCheck::default() };
     let server = Server::start(env.api().health_check(check)).await;
     let healthy = server.get("health", GLOBEX).await;
     assert_eq!(healthy.status, StatusCode::OK);
@@ -26,6 +26,7 @@ pub(crate) async fn health_is_200_when_healthy_and_503_otherwise(env: &Env) {
             "status": "healthy",
             "unresolved": 0,
             "oldest_unresolved_age_seconds": null,
+            "oldest_replay_wait_seconds": null,
             "breaches": [],
             "error": null,
         })
@@ -38,6 +39,7 @@ pub(crate) async fn health_is_200_when_healthy_and_503_otherwise(env: &Env) {
             "status": "degraded",
             "unresolved": 2,
             "oldest_unresolved_age_seconds": 90.5,
+            "oldest_replay_wait_seconds": null,
             "breaches": ["2 unresolved entries, more than 1"],
             "error": null,
         })

@@ -256,7 +256,8 @@ async fn with_migrations_off_only_a_current_table_opens() {
             path.display()
         )
     );
-    let tables: i64 = raw(&path).query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0)).unwrap();
+    let tables: i64 =
+        raw(&path).query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0)).unwrap();
     assert_eq!(tables, 0, "nothing was created");
     drop(open(&path).await);
     let store = SqliteStore::open(SqliteConfig::new(&path).run_migrations(false)).await.unwrap();

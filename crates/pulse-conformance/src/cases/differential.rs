@@ -4,11 +4,13 @@
 //! The seed is printed when the case fails; set `PULSE_CONFORMANCE_SEED` to replay it.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use pulse_extensibility::{
     CommandDeadLetterStatus as Status, DeadLetterId, DeadLetters, EntryFilter, Error, Failure, ListQuery,
-    NewDeadLetter, ReplayOutcome, ReplayTicket, Resolution, SortOrder, Statistics, TenantId, Timestamp, Uuid,
+    NewDeadLetter, ReplayOutcome, ReplayRequestId, ReplayRequestSpec, ReplaySelection, ReplayTicket,
+    Resolution, SortOrder, Statistics, TenantId, Timestamp, Uuid,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -29,6 +31,18 @@ struct Model {
     resolved_at: Option<Timestamp>,
     lease: Option<(Uuid, Timestamp)>,
     requested_at: Option<Timestamp>,
+    command_type: String,
+    /// The latest request that marked the entry.
+    request: Option<ReplayRequestId>,
+}
+
+/// What the model knows of one replay request.
+#[derive(Debug, Clone)]
+struct RequestModel {
+    id: ReplayRequestId,
+    tenant: Option<TenantId>,
+    requested: u64,
+    cancelled: Option<u64>,
 }
 
 /// How an operation ended, as far as callers can tell.
@@ -57,6 +71,7 @@ struct World {
     entries: BTreeMap<DeadLetterId, Model>,
     tickets: Vec<ReplayTicket>,
     tenants: [TenantId; 2],
+    requests: Vec<RequestModel>,
 }
 
 impl World {
@@ -93,9 +108,10 @@ pub async fn random_operations_match_the_reference_model(h: Harness) {
         entries: BTreeMap::new(),
         tickets: Vec::new(),
         tenants: [tenant("a"), tenant("b")],
+        requests: Vec::new(),
     };
     for step in 0..STEPS {
-        let op = world.rng.random_range(0..12);
+        let op = world.rng.random_range(0..14);
         let context = format!("seed {seed}, step {step}, operation {op}");
         run_step(&h, &mut world, op, &context).await;
     }
@@ -180,6 +196,7 @@ async fn run_step(h: &Harness, world: &mut World, op: u32, context: &str) {
                     resolved_at: Some(now),
                     lease: None,
                     requested_at: None,
+                    request: None,
                     ..model.clone()
                 };
             }
@@ -200,6 +217,7 @@ async fn run_step(h: &Harness, world: &mut World, op: u32, context: &str) {
                     resolved_at: Some(now),
                     lease: None,
                     requested_at: None,
+                    request: None,
                     ..model.clone()
                 };
             }
@@ -214,9 +232,24 @@ async fn run_step(h: &Harness, world: &mut World, op: u32, context: &str) {
                 Some(_) => Outcome::Ok,
             };
             assert_eq!(outcome(&result), expected, "{context}: request_replay");
-            if result.is_ok() {
+            if let Ok(entry) = result {
                 let model = world.entries.get_mut(&id).expect("known");
-                model.requested_at.get_or_insert(now);
+                if model.requested_at.is_none() {
+                    // A New entry gets a request of its own, recorded in the all-tenants scope;
+                    // one whose expired replay still holds its request keeps it.
+                    if model.status == Status::New {
+                        let request = entry.replay_request.expect("a requested entry names its request");
+                        assert_ne!(model.request, Some(request), "{context}: a fresh request");
+                        world.requests.push(RequestModel {
+                            id: request,
+                            tenant: None,
+                            requested: 1,
+                            cancelled: None,
+                        });
+                        model.requested_at = Some(now);
+                        model.request = Some(request);
+                    }
+                }
             }
         }
         8 => {
@@ -226,7 +259,9 @@ async fn run_step(h: &Harness, world: &mut World, op: u32, context: &str) {
                 .entries
                 .iter()
                 .filter(|(_, m)| {
-                    m.requested_at.is_some() && m.status != Status::Dismissed && !world.live(m, now)
+                    m.requested_at.is_some_and(|due| due <= now)
+                        && m.status != Status::Dismissed
+                        && !world.live(m, now)
                 })
                 .map(|(id, m)| (m.requested_at.expect("requested"), *id))
                 .collect();
@@ -261,17 +296,88 @@ async fn run_step(h: &Harness, world: &mut World, op: u32, context: &str) {
             }
         }
         10 => h.clock.advance(Duration::from_secs(world.rng.random_range(0..=LEASE.as_secs()))),
+        11 => step_request(h, world, context).await,
+        12 => step_cancel(h, world, context).await,
         _ => check_all(h, world, context).await,
     }
+}
+
+/// A paced or unpaced request for one command type, in a random scope: the model marks the New
+/// entries without a pending request, oldest failure first, at the request's slots.
+async fn step_request(h: &Harness, world: &mut World, context: &str) {
+    let command_type = format!("cmd.{}", world.rng.random_range(0..3));
+    let scope = world.rng.random_bool(0.5).then(|| world.tenants[world.rng.random_range(0..2)].clone());
+    let pace =
+        world.rng.random_bool(0.5).then(|| NonZeroU32::new(world.rng.random_range(1..5)).expect("above 0"));
+    let handle = scope.as_ref().map_or_else(|| h.store.clone(), |tenant| h.store.for_tenant(tenant.clone()));
+    let filter = EntryFilter { command_type: Some(command_type.clone()), ..EntryFilter::default() };
+    let mut spec = ReplayRequestSpec::new(ReplaySelection::Matching(filter));
+    spec.per_second = pace;
+    let request = handle.request_replays(spec).await.unwrap();
+    let mut marked: Vec<(Timestamp, DeadLetterId)> = world
+        .entries
+        .iter()
+        .filter(|(_, m)| {
+            m.status == Status::New
+                && m.requested_at.is_none()
+                && m.command_type == command_type
+                && scope.as_ref().is_none_or(|tenant| *tenant == m.tenant)
+        })
+        .map(|(id, m)| (m.occurred_at, *id))
+        .collect();
+    marked.sort();
+    assert_eq!(request.requested, marked.len() as u64, "{context}: request count");
+    for ((_, id), n) in marked.iter().zip(0..) {
+        let model = world.entries.get_mut(id).expect("known");
+        model.requested_at = Some(request.slot(n));
+        model.request = Some(request.id);
+    }
+    world.requests.push(RequestModel {
+        id: request.id,
+        tenant: scope,
+        requested: request.requested,
+        cancelled: None,
+    });
+}
+
+/// Cancels a random request: its New entries still waiting lose it.
+async fn step_cancel(h: &Harness, world: &mut World, context: &str) {
+    if world.requests.is_empty() {
+        return;
+    }
+    let index = world.rng.random_range(0..world.requests.len());
+    let request = world.requests[index].clone();
+    let handle =
+        request.tenant.as_ref().map_or_else(|| h.store.clone(), |tenant| h.store.for_tenant(tenant.clone()));
+    let cancelled = handle.cancel_replay_request(request.id).await.unwrap();
+    let expected = match request.cancelled {
+        Some(count) => count,
+        None => {
+            let mut count = 0;
+            for model in world.entries.values_mut() {
+                if model.request == Some(request.id)
+                    && model.requested_at.is_some()
+                    && model.status == Status::New
+                {
+                    model.request = None;
+                    model.requested_at = None;
+                    count += 1;
+                }
+            }
+            world.requests[index].cancelled = Some(count);
+            count
+        }
+    };
+    assert_eq!(cancelled.cancelled, expected, "{context}: cancelled count");
 }
 
 async fn step_store(h: &Harness, world: &mut World, context: &str) {
     let now = h.clock.now();
     let tenant = world.tenants[world.rng.random_range(0..2)].clone();
     let message_id = world.rng.random_bool(0.5).then(|| format!("m-{}", world.rng.random_range(0..15)));
+    let command_type = format!("cmd.{}", world.rng.random_range(0..3));
     let mut input =
-        NewDeadLetter::new(format!("cmd.{}", world.rng.random_range(0..3)), "{}", Failure::new("E", "boom"))
-            .tenant(tenant.clone());
+        NewDeadLetter::new(command_type.clone(), "{}", Failure::new("E", "boom")).tenant(tenant.clone());
     input.message_id.clone_from(&message_id);
     let receipt = h.store.store(input).await.unwrap();
     let existing = world
@@ -292,6 +398,8 @@ async fn step_store(h: &Harness, world: &mut World, context: &str) {
                 resolved_at: None,
                 lease: None,
                 requested_at: None,
+                command_type,
+                request: None,
             };
             world.entries.insert(receipt.id, model);
         }
@@ -321,6 +429,27 @@ async fn check_all(h: &Harness, world: &World, context: &str) {
             "{context}: lease of {}",
             entry.id
         );
+        assert_eq!(entry.replay_request, model.request, "{context}: request of {}", entry.id);
+    }
+    for request in &world.requests {
+        let progress = h.store.replay_progress(request.id).await.unwrap();
+        let of_request = world.entries.values().filter(|m| m.request == Some(request.id));
+        let (mut remaining, mut claimed, mut replayed, mut failed) = (0, 0, 0, 0);
+        for model in of_request {
+            match (model.status, model.requested_at.is_some()) {
+                (Status::New, true) => remaining += 1,
+                (Status::New, false) => failed += 1,
+                (Status::Replaying, _) => claimed += 1,
+                (Status::Resolved, _) => replayed += 1,
+                (Status::Dismissed, _) => {}
+            }
+        }
+        let cancelled = request.cancelled.unwrap_or(0);
+        let want = (remaining, claimed, replayed, failed, cancelled);
+        let got =
+            (progress.remaining, progress.claimed, progress.replayed, progress.failed, progress.cancelled);
+        assert_eq!(got, want, "{context}: progress of request {}", request.id);
+        assert_eq!(progress.request.requested, request.requested, "{context}: requested of {}", request.id);
     }
     assert_eq!(h.store.statistics().await.unwrap(), world.statistics(None), "{context}: statistics");
     for tenant in &world.tenants {

@@ -14,6 +14,15 @@ use crate::schema::MAX_KEY_LEN;
 use crate::status::{CommandDeadLetterStatus, Resolution};
 use crate::time::Timestamp;
 
+/// A UUID v7 for `at`: UUIDs made in one process are strictly increasing, even within one
+/// millisecond.
+pub(crate) fn uuid_v7_at(at: Timestamp) -> Uuid {
+    static CONTEXT: Mutex<uuid::ContextV7> = Mutex::new(uuid::ContextV7::new());
+    let micros = at.as_micros().max(0).unsigned_abs();
+    let nanos = u32::try_from(micros % 1_000_000 * 1_000).expect("below one second");
+    Uuid::new_v7(uuid::Timestamp::from_unix(&CONTEXT, micros / 1_000_000, nanos))
+}
+
 /// The id of an entry: a UUID v7, so ids sort by creation time.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -23,11 +32,7 @@ impl DeadLetterId {
     /// A fresh id for an entry created at `at`. Ids made in one process are strictly increasing,
     /// even within one millisecond.
     pub fn new_at(at: Timestamp) -> Self {
-        static CONTEXT: Mutex<uuid::ContextV7> = Mutex::new(uuid::ContextV7::new());
-        let micros = at.as_micros().max(0).unsigned_abs();
-        let seconds = micros / 1_000_000;
-        let nanos = u32::try_from(micros % 1_000_000 * 1_000).expect("below one second");
-        Self(Uuid::new_v7(uuid::Timestamp::from_unix(&CONTEXT, seconds, nanos)))
+        Self(uuid_v7_at(at))
     }
 
     /// Wraps a stored UUID.

@@ -7,13 +7,12 @@
 use std::fmt;
 use std::num::NonZeroU32;
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::entry::{DeadLetterId, TenantId};
+use crate::entry::{DeadLetterId, TenantId, uuid_v7_at};
 use crate::error::{Error, Result};
 use crate::query::EntryFilter;
 use crate::time::Timestamp;
@@ -91,10 +90,7 @@ pub struct ReplayRequestId(Uuid);
 impl ReplayRequestId {
     /// A fresh id for a request made at `at`; ids made in one process are strictly increasing.
     pub fn new_at(at: Timestamp) -> Self {
-        static CONTEXT: Mutex<uuid::ContextV7> = Mutex::new(uuid::ContextV7::new());
-        let micros = at.as_micros().max(0).unsigned_abs();
-        let nanos = u32::try_from(micros % 1_000_000 * 1_000).expect("below one second");
-        Self(Uuid::new_v7(uuid::Timestamp::from_unix(&CONTEXT, micros / 1_000_000, nanos)))
+        Self(uuid_v7_at(at))
     }
 
     /// Wraps a stored UUID.

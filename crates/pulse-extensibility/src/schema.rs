@@ -121,6 +121,21 @@ pub mod request_columns {
     pub const CANCELLED_BY: &str = "CancelledBy";
     /// How many entries the cancellation took it from.
     pub const CANCELLED: &str = "Cancelled";
+
+    /// Every column, in the order backends select and insert them.
+    pub const ALL: [&str; 11] = [
+        ID,
+        TENANT,
+        SELECTION,
+        REQUESTED_BY,
+        REQUESTED_AT,
+        NOTE,
+        PER_SECOND,
+        REQUESTED,
+        CANCELLED_AT,
+        CANCELLED_BY,
+        CANCELLED,
+    ];
 }
 
 /// A schema or table name that is safe to put into SQL.

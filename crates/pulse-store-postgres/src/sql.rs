@@ -1277,19 +1277,7 @@ const MIGRATIONS: [(i32, &str, Render); 5] = [
 ];
 
 /// The columns of the replay-request table, in the order [`Names::request_values`] binds them.
-const REQUEST_COLUMNS: [&str; 11] = [
-    rc::ID,
-    rc::TENANT,
-    rc::SELECTION,
-    rc::REQUESTED_BY,
-    rc::REQUESTED_AT,
-    rc::NOTE,
-    rc::PER_SECOND,
-    rc::REQUESTED,
-    rc::CANCELLED_AT,
-    rc::CANCELLED_BY,
-    rc::CANCELLED,
-];
+const REQUEST_COLUMNS: [&str; 11] = rc::ALL;
 
 /// `"Id", "Tenant", ...`: every request column, quoted.
 fn request_cols() -> String {

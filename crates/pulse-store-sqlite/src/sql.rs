@@ -787,19 +787,7 @@ fn request_scope_condition(statement: &mut Statement, conditions: &mut Vec<Strin
 
 /// The columns of the replay-request table, in the order [`request_values`] binds them and
 /// [`crate::row::request_from_row`] reads them.
-pub(crate) const REQUEST_COLUMNS: [&str; 11] = [
-    rc::ID,
-    rc::TENANT,
-    rc::SELECTION,
-    rc::REQUESTED_BY,
-    rc::REQUESTED_AT,
-    rc::NOTE,
-    rc::PER_SECOND,
-    rc::REQUESTED,
-    rc::CANCELLED_AT,
-    rc::CANCELLED_BY,
-    rc::CANCELLED,
-];
+pub(crate) const REQUEST_COLUMNS: [&str; 11] = rc::ALL;
 
 /// The value of every column of `request`, in [`REQUEST_COLUMNS`] order.
 fn request_values(request: &ReplayRequest) -> Vec<Value> {

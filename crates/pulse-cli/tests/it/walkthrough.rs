@@ -120,7 +120,11 @@ async fn runs_as_written(fixture: &Fixture) {
     );
     let request = dead_letters.replay_requests(None, 1).await.unwrap().remove(0);
     assert_eq!(
-        (request.requested, request.per_second.map(std::num::NonZeroU32::get), request.requested_by.map(String::from)),
+        (
+            request.requested,
+            request.per_second.map(std::num::NonZeroU32::get),
+            request.requested_by.map(String::from)
+        ),
         (300, Some(50), Some("ana".to_owned()))
     );
     let dismissed = dead_letters.list(pulse::ListQuery {

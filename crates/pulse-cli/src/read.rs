@@ -119,10 +119,8 @@ pub(crate) fn print_entry(entry: &DeadLetterEntry, out: &Output) {
         ("Request", optional(entry.replay_request.map(|id| id.to_string()))),
         ("Revision", entry.revision.to_string()),
     ];
-    let rows: Vec<Vec<String>> =
-        fields.into_iter().map(|(name, value)| vec![format!("{name}:"), value]).collect();
-    for row in &rows {
-        out.line(format!("{:<14}{}", row[0], row[1]));
+    for (name, value) in fields {
+        out.line(format!("{:<14}{value}", format!("{name}:")));
     }
     for (key, value) in &entry.metadata {
         out.line(format!("{:<14}{key} = {value}", "Metadata:"));

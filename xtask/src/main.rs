@@ -25,8 +25,9 @@ tasks:
   deny            `cargo deny check bans licenses sources` (needs cargo-deny)
   ci              lint, test, doc, deny, bench --quick: everything CI checks, in that order
   bench [--quick] the benchmarks (`crates/pulse-bench`, release mode) against the same PostgreSQL
-                  as the tests; writes docs/benchmarks.md and target/bench/report.json, or with
-                  --quick a small smoke run into target/bench/ only
+                  as the tests, with the release-built `pulse` binary and `wrk` (apt-get install
+                  wrk); writes docs/benchmarks.md and target/bench/report.json, or with --quick a
+                  small smoke run into target/bench/ only
   help            this message";
 
 fn main() -> ExitCode {
@@ -101,12 +102,21 @@ fn with_database(work: impl FnOnce(&DatabaseEnv) -> Result<()>) -> Result<()> {
     }
 }
 
+/// The variable that tells the benchmark where the `pulse` binary is.
+const BENCH_CLI_VAR: &str = "PULSE_BENCH_CLI";
+
+/// Builds the benchmark and the `pulse` command line it runs in one release build (so they
+/// share their dependencies' builds), then runs the benchmark with the binary's path.
 fn bench(extra: &[OsString]) -> Result<()> {
-    section("cargo run --release -p pulse-bench");
+    section("cargo build --release -p pulse-bench -p pulse-cli");
+    run(cargo().args(["build", "--release", "--package", "pulse-bench", "--package", "pulse-cli"]))?;
+    let release = target_dir().join("release");
+    section("pulse-bench");
     with_database(|database| {
-        run(cargo()
-            .args(["run", "--release", "--package", "pulse-bench", "--"])
+        run(Command::new(release.join("pulse-bench"))
             .args(extra)
+            .current_dir(workspace_root())
+            .env(BENCH_CLI_VAR, release.join("pulse"))
             .envs(database.iter().cloned()))
     })
 }

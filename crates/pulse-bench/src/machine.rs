@@ -9,6 +9,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::backend::PgLab;
+use crate::tools::Tools;
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Machine {
@@ -26,11 +27,14 @@ pub(crate) struct Machine {
     pub(crate) fsync_ms: f64,
     /// `/proc/loadavg` when the run started: other work on the machine skews the figures.
     pub(crate) load_at_start: String,
+    /// The HTTP load generator's version, when the run used one.
+    pub(crate) load_generator: Option<String>,
 }
 
 impl Machine {
-    /// Reads `/proc`, `/etc/os-release` and the server, and times `fsync` in `dir`.
-    pub(crate) async fn probe(pg: &PgLab, dir: &Path) -> Result<Self> {
+    /// Reads `/proc`, `/etc/os-release` and the server, and times `fsync` in `dir`; notes the
+    /// version of the load generator in `tools`.
+    pub(crate) async fn probe(pg: &PgLab, dir: &Path, tools: Option<&Tools>) -> Result<Self> {
         let settings = pg
             .lines(
                 "SELECT name || ' = ' || current_setting(name) FROM pg_settings \
@@ -55,6 +59,7 @@ impl Machine {
             postgres_settings: settings.join(", "),
             fsync_ms: fsync_millis(dir)?,
             load_at_start: load_average(),
+            load_generator: tools.map(|tools| tools.wrk_version.clone()),
         })
     }
 }

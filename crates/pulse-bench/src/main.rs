@@ -3,9 +3,10 @@
 //! `target/bench/report.json`; with `--quick`, every figure at a small size, written to
 //! `target/bench/report-quick.json` and `target/bench/benchmarks-quick.md` only.
 //!
-//! Run it with `cargo xtask bench [--quick]`, or `cargo run --release -p pulse-bench --
-//! [--quick]` with `PULSE_TEST_DATABASE_URL` naming a PostgreSQL server (the benchmark creates
-//! and drops a schema of its own there).
+//! Run it with `cargo xtask bench [--quick]`, or `cargo build --release -p pulse-bench -p
+//! pulse-cli`, then `target/release/pulse-bench [--quick]` with `PULSE_TEST_DATABASE_URL` naming a
+//! PostgreSQL server (the benchmark creates and drops a schema of its own there). The console
+//! figures also need `wrk` on `PATH` and the `pulse` binary (see [`tools`]).
 
 mod backend;
 mod diagnose;
@@ -19,6 +20,7 @@ mod render;
 mod report;
 mod scenarios;
 mod targets;
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -29,12 +31,14 @@ use crate::backend::{BATCH, Kind, Lab, POOL_SIZE, PgLab};
 use crate::machine::Machine;
 use crate::plan::Plan;
 use crate::report::{Report, Settings};
+use crate::tools::Tools;
 
 const USAGE: &str = "\
 usage: pulse-bench [--quick] [--only STORE]
 
 Benchmarks every Pulse store against a hand-written baseline on the same driver.
-PULSE_TEST_DATABASE_URL must name a PostgreSQL server.
+PULSE_TEST_DATABASE_URL must name a PostgreSQL server. The console figures (SQLite and
+PostgreSQL) run wrk, from PATH, and the pulse binary: $PULSE_BENCH_CLI, or pulse beside this one.
 
   --quick   every figure at a small size, as a smoke test; writes target/bench/report-quick.json
             and target/bench/benchmarks-quick.md (never docs/benchmarks.md)
@@ -50,8 +54,10 @@ async fn main() -> Result<()> {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build and its figures mean little; run it with --release");
     }
+    let tools =
+        if plan.runs(Kind::Sqlite) || plan.runs(Kind::Postgres) { Some(Tools::find()?) } else { None };
     let lab = Lab::new(PgLab::connect().await?)?;
-    let result = run(&lab, &plan).await;
+    let result = run(&lab, &plan, tools.as_ref()).await;
     let dropped = lab.pg.drop_schema().await;
     let report = result?;
     dropped.context("dropping the benchmark's schema")?;
@@ -80,18 +86,19 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Option<Plan>> {
     Ok(Some(Plan { only, ..plan }))
 }
 
-async fn run(lab: &Lab, plan: &Plan) -> Result<Report> {
+async fn run(lab: &Lab, plan: &Plan, tools: Option<&Tools>) -> Result<Report> {
     let started_at = chrono::Utc::now();
     let started = Instant::now();
-    let machine = Machine::probe(&lab.pg, lab.sqlite_dir()).await?;
+    let machine = Machine::probe(&lab.pg, lab.sqlite_dir(), tools).await?;
     eprintln!("pulse-bench: {} run; SQLite files in {}", mode(plan), lab.sqlite_dir().display());
     let (mut figures, mut diagnostics) = (diagnose::prepare(&lab.template)?, Vec::new());
     for figure in &figures {
         eprintln!("[pulse] {}", format::figure(figure));
     }
-    for kind in Kind::ALL.into_iter().filter(|kind| plan.only.is_none_or(|only| only == *kind)) {
-        let out =
-            scenarios::run(lab, plan, kind).await.with_context(|| format!("benchmarking {}", kind.name()))?;
+    for kind in Kind::ALL.into_iter().filter(|kind| plan.runs(*kind)) {
+        let out = scenarios::run(lab, plan, tools, kind)
+            .await
+            .with_context(|| format!("benchmarking {}", kind.name()))?;
         figures.extend(out.figures);
         diagnostics.extend(out.diagnostics);
     }
@@ -125,6 +132,9 @@ fn settings(plan: &Plan) -> Settings {
         claim_batch: plan.claim_batch,
         purge_batch: plan.purge_batch,
         store_interval_ms: plan.store_interval.as_secs_f64() * 1000.0,
+        http_connections: scenarios::CONNECTIONS,
+        wrk_threads: scenarios::WRK_THREADS,
+        cli_runs: scenarios::CLI_RUNS,
     }
 }
 

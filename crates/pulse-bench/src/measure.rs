@@ -90,7 +90,7 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
 }
 
 /// `(max - min) / median` of `values`; 0 for fewer than two.
-fn spread(values: &mut [f64]) -> f64 {
+pub(crate) fn spread(values: &mut [f64]) -> f64 {
     let middle = median(values);
     match (values.first(), values.last()) {
         (Some(min), Some(max)) if values.len() > 1 && middle > 0.0 => (max - min) / middle,

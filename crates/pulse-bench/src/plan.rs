@@ -98,6 +98,11 @@ impl Plan {
         }
     }
 
+    /// Whether this run measures `kind`.
+    pub(crate) fn runs(&self, kind: Kind) -> bool {
+        self.only.is_none_or(|only| only == kind)
+    }
+
     /// The largest table size.
     pub(crate) fn largest(&self) -> u64 {
         self.levels.last().copied().unwrap_or_default()

@@ -20,6 +20,7 @@ pub(crate) fn markdown(report: &Report) -> String {
     stores(&mut md, report);
     pages(&mut md, report);
     counts(&mut md, report);
+    console(&mut md, report);
     replays(&mut md, report);
     purge(&mut md, report);
     memory(&mut md, report);
@@ -102,6 +103,9 @@ fn machine(md: &mut String, report: &Report) {
     );
     let _ = writeln!(md, "| PostgreSQL | {} |", m.postgres);
     let _ = writeln!(md, "| PostgreSQL settings | {} |", m.postgres_settings);
+    if let Some(wrk) = &m.load_generator {
+        let _ = writeln!(md, "| HTTP load generator | {wrk}, on this machine |");
+    }
     md.push('\n');
 }
 
@@ -274,6 +278,94 @@ fn counts(md: &mut String, report: &Report) {
                 pair("unresolved_count")
             );
         }
+    }
+    md.push('\n');
+}
+
+/// The median / p99 of a latency figure at `entries`, whose name ends in `_median` and `_p99`;
+/// the HTTP figure, its direct baseline, and both ratios.
+fn latency_cells(report: &Report, read: &str, backend: &str, entries: u64) -> [String; 4] {
+    let median = get(report, &format!("{read}_median"), backend, Some(entries));
+    let p99 = get(report, &format!("{read}_p99"), backend, Some(entries));
+    [
+        format!("{} / {}", cell(median), cell(p99)),
+        format!("{} / {}", baseline_cell(median), baseline_cell(p99)),
+        ratio_cell(median),
+        ratio_cell(p99),
+    ]
+}
+
+fn console(md: &mut String, report: &Report) {
+    let s = &report.settings;
+    let durable = ["sqlite", "postgres"];
+    if !durable.iter().any(|b| get(report, "http_list_page_vs_direct_median", b, None).is_some()) {
+        return;
+    }
+    md.push_str(
+        "## Operator console\n\nThe admin HTTP API and the `pulse` command line, on the big table.\n\n\
+         **List page over HTTP**: `GET /entries?limit=50` (the first page, newest first) from the admin API served \
+         by the benchmark's own process on a loopback port, against the same page read by a direct call of \
+         `DeadLetters::list` (the baseline, *direct*), calls alternated: median / p99 latency of sequential calls on \
+         one keep-alive connection, the body read whole but not parsed.\n\n",
+    );
+    md.push_str(
+        "| backend | entries | HTTP | direct | HTTP / direct, median | p99 |\n|---|---|---|---|---|---|\n",
+    );
+    for backend in durable {
+        for &level in &s.levels {
+            let [http, direct, median, p99] =
+                latency_cells(report, "http_list_page_vs_direct", backend, level);
+            let level = thousands(level as f64);
+            let _ = writeln!(md, "| {backend} | {level} | {http} | {direct} | {median} | {p99} |");
+        }
+    }
+    let _ = writeln!(
+        md,
+        "\n**Under load**: pages per second with {} connections from wrk ({} threads, on the same machine as the \
+         server), in rounds alternating with {} tasks calling `list` directly for as long; and wrk's median / p99 \
+         latency.\n",
+        s.http_connections, s.wrk_threads, s.http_connections
+    );
+    md.push_str(
+        "| backend | entries | HTTP | direct | HTTP / direct | HTTP latency |\n|---|---|---|---|---|---|\n",
+    );
+    for backend in durable {
+        let pages = get(report, "http_list_pages_16_connections_vs_direct", backend, None);
+        let at = pages.and_then(|f| f.entries);
+        let wrk = |name: &str| cell(get(report, name, backend, at));
+        let _ = writeln!(
+            md,
+            "| {backend} | {} | {} | {} | {} | {} / {} |",
+            entries_cell(at),
+            cell(pages),
+            baseline_cell(pages),
+            ratio_cell(pages),
+            wrk("http_list_page_16_connections_median"),
+            wrk("http_list_page_16_connections_p99"),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n**Command line**: the release-built `pulse` binary run as a process on the big table, `pulse stats` and \
+         `pulse groups` ({} times each after one untimed run): median / slowest wall time from spawn to exit, \
+         process start and opening the store included.\n",
+        s.cli_runs
+    );
+    md.push_str("| backend | entries | `pulse stats` | `pulse groups` |\n|---|---|---|---|\n");
+    for backend in durable {
+        let entries = get(report, "cli_stats_median", backend, None).and_then(|f| f.entries);
+        let pair = |command: &str| {
+            let median = get(report, &format!("cli_{command}_median"), backend, None);
+            let max = get(report, &format!("cli_{command}_max"), backend, None);
+            format!("{} / {}", cell(median), cell(max))
+        };
+        let _ = writeln!(
+            md,
+            "| {backend} | {} | {} | {} |",
+            entries_cell(entries),
+            pair("stats"),
+            pair("groups")
+        );
     }
     md.push('\n');
 }

@@ -99,6 +99,11 @@ pub(crate) struct Settings {
     pub(crate) claim_batch: u32,
     pub(crate) purge_batch: u32,
     pub(crate) store_interval_ms: f64,
+    /// Connections of the HTTP load generator, and tasks of the direct calls beside it.
+    pub(crate) http_connections: usize,
+    pub(crate) wrk_threads: usize,
+    /// Timed runs of each `pulse` command.
+    pub(crate) cli_runs: usize,
 }
 
 /// Everything a run found.

@@ -79,6 +79,38 @@ const TARGETS: &[Target] = &[
         )
     },
     Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target(
+            "list page of 50 over HTTP median under 2 ms",
+            "http_list_page_vs_direct_median",
+            Read::Value,
+            Rule::AtMost,
+            2.0,
+        )
+    },
+    Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target(
+            "list page of 50 over HTTP p99 under 10 ms",
+            "http_list_page_vs_direct_p99",
+            Read::Value,
+            Rule::AtMost,
+            10.0,
+        )
+    },
+    Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target("`pulse stats` median under 100 ms", "cli_stats_median", Read::Value, Rule::AtMost, 100.0)
+    },
+    Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target("`pulse groups` median under 100 ms", "cli_groups_median", Read::Value, Rule::AtMost, 100.0)
+    },
+    Target {
         backends: &["postgres"],
         ..target("claims, 4 claimers: at least 5,000 entries/s", "claims", Read::Value, Rule::AtLeast, 5000.0)
     },
@@ -164,12 +196,16 @@ mod tests {
             Figure::new("store_one_task", "postgres", 700.0, "entries/s").against(1000.0),
             Figure::new("get_pending_median", "sqlite", 3.0, "ms").at(10),
             Figure::new("get_pending_median", "sqlite", 0.5, "ms").at(1000),
+            Figure::new("http_list_page_vs_direct_median", "postgres", 1.5, "ms").at(10).against(0.5),
+            Figure::new("http_list_page_vs_direct_median", "postgres", 2.5, "ms").at(1000).against(0.5),
         ];
         let verdicts = judge(&figures, 1000);
         assert!(verdict(&verdicts, "store_one_task", "sqlite").met);
         let missed = verdict(&verdicts, "store_one_task", "postgres");
         assert_eq!((missed.met, missed.gap.as_deref()), (false, Some("22% short of the target")));
         assert!(verdict(&verdicts, "get_pending_median", "sqlite").met);
+        let http = verdict(&verdicts, "http_list_page_vs_direct_median", "postgres");
+        assert_eq!((http.measured, http.gap.as_deref()), (Some(2.5), Some("1.2x the limit")));
         assert_eq!(verdict(&verdicts, "claims", "postgres").gap.as_deref(), Some("not measured"));
     }
 }

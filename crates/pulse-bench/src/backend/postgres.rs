@@ -56,6 +56,11 @@ impl PgLab {
         &self.url
     }
 
+    /// The run's schema.
+    pub(crate) fn schema(&self) -> &str {
+        self.schema.as_str()
+    }
+
     /// `"schema"."table"`.
     pub(crate) fn qualified(&self, table: &str) -> Result<String> {
         Ok(format!("{}.{}", self.schema.quoted(), SqlIdentifier::new(table)?.quoted()))

@@ -32,6 +32,17 @@ pub(super) const METHOD: &str = "## How it measures\n\n\
 - **Latencies** are of sequential calls, after one untimed call, for up to 3 seconds or 1,000 calls; p99 is the \
   nearest rank. Pages are also read by hand: the store's query, written out on the same driver, every column \
   decoded.\n\
+- **Operator console** (SQLite and PostgreSQL, on the big table). The admin HTTP API (`pulse_http::AdminApi` \
+  over the store's `DeadLetters`, one admin bearer token in a `TokenAuthorizer`) is served by the benchmark's own \
+  process on `127.0.0.1`, on the same Tokio runtime. `GET /entries?limit=50` is first checked to answer the same \
+  50 entries, in the same order, as `DeadLetters::list` with the default query (newest first); that direct call is \
+  the *baseline* of the HTTP figures (`_vs_direct` in their names). At each size, HTTP calls on one keep-alive \
+  connection (reqwest; the body read whole, not parsed) alternate with direct calls, timed as the other \
+  latencies. At the largest size, pages per second from `wrk` (2 threads, 16 connections, on the same two cores \
+  as the server) in rounds alternating with 16 tasks calling `list` directly for as long. The command line: the \
+  release-built `pulse` binary run as a process on the big table (`--db` on SQLite; on PostgreSQL the URL in \
+  `PULSE_DATABASE_URL`, `--schema` and `--table`), `stats` then `groups`, once untimed and 5 times timed, each \
+  from spawn to exit.\n\
 - **Claims**, **purge** and **replay cycles** run on the big table at its largest size; the purge removes as many \
   terminal entries as the largest size (topped up first), with one task storing an entry every 5 ms beside it.\n\
 - Ratios are always *value / baseline*: above 1 is faster for rates, slower for latencies.\n\n";
@@ -58,6 +69,16 @@ pub(super) fn write(md: &mut String, report: &Report) {
             .any(|f| missed(f, backend))
         {
             pages(&mut why, report, backend);
+        }
+    }
+    for backend in ["sqlite", "postgres"] {
+        if missed("http_list_page_vs_direct_median", backend)
+            || missed("http_list_page_vs_direct_p99", backend)
+        {
+            http(&mut why, report, backend);
+        }
+        if missed("cli_stats_median", backend) || missed("cli_groups_median", backend) {
+            cli(&mut why, report, backend);
         }
     }
     if missed("claims", "postgres") {
@@ -279,6 +300,46 @@ fn pages(md: &mut String, report: &Report, backend: &str) {
         fig(report, "list_page_growth", backend),
         base(report, "get_pending_growth", backend),
         base(report, "list_page_growth", backend),
+    );
+}
+
+fn http(md: &mut String, report: &Report, backend: &str) {
+    let largest = report.settings.levels.last().copied().unwrap_or_default();
+    let page = |name: &str| report.figure(name, backend, Some(largest));
+    let direct = |name: &str| page(name).and_then(|f| f.baseline).map_or("-".to_owned(), |b| value(b, "ms"));
+    let over = |name: &str| page(name).and_then(|f| f.ratio).map_or("-".to_owned(), ratio);
+    let _ = writeln!(
+        md,
+        "### List page over HTTP, {backend}\n\n\
+         At {} entries the page takes {} over HTTP (p99 {}) and {} by a direct `list` call (p99 {}): HTTP / direct \
+         {} and {}. The difference is what the API adds (routing, hashing the token, the JSON of 50 entries, \
+         loopback TCP, the client); what the direct call alone takes is the store's page (see Pages).\n",
+        thousands(largest as f64),
+        at(report, "http_list_page_vs_direct_median", backend, largest),
+        at(report, "http_list_page_vs_direct_p99", backend, largest),
+        direct("http_list_page_vs_direct_median"),
+        direct("http_list_page_vs_direct_p99"),
+        over("http_list_page_vs_direct_median"),
+        over("http_list_page_vs_direct_p99"),
+    );
+}
+
+fn cli(md: &mut String, report: &Report, backend: &str) {
+    let largest = report.settings.levels.last().copied().unwrap_or_default();
+    let f = |name: &str| at(report, name, backend, largest);
+    let _ = writeln!(
+        md,
+        "### Command line, {backend}\n\n\
+         At {} entries `pulse stats` takes {} (slowest {}) and `pulse groups` {} (slowest {}); in the benchmark's \
+         process `statistics()` takes {}. The rest of `stats` is the process: its start, its Tokio runtime, opening \
+         the store (PostgreSQL: connecting; SQLite: opening the file and the store's threads) and printing. \
+         `groups` also groups every unresolved entry, which no in-process figure here times.\n",
+        thousands(largest as f64),
+        f("cli_stats_median"),
+        f("cli_stats_max"),
+        f("cli_groups_median"),
+        f("cli_groups_max"),
+        f("statistics_median"),
     );
 }
 

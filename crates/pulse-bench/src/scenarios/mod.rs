@@ -1,11 +1,15 @@
 //! The figures of issue 7, one module per group, run backend by backend.
 
+mod cli;
+mod http;
 mod ops;
 mod purge;
 mod reads;
 mod replay;
 mod store;
 
+pub(crate) use cli::RUNS as CLI_RUNS;
+pub(crate) use http::{CONNECTIONS, WRK_THREADS};
 pub(crate) use reads::TABLE;
 pub(crate) use store::TASKS;
 
@@ -15,6 +19,7 @@ use crate::backend::{Kind, Lab};
 use crate::format;
 use crate::plan::Plan;
 use crate::report::{Diagnostic, Figure};
+use crate::tools::Tools;
 
 /// What one backend's scenarios found.
 pub(crate) struct Out {
@@ -50,11 +55,12 @@ impl Out {
     }
 }
 
-/// Every figure of `kind`: first the big table (reads, replays, claims, purge), then the store
-/// throughput on tables of their own.
-pub(crate) async fn run(lab: &Lab, plan: &Plan, kind: Kind) -> Result<Out> {
+/// Every figure of `kind`: first the big table (reads, the console over HTTP and the command
+/// line, replays, claims, purge), then the store throughput on tables of their own. `tools` are
+/// needed by every store but memory.
+pub(crate) async fn run(lab: &Lab, plan: &Plan, tools: Option<&Tools>, kind: Kind) -> Result<Out> {
     let mut out = Out::new(kind);
-    let big = reads::run(lab, plan, kind, &mut out).await?;
+    let big = reads::run(lab, plan, tools, kind, &mut out).await?;
     let replayed = replay::run(lab, plan, &big, &mut out).await?;
     purge::run(lab, plan, &big, replayed, &mut out).await?;
     big.subject.close().await;

@@ -1,15 +1,19 @@
 //! Figures 4, 5 and 8: pending entries, a list page, statistics and the unresolved count at each
 //! table size, the pages against the same queries written by hand; how the pages grow from the
-//! smallest size to the largest; and, for the memory store, resident memory per entry.
+//! smallest size to the largest; and, for the memory store, resident memory per entry. On SQLite
+//! and PostgreSQL, the operator console on the same table: the list page over HTTP at each size
+//! (`http.rs`), and the command line at the largest (`cli.rs`).
 //!
 //! The sizes are measured minutes apart, and a shared machine drifts more than that in minutes;
 //! so the growth is measured separately, with a table of the smallest size read in turn with the
 //! big one, in the same window.
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, bail, ensure};
 use pulse_extensibility::{DeadLetters, ListQuery};
 
 use super::Out;
+use super::cli;
+use super::http::Console;
 use crate::backend::{Kind, Lab, Page, Reader, Subject};
 use crate::diagnose;
 use crate::entries::{Timeline, now};
@@ -18,6 +22,7 @@ use crate::measure::{Latency, interleaved, latency, millis};
 use crate::plan::Plan;
 use crate::populate;
 use crate::report::Figure;
+use crate::tools::Tools;
 
 /// The big table's name.
 pub(crate) const TABLE: &str = "BigTable";
@@ -34,12 +39,25 @@ pub(crate) struct BigTable {
     pub(crate) written: u64,
 }
 
-pub(crate) async fn run(lab: &Lab, plan: &Plan, kind: Kind, out: &mut Out) -> Result<BigTable> {
+pub(crate) async fn run(
+    lab: &Lab,
+    plan: &Plan,
+    tools: Option<&Tools>,
+    kind: Kind,
+    out: &mut Out,
+) -> Result<BigTable> {
     let resident_before = resident_bytes()?;
     let subject = lab.pulse(kind, TABLE).await?;
     let reader = lab.reader(kind, TABLE).await?;
     let timeline = Timeline::new(now());
     let dead_letters = subject.dead_letters.clone();
+    // Not the memory store: no command line opens it, and its list page at the largest size
+    // takes a third of a second, which says nothing of HTTP.
+    let console = match (kind, tools) {
+        (Kind::Memory, _) => None,
+        (_, Some(tools)) => Some((Console::start(dead_letters.clone()).await?, tools)),
+        (_, None) => bail!("the console figures of {} need wrk and the pulse binary", kind.name()),
+    };
     let mut written = 0;
     for &level in &plan.levels {
         out.say(&format!("filling the big table to {level} entries"));
@@ -59,6 +77,15 @@ pub(crate) async fn run(lab: &Lab, plan: &Plan, kind: Kind, out: &mut Out) -> Re
         }
         settle(lab, kind, TABLE).await?;
         measure_level(&dead_letters, reader.as_ref(), plan, level, out).await?;
+        if let Some((console, tools)) = &console {
+            console.measure(&dead_letters, plan, tools, level, out).await?;
+            if level == plan.largest() {
+                cli::run(lab, tools, kind, level, out).await?;
+            }
+        }
+    }
+    if let Some((console, _)) = console {
+        console.stop().await?;
     }
     growth(lab, plan, kind, &dead_letters, reader.as_ref(), out).await?;
     if let Some(reader) = reader {

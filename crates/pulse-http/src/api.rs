@@ -6,6 +6,7 @@ pub(crate) mod entries;
 pub(crate) mod filter;
 pub(crate) mod operations;
 pub(crate) mod overview;
+pub(crate) mod requests;
 pub(crate) mod system;
 
 /// The tag of the entry endpoints.
@@ -14,5 +15,7 @@ const ENTRIES: &str = "entries";
 const OVERVIEW: &str = "overview";
 /// The tag of bulk operations.
 const OPERATIONS: &str = "operations";
+/// The tag of durable replay requests.
+const REQUESTS: &str = "requests";
 /// The tag of health, metrics and the document.
 const SYSTEM: &str = "system";

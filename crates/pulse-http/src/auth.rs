@@ -24,7 +24,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use pulse::{DeadLetters, Scope, TenantId};
+use pulse::{Actor, DeadLetters, Scope, TenantId};
 use serde::{Deserialize, Serialize};
 
 pub use self::token::{TokenAuthorizer, TokenError};
@@ -133,12 +133,27 @@ impl Principal {
 ///
 /// A principal with a tenant gets `all` scoped to its tenant; an admin without one gets `all`
 /// as it is. If `all` is itself scoped to a tenant, a principal of another tenant is refused
-/// rather than given a scope outside it.
+/// rather than given a scope outside it. Either way the store acts as the principal's actor, so
+/// every change records who made it and emits the library's audit event under that name.
 ///
 /// # Errors
 ///
-/// [`ApiError::Forbidden`] for a non-admin without a tenant, or a tenant outside `all`'s scope.
+/// [`ApiError::Forbidden`] for a non-admin without a tenant, a tenant outside `all`'s scope, or
+/// an actor name the library does not accept (an [`Authorizer`] of the application's own may
+/// return one; [`TokenAuthorizer`] refuses it when it is built).
 pub(crate) fn dead_letters_for(all: &DeadLetters, principal: &Principal) -> Result<DeadLetters, ApiError> {
+    let actor = Actor::new(principal.actor.clone()).map_err(|error| {
+        ApiError::Forbidden(format!(
+            "the authenticated principal's actor name {:?} cannot be recorded ({error}); \
+             the authorizer must name who calls",
+            principal.actor
+        ))
+    })?;
+    Ok(scoped(all, principal)?.acting_as(actor))
+}
+
+/// `all` scoped to `principal`'s tenant, as [`dead_letters_for`] describes.
+fn scoped(all: &DeadLetters, principal: &Principal) -> Result<DeadLetters, ApiError> {
     match (&principal.tenant, all.scope()) {
         (None, _) if principal.role < Role::Admin => Err(ApiError::Forbidden(format!(
             "{} has the {} role and no tenant; only an admin may work across tenants",

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::num::NonZeroU32;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -189,12 +190,18 @@ pub(crate) struct Entry {
     resolution: Option<ResolutionKind>,
     /// The operator's note.
     note: Option<String>,
+    /// Who made the latest operator change (dismiss, resolve, edit, replay request), when the
+    /// change named its actor.
+    changed_by: Option<String>,
     /// When it was resolved or dismissed.
     resolved_at: Option<Instant>,
     /// Until when the running replay holds the entry, while replaying.
     lease_expires_at: Option<Instant>,
-    /// When a replay was requested, until a replay finishes.
+    /// From when a requested replay may start, until a replay finishes or the request is
+    /// cancelled; a paced request spreads its entries' instants by its pace.
     replay_requested_at: Option<Instant>,
+    /// The latest replay request that marked the entry.
+    replay_request: Option<Uuid>,
     /// When the entry was stored.
     created_at: Instant,
     /// When the entry last changed.
@@ -225,9 +232,11 @@ impl From<DeadLetterEntry> for Entry {
             status: entry.status.into(),
             resolution: entry.resolution.map(Into::into),
             note: entry.note,
+            changed_by: entry.changed_by.map(Into::into),
             resolved_at: entry.resolved_at.map(Into::into),
             lease_expires_at: entry.lease.map(|lease| lease.expires_at.into()),
             replay_requested_at: entry.replay_requested_at.map(Into::into),
+            replay_request: entry.replay_request.map(|id| *id.as_uuid()),
             created_at: entry.created_at.into(),
             updated_at: entry.updated_at.into(),
             revision: entry.revision,
@@ -369,6 +378,97 @@ impl From<ReplayReport> for ReplayResult {
 pub(crate) struct Requested {
     /// New entries now requested for replay.
     pub(crate) requested: u64,
+}
+
+/// A durable replay request: who asked to replay which entries, when and at what pace.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReplayRequest {
+    /// The id, a UUID v7.
+    id: Uuid,
+    /// The tenant it was made in; `null` when an admin made it across every tenant.
+    tenant: Option<String>,
+    /// What was asked for, for people: `entry <id>`, `3 entries`, or the filter, such as
+    /// `command_type = orders.create`.
+    #[schema(example = "command_type = orders.create")]
+    selection: String,
+    /// Who asked.
+    requested_by: Option<String>,
+    /// When.
+    requested_at: Instant,
+    /// Why.
+    note: Option<String>,
+    /// At most this many of its replays start per second; `null`: as fast as the workers go.
+    per_second: Option<u32>,
+    /// How many entries it marked.
+    requested: u64,
+    /// When it was cancelled.
+    cancelled_at: Option<Instant>,
+    /// Who cancelled it.
+    cancelled_by: Option<String>,
+    /// How many entries, not yet claimed, the cancellation took from it.
+    cancelled: u64,
+}
+
+impl From<pulse::ReplayRequest> for ReplayRequest {
+    fn from(request: pulse::ReplayRequest) -> Self {
+        Self {
+            id: *request.id.as_uuid(),
+            tenant: request.tenant.map(Into::into),
+            selection: request.selection,
+            requested_by: request.requested_by.map(Into::into),
+            requested_at: request.requested_at.into(),
+            note: request.note,
+            per_second: request.per_second.map(NonZeroU32::get),
+            requested: request.requested,
+            cancelled_at: request.cancelled_at.map(Into::into),
+            cancelled_by: request.cancelled_by.map(Into::into),
+            cancelled: request.cancelled,
+        }
+    }
+}
+
+/// Replay requests, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RequestList {
+    /// The requests; pass the last one's id as `before` for the next page.
+    requests: Vec<ReplayRequest>,
+}
+
+impl From<Vec<pulse::ReplayRequest>> for RequestList {
+    fn from(requests: Vec<pulse::ReplayRequest>) -> Self {
+        Self { requests: requests.into_iter().map(Into::into).collect() }
+    }
+}
+
+/// How far a replay request has come, counted from its entries now.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReplayProgress {
+    /// The request.
+    request: ReplayRequest,
+    /// Entries waiting for a worker.
+    remaining: u64,
+    /// Entries a worker is replaying now.
+    claimed: u64,
+    /// Entries whose replay succeeded.
+    replayed: u64,
+    /// Entries whose replay failed: back in New.
+    failed: u64,
+    /// Entries the cancellation took from the request.
+    cancelled: u64,
+    /// Entries that left the request otherwise: dismissed or resolved by hand, purged, or taken
+    /// over by a later request.
+    other: u64,
+    /// Whether nothing of the request is left to run: `remaining` and `claimed` are 0.
+    done: bool,
+}
+
+impl From<pulse::ReplayProgress> for ReplayProgress {
+    fn from(progress: pulse::ReplayProgress) -> Self {
+        let done = progress.is_done();
+        let pulse::ReplayProgress { request, remaining, claimed, replayed, failed, cancelled, other } =
+            progress;
+        Self { request: request.into(), remaining, claimed, replayed, failed, cancelled, other, done }
+    }
 }
 
 /// How many entries a purge deleted.

@@ -22,6 +22,7 @@ use crate::problem::{PROBLEM_JSON, Problem};
     tags(
         (name = "entries", description = "Single dead letters"),
         (name = "overview", description = "Counts and error groups"),
+        (name = "requests", description = "Durable replay requests, which the services' workers run"),
         (name = "operations", description = "Operations on many entries"),
         (name = "system", description = "Health, metrics and this document"),
     ),

@@ -158,7 +158,7 @@ fn classify_pulse(error: &Error) -> (StatusCode, &'static str, String, Option<St
     use StatusCode as S;
     let detail = error.to_string();
     match error {
-        Error::NotFound { .. } => (S::NOT_FOUND, "not_found", detail, None),
+        Error::NotFound { .. } | Error::RequestNotFound { .. } => (S::NOT_FOUND, "not_found", detail, None),
         Error::Conflict { .. } => (S::CONFLICT, "conflict", detail, None),
         Error::Dismissed { .. } => (S::CONFLICT, "dismissed", detail, None),
         Error::LeaseLost { .. } => (S::CONFLICT, "lease_lost", detail, None),
@@ -222,7 +222,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use axum::body::to_bytes;
-    use pulse::{DeadLetterId, Uuid};
+    use pulse::{DeadLetterId, ReplayRequestId, Uuid};
 
     use super::*;
 
@@ -242,6 +242,7 @@ mod tests {
         let io = || std::io::Error::other("connection refused");
         let cases = [
             (Error::NotFound { id }, 404, "not_found", None),
+            (Error::RequestNotFound { id: ReplayRequestId::from_uuid(Uuid::nil()) }, 404, "not_found", None),
             (Error::Dismissed { id }, 409, "dismissed", None),
             (Error::conflict(id, "a replay holds a live lease"), 409, "conflict", None),
             (Error::LeaseLost { id }, 409, "lease_lost", None),

@@ -20,7 +20,7 @@ use utoipa::openapi::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::{entries, operations, overview, system};
+use crate::api::{entries, operations, overview, requests, system};
 use crate::auth::{self, Authorizer};
 use crate::openapi;
 use crate::problem::ApiError;
@@ -155,6 +155,7 @@ impl AdminApi {
         let authenticate = middleware::from_fn_with_state(self.authorizer.clone(), auth::authenticate);
         let protected = OpenApiRouter::with_openapi(openapi::frame())
             .routes(routes!(overview::stats))
+            .routes(routes!(overview::count))
             .routes(routes!(overview::groups))
             .routes(routes!(entries::list))
             .routes(routes!(entries::get))
@@ -162,6 +163,9 @@ impl AdminApi {
             .routes(routes!(entries::resolve))
             .routes(routes!(entries::edit_payload))
             .routes(routes!(entries::replay))
+            .routes(routes!(requests::create, requests::list))
+            .routes(routes!(requests::get))
+            .routes(routes!(requests::cancel))
             .routes(routes!(operations::replay_matching))
             .routes(routes!(operations::purge))
             .routes(routes!(system::metrics))

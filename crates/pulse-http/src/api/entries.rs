@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::ENTRIES;
-use super::filter::{Filter, ListParams, Paging};
+use super::filter::{Filter, ListParams, Paging, Pending};
 use crate::auth::{Access, Operate, Read};
 use crate::extract::{Json, Params, Path};
 use crate::model::{Entry, EntryPage, ReplayResult, ResolutionKind};
@@ -24,7 +24,7 @@ use crate::router::AppState;
     path = "/entries",
     operation_id = "list_entries",
     tag = ENTRIES,
-    params(Filter, Paging),
+    params(Filter, Pending, Paging),
     responses(
         (status = OK, description = "The page", body = EntryPage),
         (status = BAD_REQUEST, description = "A bad parameter", body = Problem, content_type = "application/problem+json"),

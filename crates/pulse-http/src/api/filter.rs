@@ -1,7 +1,7 @@
-//! The selection and paging parameters shared by listing (`GET entries`, in the query) and
-//! bulk replay (`POST replay`, in the body).
+//! The selection and paging parameters shared by listing and counting (`GET entries`,
+//! `GET count`, in the query) and replay requests (`POST replay`, `POST requests`, in the body).
 
-use pulse::{Cursor, EntryFilter, Fingerprint, ListQuery, SortOrder};
+use pulse::{Cursor, EntryFilter, Fingerprint, ListQuery, ReplayRequestId, SortOrder, Uuid};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -27,6 +27,8 @@ pub(crate) struct Filter {
     occurred_from: Option<Instant>,
     /// Only entries whose latest failure is before this instant.
     occurred_before: Option<Instant>,
+    /// Only entries whose latest replay request is this one.
+    request: Option<Uuid>,
 }
 
 impl QueryParams for Filter {
@@ -43,6 +45,7 @@ impl QueryParams for Filter {
             "fingerprint" => once(&mut self.fingerprint, "fingerprint", value)?,
             "occurred_from" => once(&mut self.occurred_from, "occurred_from", value)?,
             "occurred_before" => once(&mut self.occurred_before, "occurred_before", value)?,
+            "request" => once(&mut self.request, "request", value)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -58,8 +61,47 @@ impl From<Filter> for EntryFilter {
             fingerprint: filter.fingerprint.map(Fingerprint::from_stored),
             occurred_from: filter.occurred_from.map(|instant| instant.0),
             occurred_before: filter.occurred_before.map(|instant| instant.0),
+            replay_request: filter.request.map(ReplayRequestId::from_uuid),
             ..Self::default()
         }
+    }
+}
+
+/// Whether a replay is pending: a filter for reading only, as a request always selects New
+/// entries without a pending replay.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Pending {
+    /// Only entries with (`true`) or without (`false`) a pending replay request.
+    replay_pending: Option<bool>,
+}
+
+impl QueryParams for Pending {
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, ApiError> {
+        match key {
+            "replay_pending" => once(&mut self.replay_pending, "replay_pending", value)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// The query string of `GET count`, and the selection of `GET entries`.
+#[derive(Debug, Default)]
+pub(crate) struct ReadFilter {
+    filter: Filter,
+    pending: Pending,
+}
+
+impl QueryParams for ReadFilter {
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, ApiError> {
+        Ok(self.filter.set(key, value)? || self.pending.set(key, value)?)
+    }
+}
+
+impl From<ReadFilter> for EntryFilter {
+    fn from(read: ReadFilter) -> Self {
+        Self { replay_pending: read.pending.replay_pending, ..read.filter.into() }
     }
 }
 
@@ -114,7 +156,7 @@ impl QueryParams for Paging {
 /// The query string of `GET entries`: a filter and a page.
 #[derive(Debug, Default)]
 pub(crate) struct ListParams {
-    filter: Filter,
+    filter: ReadFilter,
     paging: Paging,
 }
 

@@ -1,8 +1,9 @@
-//! `stats` and `groups`: what is failing, and how much.
+//! `stats`, `count` and `groups`: what is failing, and how much.
 
 use utoipa::IntoParams;
 
 use super::OVERVIEW;
+use super::filter::{Filter, Pending, ReadFilter};
 use crate::auth::{Access, Read};
 use crate::extract::{Params, QueryParams, once};
 use crate::model::{Group, Stats};
@@ -18,6 +19,27 @@ use crate::problem::{ApiError, Problem};
 )]
 pub(crate) async fn stats(access: Access<Read>) -> Result<axum::Json<Stats>, ApiError> {
     Ok(axum::Json(access.dead_letters.statistics().await?.into()))
+}
+
+/// How many entries a filter selects, in each status.
+///
+/// Counts without reading the entries; the filter is `GET entries`'.
+#[utoipa::path(
+    get,
+    path = "/count",
+    operation_id = "count_entries",
+    tag = OVERVIEW,
+    params(Filter, Pending),
+    responses(
+        (status = OK, description = "The counts", body = Stats),
+        (status = BAD_REQUEST, description = "A bad parameter", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub(crate) async fn count(
+    access: Access<Read>,
+    Params(filter): Params<ReadFilter>,
+) -> Result<axum::Json<Stats>, ApiError> {
+    Ok(axum::Json(access.dead_letters.count(&filter.into()).await?.into()))
 }
 
 /// The query string of `GET groups`.

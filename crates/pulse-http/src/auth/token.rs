@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use async_trait::async_trait;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use pulse::Actor;
 use sha2::{Digest, Sha256};
 
 use super::{AuthError, Authorizer, Principal, Role};
@@ -56,6 +57,15 @@ pub enum TokenError {
         /// The actor of the second one.
         actor: String,
     },
+    /// The actor's name is not one the library can record: empty, over 200 characters, or with
+    /// a control character.
+    #[error("the actor name {actor:?} cannot be recorded: {reason}")]
+    InvalidActor {
+        /// The name.
+        actor: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A viewer or operator without a tenant: it would be refused on every request.
     #[error("{actor} has the {role} role and no tenant; only an admin may work across tenants")]
     NoTenant {
@@ -84,8 +94,9 @@ impl TokenAuthorizer {
     ///
     /// # Errors
     ///
-    /// [`TokenError::MalformedHash`], [`TokenError::Duplicate`], or [`TokenError::NoTenant`] for
-    /// a viewer or operator without a tenant.
+    /// [`TokenError::MalformedHash`], [`TokenError::Duplicate`], [`TokenError::InvalidActor`] for
+    /// an actor name the library cannot record, or [`TokenError::NoTenant`] for a viewer or
+    /// operator without a tenant.
     pub fn with_token_hash(self, hash_hex: &str, principal: Principal) -> Result<Self, TokenError> {
         self.with(parse_hash(hash_hex)?, principal)
     }
@@ -103,6 +114,13 @@ impl TokenAuthorizer {
     }
 
     fn with(mut self, hash: Hash, principal: Principal) -> Result<Self, TokenError> {
+        if let Err(error) = Actor::new(principal.actor.clone()) {
+            let reason = match error {
+                pulse::Error::InvalidInput { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            return Err(TokenError::InvalidActor { actor: principal.actor, reason });
+        }
         if principal.tenant.is_none() && principal.role < Role::Admin {
             return Err(TokenError::NoTenant { actor: principal.actor, role: principal.role });
         }
@@ -190,6 +208,17 @@ mod tests {
         assert_eq!(twice.unwrap_err(), TokenError::Duplicate { actor: "root".to_owned() });
         let viewer = TokenAuthorizer::new().with_token("t", Principal::new("eve", Role::Viewer));
         assert_eq!(viewer.unwrap_err(), TokenError::NoTenant { actor: "eve".to_owned(), role: Role::Viewer });
+        for (actor, reason) in [
+            ("", "must not be empty"),
+            ("  ", "must not be empty"),
+            ("ana\nroot", "must not contain control characters"),
+            (&"a".repeat(201), "must have at most 200 characters"),
+        ] {
+            assert_eq!(
+                TokenAuthorizer::new().with_token("t", Principal::new(actor, Role::Admin)).unwrap_err(),
+                TokenError::InvalidActor { actor: actor.to_owned(), reason: reason.to_owned() }
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! application's own authorizer.
 
 use async_trait::async_trait;
+use pulse::{DeadLetterId, ReplayRequestSpec, ReplaySelection};
 use pulse_http::{AdminApi, AuthError, Authorizer, Principal, Role};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -21,9 +22,11 @@ const fn endpoint(method: Method, path: &'static str, statuses: [u16; 5]) -> End
     Endpoint { method, path, statuses }
 }
 
-/// Every route of the API.
-pub(crate) const ENDPOINTS: [Endpoint; 13] = [
+/// Every route of the API. In a path, `{id}` is an entry's id, or for `requests/{id}` the id of
+/// a replay request of that entry.
+pub(crate) const ENDPOINTS: [Endpoint; 18] = [
     endpoint(Method::GET, "stats", [200, 200, 200, 401, 401]),
+    endpoint(Method::GET, "count", [200, 200, 200, 401, 401]),
     endpoint(Method::GET, "groups", [200, 200, 200, 401, 401]),
     endpoint(Method::GET, "entries", [200, 200, 200, 401, 401]),
     endpoint(Method::GET, "entries/{id}", [200, 200, 200, 401, 401]),
@@ -31,6 +34,10 @@ pub(crate) const ENDPOINTS: [Endpoint; 13] = [
     endpoint(Method::POST, "entries/{id}/resolve", [403, 200, 200, 401, 401]),
     endpoint(Method::PUT, "entries/{id}/payload", [403, 200, 200, 401, 401]),
     endpoint(Method::POST, "entries/{id}/replay", [403, 202, 202, 401, 401]),
+    endpoint(Method::POST, "requests", [403, 201, 201, 401, 401]),
+    endpoint(Method::GET, "requests", [200, 200, 200, 401, 401]),
+    endpoint(Method::GET, "requests/{id}", [200, 200, 200, 401, 401]),
+    endpoint(Method::POST, "requests/{id}/cancel", [403, 200, 200, 401, 401]),
     endpoint(Method::POST, "replay", [403, 200, 200, 401, 401]),
     endpoint(Method::POST, "purge", [403, 403, 200, 401, 401]),
     endpoint(Method::GET, "health", [200, 200, 200, 401, 401]),
@@ -38,9 +45,10 @@ pub(crate) const ENDPOINTS: [Endpoint; 13] = [
     endpoint(Method::GET, "openapi.json", [200, 200, 200, 401, 401]),
 ];
 
-/// A body each route accepts.
-fn body_for(path: &str) -> Option<Value> {
+/// A body each route accepts, for entry `id`.
+fn body_for(path: &str, id: DeadLetterId) -> Option<Value> {
     match path {
+        "requests" => Some(json!({ "entry": id.to_string(), "note": "seen", "per_second": 10 })),
         "entries/{id}/dismiss" => Some(json!({ "note": "seen" })),
         "entries/{id}/resolve" => Some(json!({ "resolution": "handled_externally" })),
         "entries/{id}/payload" => Some(json!({ "payload": r#"{"order_id":43}"#, "command_version": 1 })),
@@ -58,8 +66,16 @@ pub(crate) async fn every_endpoint_answers_each_caller_with_its_status(env: &Env
         let callers = [Some(VIEWER), Some(OPERATOR), Some(ADMIN), None, Some(BAD)];
         for (caller, expected) in callers.into_iter().zip(endpoint.statuses) {
             let id = env.seed("acme", "orders.create", "TimeoutError").await;
-            let path = endpoint.path.replace("{id}", &id.to_string());
-            let reply = server.call(endpoint.method.clone(), &path, caller, body_for(endpoint.path)).await;
+            let path = if endpoint.path.starts_with("requests/") {
+                let spec = ReplayRequestSpec::new(ReplaySelection::Entry(id));
+                let acme = env.dead_letters().for_tenant(tenant_id("acme"));
+                let request = acme.request_replays(spec).await.expect("request a replay");
+                endpoint.path.replace("{id}", &request.id.to_string())
+            } else {
+                endpoint.path.replace("{id}", &id.to_string())
+            };
+            let reply =
+                server.call(endpoint.method.clone(), &path, caller, body_for(endpoint.path, id)).await;
             assert_eq!(
                 reply.status.as_u16(),
                 expected,
@@ -289,6 +305,31 @@ pub(crate) async fn a_custom_authorizer_decides_who_calls(env: &Env) {
     );
     let admin_of_all = get(&[("x-user", "root"), ("x-role", "admin")]).await;
     assert_eq!(admin_of_all.status, StatusCode::OK);
+    // A principal whose name the library cannot record as an actor does nothing.
+    let nameless = get(&[("x-user", ""), ("x-role", "admin")]).await;
+    assert_eq!(
+        nameless.body,
+        json!({
+            "type": "about:blank",
+            "title": "Forbidden",
+            "status": 403,
+            "detail": "the authenticated principal's actor name \"\" cannot be recorded (invalid actor: must not \
+                       be empty); the authorizer must name who calls",
+            "kind": "forbidden",
+        })
+    );
+    // A change through the gateway records the gateway's user.
+    let dismissed = server
+        .send(
+            server
+                .request(Method::POST, &format!("entries/{id}/dismiss"))
+                .header("x-user", "vera@acme")
+                .header("x-role", "operator")
+                .header("x-tenant", "acme")
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!((dismissed.status, &dismissed.body["changed_by"]), (StatusCode::OK, &json!("vera@acme")));
     server.stop().await;
 }
 

@@ -51,9 +51,11 @@ pub(crate) async fn an_entry_reads_back_whole(env: &Env) {
             "status": "new",
             "resolution": null,
             "note": null,
+            "changed_by": null,
             "resolved_at": null,
             "lease_expires_at": null,
             "replay_requested_at": null,
+            "replay_request": null,
             "created_at": "2026-01-01T00:00:00.000000Z",
             "updated_at": "2026-01-01T00:00:00.000000Z",
             "revision": 1,
@@ -174,6 +176,10 @@ pub(crate) async fn state_rules_come_from_the_library(env: &Env) {
         (&json!("dismissed"), &json!("ignored"), &json!("duplicate order"), &json!(2))
     );
     assert_eq!(dismissed.body["resolved_at"], json!("2026-01-01T00:00:02.000000Z"));
+    // The change is recorded under the token's actor, and reads back so.
+    let read = server.get(&format!("entries/{first}"), VIEWER).await;
+    assert_eq!((&dismissed.body["changed_by"], &read.body), (&json!("olga"), &dismissed.body));
+    assert_eq!(env.entry(first).await.changed_by.map(String::from).as_deref(), Some("olga"));
     // FIXME: the brief asked for 409 on a second dismissal, but the library makes dismissal
     // idempotent (`machine.rs`: Dismissed + Dismiss is Unchanged); the API follows the library.
     let again = server.post(&path(first, "dismiss"), OPERATOR, json!({ "note": "another note" })).await;

@@ -8,6 +8,7 @@ mod access;
 mod common;
 mod entries;
 mod problems;
+mod requests;
 mod system;
 
 /// Expands to one test per case and store: `memory::<case>`, `sqlite::<case>`,
@@ -36,6 +37,7 @@ mod cases {
     pub(crate) use crate::access::*;
     pub(crate) use crate::entries::*;
     pub(crate) use crate::problems::*;
+    pub(crate) use crate::requests::*;
     pub(crate) use crate::system::*;
 }
 
@@ -51,6 +53,12 @@ on_every_store!(
     payload_edits_keep_the_original,
     a_runtime_replays_now_and_checks_payloads,
     a_request_past_the_timeout_is_503,
+    requests_are_made_followed_and_cancelled,
+    a_paced_request_spreads_its_entries,
+    tenants_never_see_each_others_requests,
+    requests_page_newest_first,
+    bad_request_bodies_are_400,
+    count_counts_what_a_filter_selects,
     bad_parameters_are_400_naming_the_parameter,
     bad_bodies_are_400_415_or_413,
     oversized_bodies_are_413,

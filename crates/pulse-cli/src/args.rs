@@ -1,5 +1,6 @@
 //! The command line as clap types: every flag, its help, and how its value parses.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -98,6 +99,37 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: MigrateCommand,
     },
+    /// Serve the admin HTTP API over the store until Ctrl-C or SIGTERM.
+    ///
+    /// Requests are replayed by the services' workers, never by this server. Prints
+    /// `pulse: listening on http://ADDRESS` on stderr once bound, then logs to stderr.
+    Serve(ServeArgs),
+    /// Bearer tokens for `pulse serve`.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDRESS", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+    /// The tokens file: JSON listing each token's SHA-256 hash, role, tenant and actor (see
+    /// docs/http.md). `pulse token hash` makes the hashes.
+    #[arg(long, value_name = "FILE", env = "PULSE_TOKENS")]
+    pub(crate) tokens: PathBuf,
+    /// Answer `GET health` without a token; it then checks every tenant and shows only counts,
+    /// ages and the store's error message.
+    #[arg(long)]
+    pub(crate) public_health: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Read a token from stdin and print its SHA-256 hash, for the tokens file.
+    Hash,
 }
 
 #[derive(Debug, Subcommand)]

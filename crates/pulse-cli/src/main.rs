@@ -8,12 +8,14 @@ mod failure;
 mod open;
 mod output;
 mod read;
+mod serve;
+mod tokens;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, TokenCommand};
 use crate::failure::Failure;
 use crate::open::Opened;
 use crate::output::Output;
@@ -41,8 +43,10 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let out = Output::new(cli.json);
-    if let Command::Migrate { command } = &cli.command {
-        return change::migrate(&cli.store, command, &out).await;
+    match &cli.command {
+        Command::Migrate { command } => return change::migrate(&cli.store, command, &out).await,
+        Command::Token { command: TokenCommand::Hash } => return tokens::hash(&out),
+        _ => {}
     }
     let opened = Opened::open(&cli.store).await?;
     let result = dispatch(&opened, cli.command, &out).await;
@@ -62,6 +66,7 @@ async fn dispatch(opened: &Opened, command: Command, out: &Output) -> Result<(),
         Command::Dismiss(close) => change::close(dead_letters, close, change::Closing::Dismiss, out).await,
         Command::Resolve(close) => change::close(dead_letters, close, change::Closing::Resolve, out).await,
         Command::Purge { older_than, yes } => change::purge(dead_letters, older_than, yes, out).await,
-        Command::Migrate { .. } => unreachable!("handled before the store opens"),
+        Command::Serve(serve) => serve::serve(dead_letters, serve).await,
+        Command::Migrate { .. } | Command::Token { .. } => unreachable!("handled before the store opens"),
     }
 }

@@ -32,29 +32,40 @@ pub async fn serve(
 
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM: what a terminal or a process manager
 /// sends to stop a server.
-pub async fn shutdown_signal() {
-    let interrupt = async {
+///
+/// On Unix the signals are caught from the call on, not from the future's first poll: a signal
+/// that arrives while the server is still starting stops it cleanly instead of killing the
+/// process. Call it within a Tokio runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async fn received(signal: std::io::Result<Signal>, name: &str) {
+            match signal {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for {name}");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+        async move {
+            tokio::select! {
+                () = received(interrupt, "Ctrl-C") => tracing::info!("Ctrl-C received; shutting down"),
+                () = received(terminate, "SIGTERM") => tracing::info!("SIGTERM received; shutting down"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("Ctrl-C received; shutting down"),
-        () = terminate => tracing::info!("SIGTERM received; shutting down"),
+        tracing::info!("Ctrl-C received; shutting down");
     }
 }

@@ -4,4 +4,5 @@
 
 mod commands;
 mod fixture;
+mod serve;
 mod walkthrough;

@@ -1,13 +1,15 @@
 //! Extractors whose rejections are problems: [`Json`] and [`Path`] wrap axum's, and [`Params`]
 //! reads a query string itself so that a parameter may repeat (`status=new&status=replaying`)
-//! and every bad parameter is named in the 400.
+//! and every bad parameter is named in the 400. [`Object`] keeps a struct nested in a body an
+//! object.
 
 use std::fmt::Display;
 use std::str::FromStr;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer};
 
 use crate::problem::ApiError;
 
@@ -26,6 +28,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
             return Err(ApiError::input("body", "must be a JSON object"));
         }
         serde_json::from_value(value).map(Self).map_err(|error| ApiError::input("body", error.to_string()))
+    }
+}
+
+/// A struct inside a body that must come as a JSON object: serde would also read a list of its
+/// members in order, so that `[null, null]` would be a filter selecting everything.
+#[derive(Debug)]
+pub(crate) struct Object<T>(pub(crate) T);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let members = serde_json::Map::deserialize(deserializer)?;
+        serde_json::from_value(serde_json::Value::Object(members)).map(Self).map_err(de::Error::custom)
     }
 }
 

@@ -118,7 +118,7 @@ impl From<Status> for CommandDeadLetterStatus {
 }
 
 /// Why an entry left New for good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum ResolutionKind {
     /// A replay succeeded.
@@ -135,16 +135,6 @@ impl From<Resolution> for ResolutionKind {
             Resolution::Replayed => Self::Replayed,
             Resolution::HandledExternally => Self::HandledExternally,
             Resolution::Ignored => Self::Ignored,
-        }
-    }
-}
-
-impl From<ResolutionKind> for Resolution {
-    fn from(resolution: ResolutionKind) -> Self {
-        match resolution {
-            ResolutionKind::Replayed => Self::Replayed,
-            ResolutionKind::HandledExternally => Self::HandledExternally,
-            ResolutionKind::Ignored => Self::Ignored,
         }
     }
 }

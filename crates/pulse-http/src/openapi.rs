@@ -52,11 +52,17 @@ const SHARED: [(&str, &str, &str); 4] = [
     ),
 ];
 
+/// The responses any operation that takes a body may also give.
+const SHARED_WITH_BODY: [(&str, &str, &str); 2] = [
+    ("413", "PayloadTooLarge", "The body exceeds the limit"),
+    ("415", "UnsupportedMediaType", "The body is not `application/json`"),
+];
+
 /// The document's frame, before the routes add their paths.
 pub(crate) fn frame() -> OpenApi {
     let mut openapi = Frame::openapi();
     let components = openapi.components.get_or_insert_default();
-    for (_, name, description) in SHARED {
+    for (_, name, description) in SHARED.into_iter().chain(SHARED_WITH_BODY) {
         let problem = Content::new(Some(RefOr::Ref(Ref::from_schema_name("Problem"))));
         components.responses.insert(
             name.to_owned(),
@@ -66,17 +72,19 @@ pub(crate) fn frame() -> OpenApi {
     openapi
 }
 
-/// Adds the shared error responses to every operation that does not describe its own.
+/// Adds the shared error responses to every operation that does not describe its own, and those
+/// about bodies to every operation that takes one.
 pub(crate) fn add_shared_responses(openapi: &mut OpenApi) {
     for item in openapi.paths.paths.values_mut() {
         let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
         for operation in operations.into_iter().flatten() {
-            for (status, name, _) in SHARED {
+            let body = if operation.request_body.is_some() { &SHARED_WITH_BODY[..] } else { &[] };
+            for (status, name, _) in SHARED.iter().chain(body) {
                 operation
                     .responses
                     .responses
-                    .entry(status.to_owned())
-                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+                    .entry((*status).to_owned())
+                    .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*name)));
             }
         }
     }

@@ -3,15 +3,16 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use pulse::{DeadLetterId, Error};
+use pulse::{DeadLetterId, Error, Resolution};
 use serde::Deserialize;
+use serde::de::{self, Deserializer};
 use utoipa::ToSchema;
 
 use super::ENTRIES;
 use super::filter::{Filter, ListParams, Paging, Pending};
 use crate::auth::{Access, Operate, Read};
 use crate::extract::{Json, Params, Path};
-use crate::model::{Entry, EntryPage, ReplayResult, ResolutionKind};
+use crate::model::{Entry, EntryPage, ReplayResult};
 use crate::problem::{ApiError, Problem};
 use crate::router::AppState;
 
@@ -65,6 +66,7 @@ pub(crate) async fn get(
 pub(crate) struct DismissBody {
     /// Why, for whoever looks next; at most 4,000 characters.
     #[serde(default)]
+    #[schema(max_length = 4000)]
     note: Option<String>,
 }
 
@@ -97,11 +99,46 @@ pub(crate) async fn dismiss(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ResolveBody {
-    /// How it was fixed: `replayed` or `handled_externally` (`ignored` is a dismissal).
-    resolution: ResolutionKind,
+    /// How it was fixed (`ignored` is a dismissal: `POST entries/{id}/dismiss`).
+    resolution: Fix,
     /// What was done, at most 4,000 characters.
     #[serde(default)]
+    #[schema(max_length = 4000)]
     note: Option<String>,
+}
+
+/// How an entry was fixed: the resolutions other than `ignored`, which only a dismissal gives.
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub(crate) enum Fix {
+    /// The command was run again by other means.
+    Replayed,
+    /// Someone fixed the effect outside Pulse.
+    HandledExternally,
+}
+
+impl<'de> Deserialize<'de> for Fix {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "replayed" => Ok(Self::Replayed),
+            "handled_externally" => Ok(Self::HandledExternally),
+            "ignored" => Err(de::Error::custom(
+                "resolution `ignored` is a dismissal: POST entries/{id}/dismiss instead",
+            )),
+            other => Err(de::Error::custom(format!(
+                "{other:?} is not a resolution; expected replayed or handled_externally"
+            ))),
+        }
+    }
+}
+
+impl From<Fix> for Resolution {
+    fn from(fix: Fix) -> Self {
+        match fix {
+            Fix::Replayed => Self::Replayed,
+            Fix::HandledExternally => Self::HandledExternally,
+        }
+    }
 }
 
 /// Marks a New entry fixed outside Pulse.
@@ -133,12 +170,13 @@ pub(crate) async fn resolve(
 #[serde(deny_unknown_fields)]
 pub(crate) struct PayloadBody {
     /// The corrected command, serialized as the service stores it.
+    #[schema(min_length = 1)]
     payload: String,
     /// The version of the command `payload` is written in. Leave it out on a server with a
     /// runtime: the runtime checks that the payload deserializes and sets the command's current
     /// version. Without a runtime it is required.
     #[serde(default)]
-    #[schema(minimum = 1)]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 4_294_967_295_u64)]
     command_version: Option<u32>,
 }
 

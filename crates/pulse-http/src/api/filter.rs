@@ -133,6 +133,7 @@ impl std::str::FromStr for Order {
 #[into_params(parameter_in = Query)]
 pub(crate) struct Paging {
     /// `newest` (the default) or `oldest` failure first.
+    #[param(inline)]
     order: Option<Order>,
     /// At most this many entries, 1 to 1000; 50 when left out.
     #[param(minimum = 1, maximum = 1000, default = 50)]

@@ -41,7 +41,7 @@ pub(crate) struct PurgeBody {
     resolved_before: Instant,
     /// Delete at most this many; 1000 when left out. Repeat while `purged` equals it.
     #[serde(default)]
-    #[schema(minimum = 1, default = 1000)]
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 4_294_967_295_u64, default = 1000)]
     limit: Option<u32>,
 }
 

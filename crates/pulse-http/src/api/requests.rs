@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use pulse::{DeadLetterId, Error, MAX_PER_SECOND, ReplayRequestId, ReplayRequestSpec, ReplaySelection, Uuid};
 use serde::Deserialize;
 use utoipa::openapi::schema::{
-    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type,
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
 };
 use utoipa::openapi::{KnownFormat, Ref, RefOr, SchemaFormat};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
@@ -17,7 +17,7 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 use super::REQUESTS;
 use super::filter::Filter;
 use crate::auth::{Access, Operate, Read};
-use crate::extract::{Json, Params, Path, QueryParams, once};
+use crate::extract::{Json, Object, Params, Path, QueryParams, once};
 use crate::model::{ReplayProgress, ReplayRequest, RequestList};
 use crate::problem::{ApiError, Problem};
 
@@ -31,7 +31,7 @@ use crate::problem::{ApiError, Problem};
 pub(crate) struct NewRequest {
     entry: Option<Uuid>,
     entries: Option<Vec<Uuid>>,
-    filter: Option<Filter>,
+    filter: Option<Object<Filter>>,
     note: Option<String>,
     per_second: Option<u32>,
 }
@@ -45,7 +45,7 @@ impl NewRequest {
             (None, Some(ids), None) => {
                 ReplaySelection::Entries(ids.into_iter().map(DeadLetterId::from_uuid).collect())
             }
-            (None, None, Some(filter)) => ReplaySelection::Matching(filter.into()),
+            (None, None, Some(Object(filter))) => ReplaySelection::Matching(filter.into()),
             (None, None, None) => {
                 return Err(ApiError::input(
                     "body",
@@ -72,11 +72,11 @@ fn uuid() -> ObjectBuilder {
 /// The members every shape of [`NewRequest`] may have besides its selection.
 fn common_members(object: ObjectBuilder) -> ObjectBuilder {
     let note = ObjectBuilder::new()
-        .schema_type(Type::String)
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .max_length(Some(4000))
         .description(Some("Why, for whoever reads the request later; at most 4,000 characters."));
     let per_second = ObjectBuilder::new()
-        .schema_type(Type::Integer)
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
         .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
         .minimum(Some(1))
         .maximum(Some(MAX_PER_SECOND))

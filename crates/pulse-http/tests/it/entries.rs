@@ -222,8 +222,13 @@ pub(crate) async fn state_rules_come_from_the_library(env: &Env) {
         "a request keeps its place"
     );
 
+    // The body's type admits only the resolutions a resolve gives; the document lists those.
     let reply = server.post(&path(second, "resolve"), OPERATOR, json!({ "resolution": "ignored" })).await;
-    assert_problem(&reply, StatusCode::BAD_REQUEST, "invalid_input", Some("resolution"));
+    assert_problem(&reply, StatusCode::BAD_REQUEST, "invalid_input", Some("body"));
+    assert_eq!(
+        reply.body["detail"],
+        json!("invalid body: resolution `ignored` is a dismissal: POST entries/{id}/dismiss instead")
+    );
     let resolved = server
         .post(
             &path(second, "resolve"),

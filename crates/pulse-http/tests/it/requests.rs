@@ -317,6 +317,9 @@ pub(crate) async fn bad_request_bodies_are_400(env: &Env) {
         json!({ "entry": id, "per_second": 2.5 }),
         json!({ "entry": id, "rate": 2 }),
         json!({ "filter": { "stauts": ["new"] } }),
+        // A list is not a filter, even one serde could read as the filter's members in order.
+        json!({ "filter": [null, null] }),
+        json!({ "filter": "orders.create" }),
         json!([{ "entry": id }]),
     ];
     for body in malformed {

@@ -116,7 +116,18 @@ pub(crate) async fn the_document_lists_every_route(env: &Env) {
         assert!(!matches!(reply.status, StatusCode::METHOD_NOT_ALLOWED), "{method} {path}: {:?}", reply.body);
         assert_ne!(reply.body.get("kind"), Some(&json!("no_route")), "{method} {path}");
     }
-    // Every operation names the error shape it shares.
+    // Every reference resolves: a schema used only as a parameter's type once went missing.
+    let mut references = Vec::new();
+    collect_refs(&document, &mut references);
+    assert!(!references.is_empty());
+    for reference in references {
+        let pointer = reference.strip_prefix('#').unwrap_or_else(|| panic!("a local reference: {reference}"));
+        assert!(document.pointer(pointer).is_some(), "{reference} does not resolve");
+    }
+    // Every operation names the error shape it shares, and those with a body the body's.
+    let dismiss = &document["paths"]["/entries/{id}/dismiss"]["post"]["responses"];
+    assert_eq!(dismiss["415"], json!({ "$ref": "#/components/responses/UnsupportedMediaType" }));
+    assert_eq!(dismiss["413"], json!({ "$ref": "#/components/responses/PayloadTooLarge" }));
     let stats = &document["paths"]["/stats"]["get"]["responses"];
     assert_eq!(stats["401"], json!({ "$ref": "#/components/responses/Unauthenticated" }));
     assert_eq!(
@@ -148,4 +159,20 @@ pub(crate) async fn settings_show_without_secrets(env: &Env) {
     assert!(shown.contains("health_requires_token: true"), "{shown}");
     assert!(!shown.contains(&pulse_http::TokenAuthorizer::hash(ADMIN)), "{shown}");
     assert!(!shown.contains(ADMIN), "{shown}");
+}
+
+/// Every `$ref` in `value`.
+fn collect_refs(value: &serde_json::Value, references: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(members) => {
+            for (key, member) in members {
+                match (key.as_str(), member) {
+                    ("$ref", serde_json::Value::String(reference)) => references.push(reference.clone()),
+                    _ => collect_refs(member, references),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| collect_refs(item, references)),
+        _ => {}
+    }
 }

@@ -3,6 +3,7 @@
 //! Plain std + anyhow on purpose: the tasks are sequences of `cargo` commands, plus an ephemeral
 //! Postgres cluster for the tests (see [`pg`]).
 
+mod fuzz;
 mod pg;
 
 use std::env;
@@ -20,10 +21,16 @@ tasks:
                   doc tests. PostgreSQL comes from $PULSE_TEST_DATABASE_URL when set, otherwise
                   from a throwaway cluster started (and removed) for the run. ARGS are passed to
                   both `cargo test` runs, e.g. `cargo xtask test -- --nocapture`.
+  fuzz-api [-- ARGS...]
+                  schemathesis against `pulse serve` on a seeded SQLite file, from the API's own
+                  OpenAPI document: no 5xx, and every response as documented. Needs python3 with
+                  schemathesis (the version `.ci/run` installs). ARGS go to `schemathesis run`,
+                  e.g. `cargo xtask fuzz-api -- --seed 7 --max-examples 100`
   lint            `cargo fmt --all -- --check`, then clippy with warnings denied
   doc             `cargo doc --workspace --no-deps` with warnings denied
   deny            `cargo deny check bans licenses sources` (needs cargo-deny)
-  ci              lint, test, doc, deny, bench --quick: everything CI checks, in that order
+  ci              lint, test, fuzz-api, doc, deny, bench --quick: everything CI checks, in that
+                  order
   bench [--quick] the benchmarks (`crates/pulse-bench`, release mode) against the same PostgreSQL
                   as the tests, with the release-built `pulse` binary and `wrk` (apt-get install
                   wrk); writes docs/benchmarks.md and target/bench/report.json, or with --quick a
@@ -37,6 +44,7 @@ fn main() -> ExitCode {
 
     let result = match task.as_deref() {
         Some("test") => test(&rest),
+        Some("fuzz-api") => fuzz::fuzz_api(rest.strip_prefix(&[OsString::from("--")][..]).unwrap_or(&rest)),
         Some("lint") => no_args("lint", &rest).and_then(|()| lint()),
         Some("doc") => no_args("doc", &rest).and_then(|()| doc()),
         Some("deny") => no_args("deny", &rest).and_then(|()| deny()),
@@ -69,6 +77,7 @@ fn no_args(task: &str, rest: &[OsString]) -> Result<()> {
 fn ci() -> Result<()> {
     lint()?;
     test(&[])?;
+    fuzz::fuzz_api(&[])?;
     doc()?;
     deny()?;
     bench(&[OsString::from("--quick")])

@@ -166,9 +166,11 @@ impl Served {
 
     /// Sends SIGTERM and waits for the process and its stderr.
     fn terminate(mut self) -> (ExitStatus, Vec<String>) {
+        // The shell's own `kill`: a `kill` program is not on every machine.
+        let pid = self.child.id().to_string();
         let killed =
-            Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("run kill");
-        assert!(killed.success(), "kill -TERM failed: {killed}");
+            Command::new("sh").args(["-c", r#"kill -TERM "$1""#, "sh", &pid]).status().expect("run sh");
+        assert!(killed.success(), "kill -TERM {pid} failed: {killed}");
         let status = self.child.wait().expect("pulse serve ends");
         (status, self.stderr.join().expect("the stderr reader"))
     }

@@ -22,7 +22,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::{cargo, run, section, target_dir};
 
-/// The schemathesis release CI installs (`.ci/run`); the options below are its.
+/// The schemathesis release the options below are written for. `.ci/run` reads the version from
+/// this line and installs it.
 pub(crate) const SCHEMATHESIS_VERSION: &str = "4.32.5";
 
 /// At most this many generated test cases per operation.

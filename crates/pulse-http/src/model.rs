@@ -370,6 +370,58 @@ pub(crate) struct Requested {
     pub(crate) requested: u64,
 }
 
+/// A bulk dismiss or resolve: its plan, and with `confirm` how it went.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BulkChange {
+    /// `true` when nothing changed: the plan only.
+    pub(crate) dry_run: bool,
+    /// New entries the filter selected when the plan was made.
+    pub(crate) entries: u64,
+    /// Of those, how many of each command type.
+    pub(crate) by_command_type: BTreeMap<String, u64>,
+    /// Of those, how many of each tenant.
+    pub(crate) by_tenant: BTreeMap<String, u64>,
+    /// Entries changed; `null` in a dry run.
+    pub(crate) done: Option<u64>,
+    /// Entries a store error stopped; `null` in a dry run.
+    pub(crate) failed: Option<u64>,
+    /// Entries no longer New when their turn came, left alone; `null` in a dry run.
+    pub(crate) skipped: Option<u64>,
+}
+
+impl BulkChange {
+    /// A dry run's answer.
+    pub(crate) fn planned(plan: &pulse::BulkPlan) -> Self {
+        Self {
+            dry_run: true,
+            entries: plan.len() as u64,
+            by_command_type: plan.by_command_type.clone(),
+            by_tenant: plan.by_tenant.clone(),
+            done: None,
+            failed: None,
+            skipped: None,
+        }
+    }
+
+    /// What a confirmed change did.
+    pub(crate) fn done(
+        entries: u64,
+        by_command_type: BTreeMap<String, u64>,
+        by_tenant: BTreeMap<String, u64>,
+        progress: &pulse::BulkProgress,
+    ) -> Self {
+        Self {
+            dry_run: false,
+            entries,
+            by_command_type,
+            by_tenant,
+            done: Some(progress.done),
+            failed: Some(progress.failed),
+            skipped: Some(progress.skipped),
+        }
+    }
+}
+
 /// A durable replay request: who asked to replay which entries, when and at what pace.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ReplayRequest {

@@ -167,6 +167,8 @@ impl AdminApi {
             .routes(routes!(requests::get))
             .routes(routes!(requests::cancel))
             .routes(routes!(operations::replay_matching))
+            .routes(routes!(operations::dismiss_matching))
+            .routes(routes!(operations::resolve_matching))
             .routes(routes!(operations::purge))
             .routes(routes!(system::metrics))
             .routes(routes!(system::openapi))

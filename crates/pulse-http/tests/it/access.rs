@@ -24,7 +24,7 @@ const fn endpoint(method: Method, path: &'static str, statuses: [u16; 5]) -> End
 
 /// Every route of the API. In a path, `{id}` is an entry's id, or for `requests/{id}` the id of
 /// a replay request of that entry.
-pub(crate) const ENDPOINTS: [Endpoint; 18] = [
+pub(crate) const ENDPOINTS: [Endpoint; 20] = [
     endpoint(Method::GET, "stats", [200, 200, 200, 401, 401]),
     endpoint(Method::GET, "count", [200, 200, 200, 401, 401]),
     endpoint(Method::GET, "groups", [200, 200, 200, 401, 401]),
@@ -39,6 +39,8 @@ pub(crate) const ENDPOINTS: [Endpoint; 18] = [
     endpoint(Method::GET, "requests/{id}", [200, 200, 200, 401, 401]),
     endpoint(Method::POST, "requests/{id}/cancel", [403, 200, 200, 401, 401]),
     endpoint(Method::POST, "replay", [403, 200, 200, 401, 401]),
+    endpoint(Method::POST, "dismiss", [403, 200, 200, 401, 401]),
+    endpoint(Method::POST, "resolve", [403, 200, 200, 401, 401]),
     endpoint(Method::POST, "purge", [403, 403, 200, 401, 401]),
     endpoint(Method::GET, "health", [200, 200, 200, 401, 401]),
     endpoint(Method::GET, "metrics", [403, 403, 200, 401, 401]),
@@ -53,6 +55,9 @@ fn body_for(path: &str, id: DeadLetterId) -> Option<Value> {
         "entries/{id}/resolve" => Some(json!({ "resolution": "handled_externally" })),
         "entries/{id}/payload" => Some(json!({ "payload": r#"{"order_id":43}"#, "command_version": 1 })),
         "replay" => Some(json!({ "command_type": "orders.create" })),
+        "dismiss" | "resolve" => {
+            Some(json!({ "filter": { "command_type": "orders.create" }, "confirm": true }))
+        }
         "purge" => Some(json!({ "resolved_before": "2030-01-01T00:00:00Z" })),
         _ => None,
     }

@@ -59,6 +59,7 @@ on_every_store!(
     requests_page_newest_first,
     bad_request_bodies_are_400,
     count_counts_what_a_filter_selects,
+    bulk_dismiss_and_resolve_plan_then_confirm,
     bad_parameters_are_400_naming_the_parameter,
     bad_bodies_are_400_415_or_413,
     oversized_bodies_are_413,

@@ -395,3 +395,58 @@ pub(crate) async fn count_counts_what_a_filter_selects(env: &Env) {
     );
     server.stop().await;
 }
+
+/// `POST dismiss` and `POST resolve` over a filter answer the plan and change nothing until
+/// `confirm`; then they change exactly the tenant's New entries the filter selects, with the
+/// note and the caller as actor.
+pub(crate) async fn bulk_dismiss_and_resolve_plan_then_confirm(env: &Env) {
+    let shipments = [
+        env.seed("acme", "orders.ship", "CarrierError").await,
+        env.seed("acme", "orders.ship", "CarrierError").await,
+    ];
+    let charge = env.seed("acme", "billing.charge", "GatewayTimeout").await;
+    let foreign = env.seed("globex", "orders.ship", "CarrierError").await;
+    let server = Server::start(env.api()).await;
+    let filter = json!({ "command_type": "orders.ship" });
+    let plan = server.post("dismiss", OPERATOR, json!({ "filter": filter, "note": "cancelled" })).await;
+    let planned = json!({
+        "dry_run": true, "entries": 2, "by_command_type": { "orders.ship": 2 }, "by_tenant": { "acme": 2 },
+        "done": null, "failed": null, "skipped": null,
+    });
+    assert_eq!((plan.status, &plan.body), (StatusCode::OK, &planned));
+    assert_eq!(env.entry(shipments[0]).await.status, pulse::CommandDeadLetterStatus::New, "a dry run");
+
+    let done = server
+        .post("dismiss", OPERATOR, json!({ "filter": filter, "note": "cancelled", "confirm": true }))
+        .await;
+    let mut expected = planned.clone();
+    expected["dry_run"] = json!(false);
+    expected["done"] = json!(2);
+    expected["failed"] = json!(0);
+    expected["skipped"] = json!(0);
+    assert_eq!((done.status, &done.body), (StatusCode::OK, &expected));
+    for id in shipments {
+        let entry = env.entry(id).await;
+        assert_eq!(
+            (entry.status, entry.note.as_deref(), entry.changed_by.map(String::from)),
+            (pulse::CommandDeadLetterStatus::Dismissed, Some("cancelled"), Some("olga".to_owned()))
+        );
+    }
+    assert_eq!(env.entry(foreign).await.status, pulse::CommandDeadLetterStatus::New, "another tenant's");
+
+    let resolved = server
+        .post("resolve", OPERATOR, json!({ "filter": { "command_type": "billing.charge" }, "confirm": true }))
+        .await;
+    assert_eq!((resolved.status, &resolved.body["done"]), (StatusCode::OK, &json!(1)));
+    let entry = env.entry(charge).await;
+    assert_eq!(
+        (entry.status, entry.resolution),
+        (pulse::CommandDeadLetterStatus::Resolved, Some(pulse::Resolution::HandledExternally))
+    );
+    let viewer = server.post("dismiss", VIEWER, json!({ "filter": filter, "confirm": true })).await;
+    assert_eq!(viewer.status, StatusCode::FORBIDDEN);
+    for body in [json!({}), json!({ "filter": [null] }), json!({ "filter": filter, "confirm": "yes" })] {
+        let reply = server.post("dismiss", OPERATOR, body.clone()).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
+    }
+}

@@ -104,6 +104,7 @@ pub(crate) async fn the_document_lists_every_route(env: &Env) {
     let routed: BTreeSet<(String, String)> =
         ENDPOINTS.iter().map(|e| (e.method.to_string(), format!("/{}", e.path))).collect();
     assert_eq!(documented, routed);
+    assert_eq!(guide_routes(), routed, "docs/http.md has a section for every route, and only those");
     assert_eq!(
         document,
         serde_json::to_value(env.api().openapi()).unwrap(),
@@ -175,4 +176,21 @@ fn collect_refs(value: &serde_json::Value, references: &mut Vec<String>) {
         serde_json::Value::Array(items) => items.iter().for_each(|item| collect_refs(item, references)),
         _ => {}
     }
+}
+
+/// The routes `docs/http.md` has a section for: its level-three headings, such as
+/// ``### `GET stats` ``, two routes to a heading where it says `and`.
+fn guide_routes() -> BTreeSet<(String, String)> {
+    let guide = include_str!("../../../../docs/http.md");
+    let endpoints = &guide[guide.find("\n## Endpoints\n").expect("the guide lists its endpoints")..];
+    endpoints
+        .lines()
+        .filter_map(|line| line.strip_prefix("### "))
+        .flat_map(|heading| heading.split(" and "))
+        .map(|route| {
+            let route = route.trim_matches('`');
+            let (method, path) = route.split_once(' ').unwrap_or_else(|| panic!("a route heading: {route}"));
+            (method.to_owned(), format!("/{path}"))
+        })
+        .collect()
 }

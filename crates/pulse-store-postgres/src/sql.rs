@@ -1128,7 +1128,8 @@ impl Names {
 
     /// Migration 5: each entry records its latest replay request and who made the latest
     /// operator change; requests live in a table of their own; counts for a command type, an
-    /// error group or a request read an index.
+    /// error group or a request read an index; and the index of unresolved entries by error
+    /// group carries the first failure too, so error groups are counted from the index alone.
     fn record_replay_requests(&self) -> String {
         let c = col;
         format!(
@@ -1150,7 +1151,9 @@ impl Names {
              {r_cancelled} BIGINT NOT NULL,\n\
              CONSTRAINT {r_pkey} PRIMARY KEY ({r_id})\n\
              );\n\
-             CREATE INDEX {r_tenant_index} ON {requests} ({r_tenant}, {r_id});\n",
+             CREATE INDEX {r_tenant_index} ON {requests} ({r_tenant}, {r_id});\n\
+             CREATE INDEX {groups} ON {t} ({fingerprint}, {occurred}, {id}) INCLUDE ({first_failed}) WHERE {unresolved};\n\
+             DROP INDEX {schema}.{old_groups};\n",
             t = self.entries,
             requests = self.requests,
             request = c(columns::REPLAY_REQUEST_ID),
@@ -1174,6 +1177,13 @@ impl Names {
             r_cancelled = c(rc::CANCELLED),
             r_pkey = derived(&self.table, "_ReplayRequests_pkey").quoted(),
             r_tenant_index = self.index("_ReplayRequests_Tenant"),
+            groups = self.index("_Groups"),
+            old_groups = self.index("_ErrorGroups"),
+            schema = self.schema.quoted(),
+            occurred = c(columns::OCCURRED_AT),
+            id = c(columns::ID),
+            first_failed = c(columns::FIRST_FAILED_AT),
+            unresolved = status_list([Status::New, Status::Replaying]),
         )
     }
 

@@ -242,7 +242,7 @@ mod tests {
                 (1, "df045f8fd0fe2727".to_owned()),
                 (2, "0634c2e7397f6ab7".to_owned()),
                 (3, "71da314a8aff9910".to_owned()),
-                (4, "1df10ba7dfaded72".to_owned())
+                (4, "74d7295827aa07b0".to_owned())
             ]
         );
     }

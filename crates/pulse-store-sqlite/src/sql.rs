@@ -202,7 +202,9 @@ DROP INDEX "{name}_ReplayRequestedAt";
 
 /// Migration 4: durable replay requests and who changed an entry. Each entry records its
 /// latest request and the actor of its latest operator change; the requests live in a table
-/// of their own. Counts for a command type, an error group or a request read an index.
+/// of their own. Counts for a command type, an error group or a request read an index, and
+/// the index of unresolved entries by error group carries the first failure too, so error
+/// groups are counted from the index alone.
 pub(crate) const MIGRATION_4: &str = r#"
 ALTER TABLE {table} ADD COLUMN ReplayRequestId TEXT;
 ALTER TABLE {table} ADD COLUMN ChangedBy TEXT;
@@ -224,6 +226,9 @@ CREATE TABLE "{name}_ReplayRequests" (
     Cancelled   INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX "{name}_ReplayRequests_Tenant_Id" ON "{name}_ReplayRequests" (Tenant, Id);
+DROP INDEX "{name}_Unresolved_Fingerprint";
+CREATE INDEX "{name}_Unresolved_Fingerprint" ON {table} (Fingerprint, OccurredAt, Id, FirstFailedAt)
+    WHERE Status IN (0, 1);
 "#;
 
 /// `template` for `table`: see [`MIGRATION_1`].

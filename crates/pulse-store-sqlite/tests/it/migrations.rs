@@ -35,7 +35,7 @@ fn objects(path: &std::path::Path) -> Vec<(String, String)> {
 const CHECKSUM_1: &str = "df045f8fd0fe2727";
 const CHECKSUM_2: &str = "0634c2e7397f6ab7";
 const CHECKSUM_3: &str = "71da314a8aff9910";
-const CHECKSUM_4: &str = "1df10ba7dfaded72";
+const CHECKSUM_4: &str = "74d7295827aa07b0";
 
 #[tokio::test]
 async fn opening_again_migrates_nothing_and_keeps_the_record() {

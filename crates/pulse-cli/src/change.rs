@@ -316,11 +316,12 @@ pub(crate) async fn purge(
 ) -> Result<(), Failure> {
     let before = dead_letters.now().saturating_sub(older_than);
     if !yes {
-        let terminal = EntryFilter {
+        let purgeable = EntryFilter {
             statuses: vec![CommandDeadLetterStatus::Resolved, CommandDeadLetterStatus::Dismissed],
+            resolved_before: Some(before),
             ..EntryFilter::default()
         };
-        let counts = dead_letters.count(&terminal).await?;
+        let counts = dead_letters.count(&purgeable).await?;
         if out.json {
             out.document(&json!({
                 "dry_run": true,
@@ -330,8 +331,8 @@ pub(crate) async fn purge(
             }));
         } else {
             out.line(format!(
-                "Would delete the Resolved and Dismissed entries resolved before {before}, of {} Resolved and {} \
-                 Dismissed in all. New and Replaying entries are never purged.",
+                "Would delete {} Resolved and {} Dismissed entries, resolved before {before}. New and Replaying \
+                 entries are never purged.",
                 counts.resolved, counts.dismissed
             ));
             out.line("Nothing changed: add --yes to go ahead.");

@@ -80,6 +80,9 @@ pub struct EntryFilter {
     pub replay_request: Option<ReplayRequestId>,
     /// Only entries with (`true`) or without (`false`) a pending replay request.
     pub replay_pending: Option<bool>,
+    /// Only entries resolved or dismissed strictly before this instant: what a purge with this
+    /// cut-off may delete.
+    pub resolved_before: Option<Timestamp>,
 }
 
 impl EntryFilter {
@@ -94,6 +97,7 @@ impl EntryFilter {
             && (self.ids.is_empty() || self.ids.contains(&entry.id))
             && self.replay_request.is_none_or(|request| entry.replay_request == Some(request))
             && self.replay_pending.is_none_or(|pending| entry.replay_requested_at.is_some() == pending)
+            && self.resolved_before.is_none_or(|before| entry.resolved_at.is_some_and(|at| at < before))
     }
 }
 
@@ -127,6 +131,9 @@ impl fmt::Display for EntryFilter {
         }
         if let Some(pending) = self.replay_pending {
             parts.push(format!("replay_pending = {pending}"));
+        }
+        if let Some(before) = self.resolved_before {
+            parts.push(format!("resolved_before = {before}"));
         }
         if parts.is_empty() { f.write_str("every entry") } else { f.write_str(&parts.join(", ")) }
     }

@@ -187,7 +187,11 @@ pub fn check_filter(filter: &EntryFilter) -> Result<()> {
             format!("must name at most 1000 entries, named {}", filter.ids.len()),
         ));
     }
-    let instants = [("occurred_from", filter.occurred_from), ("occurred_before", filter.occurred_before)];
+    let instants = [
+        ("occurred_from", filter.occurred_from),
+        ("occurred_before", filter.occurred_before),
+        ("resolved_before", filter.resolved_before),
+    ];
     for (field, instant) in instants {
         if let Some(instant) = instant {
             check_instant(field, instant)?;

@@ -554,6 +554,10 @@ impl Names {
             let null = if pending { "IS NOT NULL" } else { "IS NULL" };
             b.push(&format!(" AND {} {null}", col(columns::REPLAY_REQUESTED_AT)));
         }
+        if let Some(before) = filter.resolved_before {
+            let p = b.param(datetime(before)?)?;
+            b.push(&format!(" AND {} < {p}", col(columns::RESOLVED_AT)));
+        }
         Ok(())
     }
 

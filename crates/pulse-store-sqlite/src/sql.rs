@@ -780,6 +780,9 @@ fn filter_conditions(statement: &mut Statement, conditions: &mut Vec<String>, fi
         let null = if pending { "IS NOT NULL" } else { "IS NULL" };
         conditions.push(format!("{} {null}", c::REPLAY_REQUESTED_AT));
     }
+    if let Some(before) = filter.resolved_before {
+        conditions.push(format!("{} < {}", c::RESOLVED_AT, statement.bind(before.as_micros())));
+    }
 }
 
 /// ` Tenant = ?` for a tenant scope: a tenant sees only the requests made in it.

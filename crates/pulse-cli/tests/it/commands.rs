@@ -253,6 +253,8 @@ async fn purge_deletes_only_old_terminal_entries(fixture: &Fixture) {
     fixture.dead_letters().await.dismiss(ids[0], None).await.unwrap();
     let dry = fixture.run(&["--json", "purge", "--older-than", "0s"]).json();
     assert_eq!((dry["dry_run"].clone(), dry["dismissed"].clone()), (json!(true), json!(1)));
+    let too_young = fixture.run(&["--json", "purge", "--older-than", "7d"]).json();
+    assert_eq!((too_young["resolved"].clone(), too_young["dismissed"].clone()), (json!(0), json!(0)));
     let kept = fixture.run(&["--json", "purge", "--older-than", "7d", "--yes"]).json();
     assert_eq!(kept["purged"], json!(0), "resolved just now: kept");
     let purged = fixture.run(&["--json", "purge", "--older-than", "0s", "--yes"]).json();

@@ -313,7 +313,8 @@ pub async fn concurrent_requests_mark_each_entry_once(h: Harness) {
     assert_eq!(named, HashSet::from([true]));
 }
 
-/// Counts for a filter equal what a listing with the same filter returns, status by status.
+/// Counts for a filter equal what a listing with the same filter returns, status by status,
+/// for every field of the filter.
 pub async fn count_matches_the_listing_for_every_filter(h: Harness) {
     let mut stored = Vec::new();
     for i in 0..12 {
@@ -336,6 +337,11 @@ pub async fn count_matches_the_listing_for_every_filter(h: Harness) {
         EntryFilter { statuses: vec![Status::New, Status::Dismissed], ..EntryFilter::default() },
         EntryFilter { occurred_before: Some(stored[6].occurred_at), ..EntryFilter::default() },
         EntryFilter { ids: ids(&stored[..4]), ..EntryFilter::default() },
+        EntryFilter {
+            resolved_before: Some(h.clock.now().saturating_add(Duration::from_secs(1))),
+            ..EntryFilter::default()
+        },
+        EntryFilter { resolved_before: Some(stored[0].created_at), ..EntryFilter::default() },
     ];
     for filter in filters {
         let query = ListQuery { filter: filter.clone(), limit: 1000, ..ListQuery::default() };

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -23,48 +22,63 @@ pub(crate) fn uuid_v7_at(at: Timestamp) -> Uuid {
     Uuid::new_v7(uuid::Timestamp::from_unix(&CONTEXT, micros / 1_000_000, nanos))
 }
 
-/// The id of an entry: a UUID v7, so ids sort by creation time.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct DeadLetterId(Uuid);
+/// A time-ordered id type over a UUID v7: `new_at`, `from_uuid`, `as_uuid`, the UUID's text for
+/// `Debug` and `Display`, and `FromStr` whose error is `InvalidInput` on `$field`.
+macro_rules! uuid_v7_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(uuid::Uuid);
 
-impl DeadLetterId {
-    /// A fresh id for an entry created at `at`. Ids made in one process are strictly increasing,
-    /// even within one millisecond.
-    pub fn new_at(at: Timestamp) -> Self {
-        Self(uuid_v7_at(at))
-    }
+        impl $name {
+            /// A fresh id for something made at `at`. Ids made in one process are strictly
+            /// increasing, even within one millisecond.
+            pub fn new_at(at: $crate::time::Timestamp) -> Self {
+                Self($crate::entry::uuid_v7_at(at))
+            }
 
-    /// Wraps a stored UUID.
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
+            /// Wraps a stored UUID.
+            pub const fn from_uuid(uuid: uuid::Uuid) -> Self {
+                Self(uuid)
+            }
 
-    /// The UUID.
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
+            /// The UUID.
+            pub const fn as_uuid(&self) -> &uuid::Uuid {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::error::Error;
+
+            fn from_str(s: &str) -> $crate::error::Result<Self> {
+                uuid::Uuid::parse_str(s)
+                    .map(Self)
+                    .map_err(|e| $crate::error::Error::invalid_input($field, format!("not a UUID: {e}")))
+            }
+        }
+    };
 }
+pub(crate) use uuid_v7_id;
 
-impl fmt::Debug for DeadLetterId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for DeadLetterId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl FromStr for DeadLetterId {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Uuid::parse_str(s).map(Self).map_err(|e| Error::invalid_input("id", format!("not a UUID: {e}")))
-    }
-}
+uuid_v7_id!(
+    /// The id of an entry: a UUID v7, so ids sort by creation time.
+    DeadLetterId,
+    "id"
+);
 
 /// The tenant an entry belongs to: non-empty, at most 500 characters, no control characters.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

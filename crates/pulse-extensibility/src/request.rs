@@ -6,13 +6,11 @@
 
 use std::fmt;
 use std::num::NonZeroU32;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use crate::entry::{DeadLetterId, TenantId, uuid_v7_at};
+use crate::entry::{DeadLetterId, TenantId, uuid_v7_id};
 use crate::error::{Error, Result};
 use crate::query::EntryFilter;
 use crate::time::Timestamp;
@@ -82,47 +80,11 @@ impl From<Actor> for String {
     }
 }
 
-/// The id of a replay request: a UUID v7, so ids sort by creation time.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ReplayRequestId(Uuid);
-
-impl ReplayRequestId {
-    /// A fresh id for a request made at `at`; ids made in one process are strictly increasing.
-    pub fn new_at(at: Timestamp) -> Self {
-        Self(uuid_v7_at(at))
-    }
-
-    /// Wraps a stored UUID.
-    pub const fn from_uuid(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-
-    /// The UUID.
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ReplayRequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl fmt::Display for ReplayRequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl FromStr for ReplayRequestId {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        Uuid::parse_str(s).map(Self).map_err(|e| Error::invalid_input("request", format!("not a UUID: {e}")))
-    }
-}
+uuid_v7_id!(
+    /// The id of a replay request: a UUID v7, so ids sort by creation time.
+    ReplayRequestId,
+    "request"
+);
 
 /// Which entries a replay request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

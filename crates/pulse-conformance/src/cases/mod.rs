@@ -166,6 +166,7 @@ macro_rules! for_each_case {
                 bad_requests_are_invalid_input_and_record_nothing,
                 a_request_for_named_entries_marks_only_new_unrequested_ones,
                 concurrent_requests_mark_each_entry_once,
+                a_cancel_racing_claims_takes_each_entry_once,
                 count_matches_the_listing_for_every_filter,
                 oldest_due_replay_is_the_earliest_waiting_slot,
                 every_operator_change_records_who_made_it,

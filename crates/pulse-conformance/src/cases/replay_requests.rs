@@ -313,6 +313,65 @@ pub async fn concurrent_requests_mark_each_entry_once(h: Harness) {
     assert_eq!(named, HashSet::from([true]));
 }
 
+/// A cancel racing three claimers and a second cancel, behind a barrier: every entry of the
+/// request ends either claimed (Replaying, keeping the request) or cancelled (New, without it),
+/// never both; the claims and the cancel's count add up to the request; both cancels answer the
+/// same record.
+pub async fn a_cancel_racing_claims_takes_each_entry_once(h: Harness) {
+    h.store.store_many((0..60).map(|i| command(&format!("c{}", i % 3))).collect()).await.unwrap();
+    let request = h.store.request_replays(ReplayRequestSpec::new(every_new())).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(5));
+    let claimers: Vec<_> = (0..3)
+        .map(|_| {
+            let (store, barrier) = (h.store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut claimed = 0;
+                for _ in 0..10 {
+                    claimed += store.claim_requested(4).await.unwrap().len() as u64;
+                }
+                claimed
+            })
+        })
+        .collect();
+    let cancels: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, barrier) = (h.store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.cancel_replay_request(request.id).await.unwrap()
+            })
+        })
+        .collect();
+    let mut claimed = 0;
+    for claimer in claimers {
+        claimed += claimer.await.unwrap();
+    }
+    let mut answers = Vec::new();
+    for cancel in cancels {
+        answers.push(cancel.await.unwrap());
+    }
+    assert_eq!(answers[0], answers[1], "both cancels answer the one record");
+    assert_eq!(claimed + answers[0].cancelled, 60);
+    let entries = all_entries(&h).await;
+    let replaying: Vec<_> = entries.iter().filter(|entry| entry.status == Status::Replaying).collect();
+    let released: Vec<_> = entries.iter().filter(|entry| entry.status == Status::New).collect();
+    assert_eq!((replaying.len() as u64, released.len() as u64), (claimed, answers[0].cancelled));
+    assert!(
+        replaying
+            .iter()
+            .all(|entry| entry.replay_request == Some(request.id) && entry.replay_requested_at.is_some())
+    );
+    assert!(
+        released.iter().all(|entry| entry.replay_request.is_none() && entry.replay_requested_at.is_none())
+    );
+    assert_eq!(
+        h.store.claim_requested(100).await.unwrap(),
+        Vec::new(),
+        "nothing of the request is left to claim"
+    );
+}
+
 /// Counts for a filter equal what a listing with the same filter returns, status by status,
 /// for every field of the filter.
 pub async fn count_matches_the_listing_for_every_filter(h: Harness) {

@@ -30,6 +30,7 @@
 
 mod api;
 mod auth;
+mod dashboard;
 mod extract;
 mod model;
 mod openapi;

@@ -47,6 +47,9 @@ pub(crate) enum ApiError {
     UnsupportedMediaType(String),
     /// The feature behind the route was not configured.
     NotConfigured(&'static str),
+    /// What the path names is not there, for a reason of the API's own (the library's
+    /// `NotFound` covers entries and requests).
+    NotFound(String),
     /// No route has this path.
     NoRoute,
     /// The route exists, with other methods.
@@ -118,11 +121,19 @@ pub(crate) struct Problem {
     field: Option<String>,
 }
 
-/// The status, kind, detail and field of an [`ApiError`].
-fn classify(error: ApiError) -> (StatusCode, &'static str, String, Option<String>) {
+/// The status, kind, detail and field of an [`ApiError`]: the one mapping, shared by the API's
+/// problems and the dashboard's error pages. A store failure that is the server's fault is
+/// logged here.
+pub(crate) fn classify(error: ApiError) -> (StatusCode, &'static str, String, Option<String>) {
     use StatusCode as S;
     match error {
-        ApiError::Pulse(error) => classify_pulse(&error),
+        ApiError::Pulse(error) => {
+            let classified = classify_pulse(&error);
+            if classified.0.is_server_error() {
+                tracing::error!(error = %chain(&error), "request failed in the store");
+            }
+            classified
+        }
         ApiError::Unauthenticated(error @ AuthError::Unavailable { .. }) => {
             (S::SERVICE_UNAVAILABLE, "unavailable", error.to_string(), None)
         }
@@ -138,6 +149,7 @@ fn classify(error: ApiError) -> (StatusCode, &'static str, String, Option<String
         ApiError::NotConfigured(what) => {
             (S::NOT_FOUND, "not_configured", format!("{what} is not configured on this server"), None)
         }
+        ApiError::NotFound(detail) => (S::NOT_FOUND, "not_found", detail, None),
         ApiError::NoRoute => (S::NOT_FOUND, "no_route", "no endpoint has this path".to_owned(), None),
         ApiError::MethodNotAllowed => (
             S::METHOD_NOT_ALLOWED,
@@ -187,11 +199,6 @@ fn chain(error: &Error) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Pulse(error) = &self
-            && classify_pulse(error).0.is_server_error()
-        {
-            tracing::error!(error = %chain(error), "request failed in the store");
-        }
         let challenge = match &self {
             Self::Unauthenticated(AuthError::Missing) => Some("Bearer"),
             Self::Unauthenticated(AuthError::Invalid) => Some(r#"Bearer error="invalid_token""#),

@@ -36,6 +36,13 @@ pub trait Replayer: Send + Sync + 'static {
         id: DeadLetterId,
         payload: String,
     ) -> Result<DeadLetterEntry>;
+
+    /// The current version of command `command_type`, `None` when this runtime has no handler
+    /// for it; the dashboard shows whether a replay will upcast an entry's payload.
+    fn command_version(&self, command_type: &str) -> Option<u32> {
+        let _ = command_type;
+        None
+    }
 }
 
 /// `Error::NotFound` unless `id` is visible in `dead_letters`' scope.
@@ -62,5 +69,9 @@ impl<S: PayloadSerializer + 'static> Replayer for Pulse<S> {
     ) -> Result<DeadLetterEntry> {
         ensure_visible(dead_letters, id).await?;
         Pulse::edit_payload(self, id, payload).await
+    }
+
+    fn command_version(&self, command_type: &str) -> Option<u32> {
+        Pulse::command_version(self, command_type)
     }
 }

@@ -22,6 +22,8 @@ use utoipa_axum::routes;
 
 use crate::api::{entries, operations, overview, requests, system};
 use crate::auth::{self, Authorizer};
+use crate::dashboard::session::Sessions;
+use crate::dashboard::{self, Jobs};
 use crate::openapi;
 use crate::problem::ApiError;
 use crate::replayer::Replayer;
@@ -192,6 +194,9 @@ impl AdminApi {
         openapi::add_shared_responses(&mut document);
         let state = AppState(Arc::new(Shared {
             dead_letters: self.dead_letters.clone(),
+            authorizer: self.authorizer.clone(),
+            sessions: Sessions::default(),
+            jobs: Jobs::default(),
             replayer: self.replayer.clone(),
             health_check: self.health_check,
             metrics: self.metrics.clone(),
@@ -204,6 +209,7 @@ impl AdminApi {
             .layer(HandleErrorLayer::new(|_: tower::BoxError| async { ApiError::Timeout }))
             .timeout(self.timeout);
         router
+            .merge(dashboard::routes())
             .fallback(|| async { ApiError::NoRoute })
             .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
             .layer(DefaultBodyLimit::max(self.max_body_bytes()))
@@ -224,6 +230,9 @@ pub(crate) struct AppState(Arc<Shared>);
 
 struct Shared {
     dead_letters: DeadLetters,
+    authorizer: Arc<dyn Authorizer>,
+    sessions: Sessions,
+    jobs: Jobs,
     replayer: Option<Arc<dyn Replayer>>,
     health_check: HealthCheck,
     metrics: Option<PrometheusHandle>,
@@ -234,6 +243,20 @@ impl AppState {
     /// The store, in every tenant the API serves; handlers get theirs through `Access`.
     pub(crate) fn dead_letters(&self) -> &DeadLetters {
         &self.0.dead_letters
+    }
+
+    pub(crate) fn authorizer(&self) -> &dyn Authorizer {
+        self.0.authorizer.as_ref()
+    }
+
+    /// The dashboard's signed-in browsers.
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.0.sessions
+    }
+
+    /// The dashboard's bulk changes running in this process.
+    pub(crate) fn jobs(&self) -> &Jobs {
+        &self.0.jobs
     }
 
     pub(crate) fn replayer(&self) -> Option<&dyn Replayer> {

@@ -204,7 +204,12 @@ impl Server {
         let task = tokio::spawn(pulse_http::serve(listener, app, async move {
             let _ = stopped.await;
         }));
-        Self { base, client: reqwest::Client::new(), stop: Some(stop), task: Some(task) }
+        // Redirects are answers the cases check, as the dashboard's are: never followed.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        Self { base, client, stop: Some(stop), task: Some(task) }
     }
 
     /// Sends `method path` with `token` and, when given, `body` as JSON.

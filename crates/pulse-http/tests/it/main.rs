@@ -6,6 +6,7 @@
 
 mod access;
 mod common;
+mod dashboard;
 mod entries;
 mod problems;
 mod requests;
@@ -35,6 +36,7 @@ macro_rules! on_every_store {
 /// Every case, by name.
 mod cases {
     pub(crate) use crate::access::*;
+    pub(crate) use crate::dashboard::*;
     pub(crate) use crate::entries::*;
     pub(crate) use crate::problems::*;
     pub(crate) use crate::requests::*;
@@ -69,4 +71,8 @@ on_every_store!(
     the_document_lists_every_route,
     requests_carry_an_id,
     settings_show_without_secrets,
+    the_dashboard_signs_in_and_serves_every_page,
+    viewers_and_forged_forms_change_nothing,
+    the_dashboard_keeps_tenants_apart,
+    bulk_changes_act_on_what_the_preview_showed,
 );

@@ -65,6 +65,13 @@ impl<S: PayloadSerializer + 'static> Pulse<S> {
         &self.dead_letters
     }
 
+    /// The current version of command `command_type`, `None` when this runtime has no handler
+    /// for it. A replay of an entry stored at an older version runs its payload through the
+    /// registered upcasters first.
+    pub fn command_version(&self, command_type: &str) -> Option<u32> {
+        self.registry.version(command_type)
+    }
+
     /// The dispatcher replays run through: the registry.
     pub(crate) fn dispatcher(&self) -> Arc<dyn pulse_extensibility::CommandDispatcher> {
         self.registry.clone()

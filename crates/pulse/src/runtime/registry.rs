@@ -151,6 +151,12 @@ impl<S: PayloadSerializer + 'static> CommandRegistry<S> {
         Registration { registered, serializer: self.serializer.clone(), command: PhantomData }
     }
 
+    /// The current version of the command registered as `command_type`: the version a replay
+    /// upcasts an older payload to. `None` when no handler is registered for it.
+    pub fn version(&self, command_type: &str) -> Option<u32> {
+        self.commands.get(command_type).map(|registered| registered.version)
+    }
+
     pub(crate) fn get(&self, command_type: &str) -> Option<&Registered> {
         self.commands.get(command_type)
     }

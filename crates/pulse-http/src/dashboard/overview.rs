@@ -1,0 +1,183 @@
+//! `ui`: the overview. What is failing, how much, since when, and what is being replayed.
+
+use maud::{Markup, html};
+use pulse::{CommandDeadLetterStatus, DeadLetters, EntryFilter, ErrorGroup, HealthStatus, Result, Timestamp};
+
+use super::chart::{self, HOUR_MICROS};
+use super::layout::{self, Nav};
+use super::{Ui, UiError, requests};
+
+/// Hours in the failure chart: the last 7 days.
+const CHART_HOURS: u32 = 7 * 24;
+
+/// Error groups shown, largest first.
+const TOP_GROUPS: u32 = 5;
+
+/// Replay requests shown, newest first.
+const LATEST_REQUESTS: u32 = 5;
+
+/// How many entries of `filter` last failed in each of `buckets` consecutive spans of `width`
+/// microseconds from `start`: one count query per chart.
+pub(crate) async fn histogram(
+    dead_letters: &DeadLetters,
+    filter: &EntryFilter,
+    start: Timestamp,
+    width: i64,
+    buckets: u32,
+) -> Result<Vec<u64>> {
+    let mut counts = Vec::with_capacity(buckets as usize);
+    for i in 0..i64::from(buckets) {
+        let filter = EntryFilter {
+            occurred_from: Some(Timestamp::from_micros(start.as_micros() + i * width)),
+            occurred_before: Some(Timestamp::from_micros(start.as_micros() + (i + 1) * width)),
+            ..filter.clone()
+        };
+        counts.push(dead_letters.count(&filter).await?.total);
+    }
+    Ok(counts)
+}
+
+/// The first hour of the chart ending with the current hour.
+fn chart_start(now: Timestamp) -> Timestamp {
+    let hour = now.as_micros().div_euclid(HOUR_MICROS) * HOUR_MICROS;
+    Timestamp::from_micros(hour - i64::from(CHART_HOURS - 1) * HOUR_MICROS)
+}
+
+/// `GET ui`.
+pub(crate) async fn page(ui: Ui) -> Result<Markup, UiError> {
+    let dead_letters = &ui.dead_letters;
+    let now = dead_letters.now();
+    let stats = dead_letters.statistics().await?;
+    let health = ui.state.health_check().check(dead_letters).await;
+    let start = chart_start(now);
+    let hourly = histogram(dead_letters, &EntryFilter::default(), start, HOUR_MICROS, CHART_HOURS).await?;
+    let groups = dead_letters.error_groups(TOP_GROUPS).await?;
+    let mut trends = Vec::with_capacity(groups.len());
+    for group in &groups {
+        trends.push(trend(dead_letters, group, start).await?);
+    }
+    let mut requests = Vec::new();
+    for request in dead_letters.replay_requests(None, LATEST_REQUESTS).await? {
+        requests.push(dead_letters.replay_progress(request.id).await?);
+    }
+    let unresolved = stats.new + stats.replaying;
+    let base = &ui.base;
+    let status_link = |status: &str| base.to(&format!("entries?status={status}"));
+    let body = html! {
+        h1 {
+            "Overview "
+            @if unresolved > 0 {
+                span.unresolved title="Unresolved entries" { (layout::count(unresolved)) " unresolved" }
+            }
+        }
+        dl.grid {
+            div.stat.alert[unresolved > 0] {
+                dt { "Unresolved" }
+                dd { a href=(base.to("entries?status=new&status=replaying")) { (layout::count(unresolved)) } }
+            }
+            div.stat { dt { "New" } dd { a href=(status_link("new")) { (layout::count(stats.new)) } } }
+            div.stat { dt { "Replaying" } dd { a href=(status_link("replaying")) { (layout::count(stats.replaying)) } } }
+            div.stat { dt { "Resolved" } dd { a href=(status_link("resolved")) { (layout::count(stats.resolved)) } } }
+            div.stat { dt { "Dismissed" } dd { a href=(status_link("dismissed")) { (layout::count(stats.dismissed)) } } }
+        }
+        section.card aria-labelledby="health" {
+            h2 #health { "Health: " (health_status(health.status)) }
+            dl.facts {
+                dt { "Oldest unresolved failure" }
+                dd { (health.oldest_unresolved_age.map_or_else(|| "none".to_owned(), |age| format!("{} ago", layout::age(age)))) }
+                dt { "Longest wait for a worker" }
+                dd { (health.oldest_replay_wait.map_or_else(|| "none".to_owned(), layout::age)) }
+                @for breach in &health.breaches { dt { "Threshold exceeded" } dd { (breach) } }
+                @if let Some(error) = &health.error { dt { "Store error" } dd.error { (error) } }
+            }
+        }
+        section.card aria-labelledby="per-hour" {
+            h2 #per-hour { "Failures per hour, last 7 days" }
+            (chart::hourly(start, &hourly, "Entries by the hour of their latest failure, last 7 days"))
+            p.muted { "Each entry counts once, in the hour of its latest failure (UTC)." }
+        }
+        div.two {
+            section.card aria-labelledby="largest" {
+                h2 #largest { "Largest error groups" }
+                (groups_table(&ui, &groups, &trends))
+                p { a href=(base.to("groups")) { "Every error group" } }
+            }
+            section.card aria-labelledby="replays" {
+                h2 #replays { "Replay requests" }
+                (requests::table(&ui, &requests, now))
+                p { a href=(base.to("requests")) { "Every request" } }
+            }
+        }
+    };
+    Ok(layout::page(&ui, Nav::Overview, "Overview", &body))
+}
+
+/// A group's unresolved entries per day over the chart's 7 days.
+async fn trend(dead_letters: &DeadLetters, group: &ErrorGroup, start: Timestamp) -> Result<Vec<u64>> {
+    let filter = EntryFilter {
+        fingerprint: Some(group.fingerprint.clone()),
+        statuses: vec![CommandDeadLetterStatus::New, CommandDeadLetterStatus::Replaying],
+        ..EntryFilter::default()
+    };
+    histogram(dead_letters, &filter, start, 24 * HOUR_MICROS, 7).await
+}
+
+/// A health status in words, with its class for colour.
+fn health_status(status: HealthStatus) -> Markup {
+    let (class, label) = match status {
+        HealthStatus::Healthy => ("healthy", "healthy"),
+        HealthStatus::Degraded => ("degraded", "degraded"),
+        HealthStatus::Unavailable => ("unhealthy", "store unavailable"),
+    };
+    html! { span class={ "health " (class) } { (label) } }
+}
+
+/// Error groups as a table: what failed, how often, when, with each group's trend.
+pub(crate) fn groups_table(ui: &Ui, groups: &[ErrorGroup], trends: &[Vec<u64>]) -> Markup {
+    html! {
+        @if groups.is_empty() {
+            p.muted { "Nothing unresolved." }
+        } @else {
+            table {
+                thead { tr {
+                    th scope="col" { "Error" }
+                    th scope="col" { "Command" }
+                    th.num scope="col" { "Unresolved" }
+                    @if !trends.is_empty() { th scope="col" { "Last 7 days" } }
+                    th scope="col" { "Last seen" }
+                } }
+                tbody {
+                    @for (i, group) in groups.iter().enumerate() {
+                        tr {
+                            td {
+                                a href=(ui.base.to(&format!("groups/{}", group.fingerprint))) { (group.exception_type) }
+                                span.message { (layout::clip(&group.sample_message, 120)) }
+                            }
+                            td { code { (group.command_type) } }
+                            td.num { (layout::count(group.count)) }
+                            @if let Some(trend) = trends.get(i) {
+                                td { (chart::sparkline(trend, "Unresolved entries per day, oldest first")) }
+                            }
+                            td { (layout::instant(group.last_seen)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_ends_with_the_current_hour() {
+        let now = Timestamp::from_micros(1_780_000_000_123_456);
+        let start = chart_start(now);
+        assert_eq!(start.as_micros() % HOUR_MICROS, 0);
+        let end = start.as_micros() + i64::from(CHART_HOURS) * HOUR_MICROS;
+        assert!(start.as_micros() < now.as_micros() && now.as_micros() < end);
+        assert!(end - now.as_micros() <= HOUR_MICROS);
+    }
+}

@@ -367,6 +367,36 @@ fn console(md: &mut String, report: &Report) {
             pair("groups")
         );
     }
+    md.push_str(
+        "\n**Dashboard**: each page of the dashboard at the largest size, signed in as an admin, a `GET` over one \
+         keep-alive loopback connection with the body read whole: median / p99 time to render. The dashboard's clock \
+         stands a minute after the newest entry, so the overview's 7-day chart and the groups' trends count a week of \
+         the table. The last column is the heaviest page with the stylesheet and the script.\n\n",
+    );
+    md.push_str(
+        "| backend | entries | overview | error groups | a group | entries | an entry | requests | heaviest page |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for backend in durable {
+        let entries = get(report, "dashboard_overview_median", backend, None).and_then(|f| f.entries);
+        let pair = |page: &str| {
+            let median = get(report, &format!("dashboard_{page}_median"), backend, None);
+            let p99 = get(report, &format!("dashboard_{page}_p99"), backend, None);
+            format!("{} / {}", cell(median), cell(p99))
+        };
+        let _ = writeln!(
+            md,
+            "| {backend} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            entries_cell(entries),
+            pair("overview"),
+            pair("groups"),
+            pair("group"),
+            pair("entries"),
+            pair("entry"),
+            pair("requests"),
+            cell(get(report, "dashboard_heaviest_page_bytes", backend, None)),
+        );
+    }
     md.push('\n');
 }
 

@@ -111,6 +111,83 @@ const TARGETS: &[Target] = &[
         ..target("`pulse groups` median under 100 ms", "cli_groups_median", Read::Value, Rule::AtMost, 100.0)
     },
     Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target(
+            "dashboard, overview: median under 50 ms",
+            "dashboard_overview_median",
+            Read::Value,
+            Rule::AtMost,
+            50.0,
+        )
+    },
+    Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target(
+            "dashboard, error groups: median under 50 ms",
+            "dashboard_groups_median",
+            Read::Value,
+            Rule::AtMost,
+            50.0,
+        )
+    },
+    Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target(
+            "dashboard, an error group: median under 50 ms",
+            "dashboard_group_median",
+            Read::Value,
+            Rule::AtMost,
+            50.0,
+        )
+    },
+    Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target(
+            "dashboard, entries: median under 50 ms",
+            "dashboard_entries_median",
+            Read::Value,
+            Rule::AtMost,
+            50.0,
+        )
+    },
+    Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target(
+            "dashboard, an entry: median under 50 ms",
+            "dashboard_entry_median",
+            Read::Value,
+            Rule::AtMost,
+            50.0,
+        )
+    },
+    Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target(
+            "dashboard, replay requests: median under 50 ms",
+            "dashboard_requests_median",
+            Read::Value,
+            Rule::AtMost,
+            50.0,
+        )
+    },
+    Target {
+        backends: DURABLE,
+        at_largest: true,
+        ..target(
+            "dashboard: heaviest page with its assets under 150 KB",
+            "dashboard_heaviest_page_bytes",
+            Read::Value,
+            Rule::AtMost,
+            153_600.0,
+        )
+    },
+    Target {
         backends: &["postgres"],
         ..target("claims, 4 claimers: at least 5,000 entries/s", "claims", Read::Value, Rule::AtLeast, 5000.0)
     },

@@ -1,10 +1,12 @@
-//! `pulse serve`: the admin HTTP API over the store, until Ctrl-C or SIGTERM.
+//! `pulse serve`: the admin HTTP API and the dashboard over the store, until Ctrl-C or SIGTERM.
 //!
 //! The server only serves: it runs no replay, so `POST entries/{id}/replay` and `POST requests`
 //! record requests that the services' workers run.
 
 use std::time::Duration;
 
+use axum::response::Redirect;
+use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use pulse::DeadLetters;
 use pulse_http::AdminApi;
@@ -38,7 +40,10 @@ pub(crate) async fn serve(dead_letters: &DeadLetters, args: ServeArgs) -> Result
     // server cleanly instead of killing it.
     let shutdown = pulse_http::shutdown_signal();
     eprintln!("pulse: listening on http://{address}");
-    let served = pulse_http::serve(listener, api.router(), shutdown).await;
+    eprintln!("pulse: the dashboard is at http://{address}/ui");
+    // The API at the root, and the root itself leads a browser to the dashboard.
+    let app = api.router().route("/", get(|| async { Redirect::to("/ui") }));
+    let served = pulse_http::serve(listener, app, shutdown).await;
     upkeep.abort();
     served.map_err(|error| Failure::Failed(format!("the server failed: {error}")))?;
     eprintln!("pulse: stopped");

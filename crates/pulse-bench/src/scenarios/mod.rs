@@ -1,6 +1,7 @@
 //! The figures of issue 7, one module per group, run backend by backend.
 
 mod cli;
+mod dashboard;
 mod http;
 mod ops;
 mod purge;

@@ -2,7 +2,8 @@
 //! table size, the pages against the same queries written by hand; how the pages grow from the
 //! smallest size to the largest; and, for the memory store, resident memory per entry. On SQLite
 //! and PostgreSQL, the operator console on the same table: the list page over HTTP at each size
-//! (`http.rs`), and the command line at the largest (`cli.rs`).
+//! (`http.rs`), and the command line (`cli.rs`) and the dashboard's pages (`dashboard.rs`) at the
+//! largest.
 //!
 //! The sizes are measured minutes apart, and a shared machine drifts more than that in minutes;
 //! so the growth is measured separately, with a table of the smallest size read in turn with the
@@ -13,6 +14,7 @@ use pulse_extensibility::{DeadLetters, ListQuery};
 
 use super::Out;
 use super::cli;
+use super::dashboard;
 use super::http::Console;
 use crate::backend::{Kind, Lab, Page, Reader, Subject};
 use crate::diagnose;
@@ -81,6 +83,7 @@ pub(crate) async fn run(
             console.measure(&dead_letters, plan, tools, level, out).await?;
             if level == plan.largest() {
                 cli::run(lab, tools, kind, level, out).await?;
+                dashboard::run(&dead_letters, &timeline, plan, level, out).await?;
             }
         }
     }

@@ -346,7 +346,7 @@ fn actions(ui: &Ui, entry: &DeadLetterEntry) -> Markup {
                     }
                     @if open {
                         a.button href=(path("edit")) { "Edit payload" }
-                        details.action {
+                        details.action #dismiss {
                             summary { "Dismiss" }
                             form method="post" action=(path("dismiss")) {
                                 (layout::csrf(ui))
@@ -357,7 +357,7 @@ fn actions(ui: &Ui, entry: &DeadLetterEntry) -> Markup {
                                 button type="submit" { "Dismiss this entry" }
                             }
                         }
-                        details.action {
+                        details.action #resolve {
                             summary { "Resolve" }
                             form method="post" action=(path("resolve")) {
                                 (layout::csrf(ui))

@@ -7,100 +7,30 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use pulse::{
     DeadLetterBackend, DeadLetterEntry, DeadLetterId, DeadLetters, Failure, ManualClock, NewDeadLetter,
-    SqlIdentifier, TenantId, Uuid,
+    TenantId,
 };
 use pulse_http::{AdminApi, Principal, Role, TokenAuthorizer};
-use pulse_store_postgres::{PostgresConfig, PostgresStore};
-use pulse_store_sqlite::{SqliteConfig, SqliteStore};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// Which store a case runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StoreKind {
-    Memory,
-    Sqlite,
-    Postgres,
-}
-
-/// The variable naming the PostgreSQL test server.
-const URL_VAR: &str = "PULSE_TEST_DATABASE_URL";
-
-/// The test server's URL. Fails, never skips, when it is not set.
-fn database_url() -> String {
-    match std::env::var(URL_VAR) {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "{URL_VAR} is not set. The PostgreSQL cases need a server: run `cargo xtask test`, which \
-             starts a throwaway cluster and sets it, or set {URL_VAR}=postgres://user:password@host:port/database \
-             yourself (each case creates and drops a schema of its own there)."
-        ),
-    }
-}
-
-/// A PostgreSQL schema for one case, dropped when the guard is, also when the case fails.
-struct Schema(String);
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let name = self.0.clone();
-        // A runtime of its own: the case's may be shutting down, or this may run in a panic.
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime").block_on(
-                async move {
-                    let mut connection = PgConnection::connect(&database_url()).await.expect("connect");
-                    sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE")))
-                        .execute(&mut connection)
-                        .await
-                        .expect("drop the case's schema");
-                },
-            );
-        })
-        .join();
-        if dropped.is_err() && !std::thread::panicking() {
-            panic!("dropping schema {} failed", self.0);
-        }
-    }
-}
+pub(crate) use crate::store::{StoreGuard, StoreKind, open_store};
 
 /// A fresh, empty store on a manual clock standing at 2026-01-01T00:00:00Z.
 pub(crate) struct Env {
     pub(crate) clock: Arc<ManualClock>,
     backend: Arc<dyn DeadLetterBackend>,
-    /// The SQLite file's directory, removed when dropped.
-    _directory: Option<tempfile::TempDir>,
-    /// The PostgreSQL schema, dropped when dropped.
-    _schema: Option<Schema>,
+    /// The SQLite file or PostgreSQL schema, removed when dropped.
+    _guard: StoreGuard,
 }
 
 impl Env {
     pub(crate) async fn open(kind: StoreKind) -> Self {
-        let clock = Arc::new(ManualClock::default());
-        let (backend, directory, schema): (Arc<dyn DeadLetterBackend>, _, _) = match kind {
-            StoreKind::Memory => (Arc::new(pulse::MemoryStore::new()), None, None),
-            StoreKind::Sqlite => {
-                let dir = tempfile::tempdir().expect("a temporary directory");
-                let store = SqliteStore::open(SqliteConfig::new(dir.path().join("pulse.db")))
-                    .await
-                    .expect("open SQLite");
-                (Arc::new(store), Some(dir), None)
-            }
-            StoreKind::Postgres => {
-                let url = database_url();
-                let schema = Schema(format!("pulse_http_{}", Uuid::new_v4().simple()));
-                let config = PostgresConfig::from_url(url)
-                    .schema(SqlIdentifier::new(schema.0.clone()).expect("a valid schema name"))
-                    .max_connections(4);
-                let store = PostgresStore::open(config).await.expect("open PostgreSQL");
-                (Arc::new(store), None, Some(schema))
-            }
-        };
-        Self { clock, backend, _directory: directory, _schema: schema }
+        let (backend, guard) = open_store(kind).await;
+        Self { clock: Arc::new(ManualClock::default()), backend, _guard: guard }
     }
 
     /// The store over every tenant, on this case's clock.

@@ -10,6 +10,8 @@ mod dashboard;
 mod entries;
 mod problems;
 mod requests;
+#[path = "../support/store.rs"]
+mod store;
 mod system;
 
 /// Expands to one test per case and store: `memory::<case>`, `sqlite::<case>`,

@@ -1,8 +1,9 @@
 //! Project automation for Pulse, run as `cargo xtask <task>` (see `cargo xtask help`).
 //!
 //! Plain std + anyhow on purpose: the tasks are sequences of `cargo` commands, plus an ephemeral
-//! Postgres cluster for the tests (see [`pg`]).
+//! Postgres cluster for the tests (see [`pg`]) and the browser tests' tools (see [`browser`]).
 
+mod browser;
 mod fuzz;
 mod pg;
 
@@ -21,6 +22,13 @@ tasks:
                   doc tests. PostgreSQL comes from $PULSE_TEST_DATABASE_URL when set, otherwise
                   from a throwaway cluster started (and removed) for the run. ARGS are passed to
                   both `cargo test` runs, e.g. `cargo xtask test -- --nocapture`.
+                  The browser tests (pulse-http's `browser` target) drive headless Chromium
+                  through chromedriver, which must be installed (apt-get install chromium
+                  chromium-driver; $PULSE_TEST_CHROMIUM and $PULSE_TEST_CHROMEDRIVER override
+                  where they are looked for), and check pages with axe-core, which is installed
+                  with npm into target/browser-tools/ when missing and passed to them as
+                  $PULSE_TEST_AXE_JS. Their screenshots go to docs/images/, or to
+                  $PULSE_TEST_SCREENSHOTS.
   fuzz-api [-- ARGS...]
                   schemathesis against `pulse serve` on a seeded SQLite file, from the API's own
                   OpenAPI document: no 5xx, and every response as documented. Needs python3 with
@@ -131,16 +139,21 @@ fn bench(extra: &[OsString]) -> Result<()> {
 }
 
 fn test(extra: &[OsString]) -> Result<()> {
+    section("browser tools");
+    let browser = browser::prepare(&target_dir())?;
     section("cargo test");
-    with_database(|database| run_tests(database, extra))
+    with_database(|database| run_tests(database, &browser, extra))
 }
 
-fn run_tests(database: &DatabaseEnv, extra: &[OsString]) -> Result<()> {
+fn run_tests(database: &DatabaseEnv, browser: &[(&str, String)], extra: &[OsString]) -> Result<()> {
     // Both runs go ahead even when the first fails, so one report shows every failure.
     let mut failures = Vec::new();
     for kind in ["--all-targets", "--doc"] {
         let mut cmd = cargo();
-        cmd.args(["test", "--workspace", kind, "--no-fail-fast"]).args(extra).envs(database.iter().cloned());
+        cmd.args(["test", "--workspace", kind, "--no-fail-fast"])
+            .args(extra)
+            .envs(database.iter().cloned())
+            .envs(browser.iter().cloned());
         if let Err(err) = run(&mut cmd) {
             failures.push(format!("{err:#}"));
         }

@@ -89,7 +89,6 @@ pub(crate) struct Incident {
     pub(crate) url: String,
     /// The store over every tenant, on the incident's clock.
     pub(crate) dead_letters: DeadLetters,
-    pub(crate) clock: Arc<ManualClock>,
     worker: Option<WorkerHandle>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -116,7 +115,7 @@ impl Incident {
         let server = tokio::spawn(pulse_http::serve(listener, app, async move {
             let _ = stopped.await;
         }));
-        Self { url, dead_letters, clock, worker: Some(worker), stop: Some(stop), server: Some(server), _guard: guard }
+        Self { url, dead_letters, worker: Some(worker), stop: Some(stop), server: Some(server), _guard: guard }
     }
 
     /// The URL of dashboard page `path` (`""` for the overview).

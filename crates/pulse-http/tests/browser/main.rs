@@ -7,3 +7,42 @@
 
 mod driver;
 mod harness;
+mod dashboard;
+mod incident;
+#[path = "../support/store.rs"]
+mod store;
+
+/// Expands to one test per scenario and store: `sqlite::<scenario>`, `postgres::<scenario>`.
+macro_rules! on_durable_stores {
+    ($($scenario:ident),* $(,)?) => {
+        on_durable_stores!(@store sqlite, Sqlite; $($scenario),*);
+        on_durable_stores!(@store postgres, Postgres; $($scenario),*);
+    };
+    (@store $module:ident, $kind:ident; $($scenario:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    let incident = crate::incident::Incident::open(crate::store::StoreKind::$kind).await;
+                    crate::dashboard::$scenario(&incident).await;
+                    incident.close().await;
+                }
+            )*
+        }
+    };
+}
+
+on_durable_stores!(
+    an_operator_works_through_the_incident,
+    a_viewer_sees_no_actions,
+    a_tenant_sees_only_its_own_entries,
+    pages_work_without_javascript,
+);
+
+/// The screenshots in `docs/images`, taken once, on SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screenshots_of_each_page() {
+    let incident = incident::Incident::open(store::StoreKind::Sqlite).await;
+    dashboard::screenshots_of_each_page(&incident).await;
+    incident.close().await;
+}

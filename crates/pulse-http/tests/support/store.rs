@@ -11,6 +11,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 /// Which store a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StoreKind {
+    #[allow(dead_code, reason = "the browser tests run on the durable stores only")]
     Memory,
     Sqlite,
     Postgres,

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::entry::{DeadLetterEntry, DeadLetterId, NewDeadLetter, ReplayLease, StoreReceipt};
 use crate::error::Result;
-use crate::query::{EntryFilter, ErrorGroup, Scope, SortKey, SortOrder, Statistics};
+use crate::query::{EntryFilter, ErrorGroup, Scope, SortKey, SortOrder, Statistics, TimeBuckets};
 use crate::request::{Actor, ReplayRequest, ReplayRequestId};
 use crate::time::Timestamp;
 
@@ -122,6 +122,38 @@ pub trait DeadLetterBackend: Send + Sync + fmt::Debug {
     /// The counts of exactly the entries [`Self::query`] would return for the same scope and
     /// filter, read in one snapshot.
     async fn count(&self, scope: &Scope, filter: &EntryFilter) -> Result<Statistics>;
+
+    /// How many entries in `scope` match `filter` in each of `buckets` (validated by the shared
+    /// layer), by `occurred_at`, without reading them: element `i` counts the entries whose
+    /// `occurred_at` lies in bucket `i` and in the filter's own `occurred_from` to
+    /// `occurred_before`. Entries outside every bucket are not counted.
+    ///
+    /// # Contract
+    ///
+    /// Returns exactly `buckets.count` elements, oldest bucket first; element `i` equals the
+    /// `total` of [`Self::count`] for the filter narrowed to bucket `i`
+    /// ([`EntryFilter::occurred_within`]).
+    ///
+    /// The default implementation is exactly that: one [`Self::count`] per bucket that the
+    /// filter's range meets, so a backend gets a correct histogram for free, with one query per
+    /// bucket, each in its own snapshot. A backend that can count every bucket in one query, in
+    /// one snapshot, overrides it (the SQLite and PostgreSQL stores do).
+    async fn histogram(
+        &self,
+        scope: &Scope,
+        filter: &EntryFilter,
+        buckets: &TimeBuckets,
+    ) -> Result<Vec<u64>> {
+        let mut counts = Vec::with_capacity(buckets.count as usize);
+        for index in 0..buckets.count {
+            let bucket = filter.occurred_within(buckets.bucket_start(index), buckets.bucket_start(index + 1));
+            counts.push(match bucket {
+                Some(bucket) => self.count(scope, &bucket).await?.total,
+                None => 0,
+            });
+        }
+        Ok(counts)
+    }
 
     /// Records `request` and marks for replay every entry in `scope` that matches `filter` and
     /// has no pending request, in one transaction. Returns how many entries were marked.

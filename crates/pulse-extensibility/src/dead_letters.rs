@@ -14,14 +14,18 @@ use crate::entry::{
 use crate::error::{Error, Result};
 use crate::machine::{Applied, ReplayFrom, ReplayOutcome, Transition, apply};
 use crate::observe;
-use crate::query::{Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, SortKey, SortOrder, Statistics};
+use crate::query::{
+    Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, SortKey, SortOrder, Statistics, TimeBuckets,
+};
 use crate::request::{
     Actor, MAX_PER_SECOND, ReplayProgress, ReplayRequest, ReplayRequestId, ReplayRequestSpec, ReplaySelection,
 };
 use crate::schema::DEFAULT_MAX_PAYLOAD_BYTES;
 use crate::status::{CommandDeadLetterStatus, Resolution};
 use crate::time::{Clock, SystemClock, Timestamp};
-use crate::validate::{check_filter, check_instant, check_limit, check_note, check_payload, new_entry};
+use crate::validate::{
+    check_buckets, check_filter, check_instant, check_limit, check_note, check_payload, new_entry,
+};
 
 /// How many times a transition re-reads and retries when another writer changed the entry
 /// between its read and its swap.
@@ -671,6 +675,49 @@ impl DeadLetters {
     pub async fn count(&self, filter: &EntryFilter) -> Result<Statistics> {
         check_filter(filter)?;
         self.backend.count(&self.scope, filter).await
+    }
+
+    /// How many entries match `filter` in each of `buckets`, by latest failure, without reading
+    /// them: element `i` counts the entries whose `occurred_at` lies in bucket `i` and in the
+    /// filter's own `occurred_from` to `occurred_before`. Entries outside every bucket are not
+    /// counted. One query on the SQLite and PostgreSQL stores.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for buckets that fail [`check_buckets`] or a filter that fails
+    /// [`check_filter`]; the backend's error.
+    ///
+    /// # Examples
+    ///
+    /// Failures per hour over the last 7 days, the current hour last:
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// use pulse_extensibility::{DeadLetters, EntryFilter, Failure, NewDeadLetter, TimeBuckets, Timestamp};
+    /// use pulse_store_memory::MemoryStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> pulse_extensibility::Result<()> {
+    /// let dead_letters = DeadLetters::new(Arc::new(MemoryStore::new()));
+    /// let failure = Failure::new("TimeoutError", "order 42 timed out after 30s");
+    /// dead_letters.store(NewDeadLetter::new("orders.create", "{}", failure)).await?;
+    ///
+    /// let hour = Duration::from_secs(3600);
+    /// let now = dead_letters.now().as_micros();
+    /// let next_hour = Timestamp::from_micros(now - now.rem_euclid(3_600_000_000)).saturating_add(hour);
+    /// let week = TimeBuckets::new(next_hour.saturating_sub(hour * 168), hour, 168);
+    /// let per_hour = dead_letters.histogram(&EntryFilter::default(), &week).await?;
+    /// assert_eq!(per_hour.len(), 168);
+    /// assert_eq!(per_hour[167], 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn histogram(&self, filter: &EntryFilter, buckets: &TimeBuckets) -> Result<Vec<u64>> {
+        check_filter(filter)?;
+        check_buckets(buckets)?;
+        self.backend.histogram(&self.scope, filter, buckets).await
     }
 
     /// The earliest instant from which a waiting replay may start, whether it has come or not:

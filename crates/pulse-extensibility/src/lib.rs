@@ -4,8 +4,8 @@
 //! This crate does no I/O and depends on no database crate.
 //!
 //! - Services capture through [`DeadLetterCapture`], implemented by [`DeadLetters`].
-//! - Operators and tools use [`DeadLetters`]: reads, statistics, error groups, replay, dismiss,
-//!   resolve, purge.
+//! - Operators and tools use [`DeadLetters`]: reads, statistics, histograms, error groups, replay,
+//!   dismiss, resolve, purge.
 //! - Backends implement [`DeadLetterBackend`]: a few atomic storage primitives, checked by the
 //!   `pulse-conformance` suite.
 
@@ -33,7 +33,10 @@ pub use entry::{
 };
 pub use error::{BoxError, Error, Result};
 pub use machine::{ReplayFrom, ReplayOutcome};
-pub use query::{Cursor, EntryFilter, ErrorGroup, ListQuery, Page, Scope, SortKey, SortOrder, Statistics};
+pub use query::{
+    Cursor, EntryFilter, ErrorGroup, ListQuery, MAX_BUCKETS, Page, Scope, SortKey, SortOrder, Statistics,
+    TimeBuckets,
+};
 pub use request::{
     Actor, MAX_ACTOR_LEN, MAX_PER_SECOND, ReplayProgress, ReplayRequest, ReplayRequestId, ReplayRequestSpec,
     ReplaySelection,

@@ -1,7 +1,8 @@
-//! Reading entries back: scopes, filters, pages, statistics and error groups.
+//! Reading entries back: scopes, filters, pages, statistics, time buckets and error groups.
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +99,18 @@ impl EntryFilter {
             && self.replay_request.is_none_or(|request| entry.replay_request == Some(request))
             && self.replay_pending.is_none_or(|pending| entry.replay_requested_at.is_some() == pending)
             && self.resolved_before.is_none_or(|before| entry.resolved_at.is_some_and(|at| at < before))
+    }
+
+    /// This filter with its latest-failure range narrowed to `from` (inclusive) to `before`
+    /// (exclusive); `None` when no instant is left in both.
+    pub fn occurred_within(&self, from: Timestamp, before: Timestamp) -> Option<Self> {
+        let from = self.occurred_from.map_or(from, |own| own.max(from));
+        let before = self.occurred_before.map_or(before, |own| own.min(before));
+        (from < before).then(|| Self {
+            occurred_from: Some(from),
+            occurred_before: Some(before),
+            ..self.clone()
+        })
     }
 }
 
@@ -284,6 +297,75 @@ impl Statistics {
     }
 }
 
+/// The most buckets one histogram has.
+pub const MAX_BUCKETS: u32 = 1000;
+
+/// Back-to-back time buckets of one width, for [`crate::DeadLetters::histogram`]: bucket `i`
+/// holds the instants from `start + i × width` (inclusive) to `start + (i + 1) × width`
+/// (exclusive).
+///
+/// [`crate::validate::check_buckets`] checks them before any backend sees them: `width` at least
+/// 1 µs and a whole number of microseconds, `count` from 1 to [`MAX_BUCKETS`], and every instant
+/// of every bucket between [`Timestamp::MIN`] and [`Timestamp::MAX`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use pulse_extensibility::{TimeBuckets, Timestamp};
+///
+/// // Hours of the 7 days up to 2026-01-01T00:00:00Z, oldest first.
+/// let end = Timestamp::from_micros(1_767_225_600_000_000);
+/// let hour = Duration::from_secs(3600);
+/// let buckets = TimeBuckets::new(end.saturating_sub(hour * 168), hour, 168);
+/// assert_eq!(buckets.end(), end);
+/// assert_eq!(buckets.index_of(end.saturating_sub(hour)), Some(167));
+/// assert_eq!(buckets.index_of(end), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimeBuckets {
+    /// Where the first bucket starts.
+    pub start: Timestamp,
+    /// How long each bucket is.
+    pub width: Duration,
+    /// How many buckets there are.
+    pub count: u32,
+}
+
+impl TimeBuckets {
+    /// `count` buckets of `width`, the first starting at `start`.
+    pub const fn new(start: Timestamp, width: Duration, count: u32) -> Self {
+        Self { start, width, count }
+    }
+
+    /// The width in microseconds, saturating at [`i64::MAX`].
+    pub fn width_micros(&self) -> i64 {
+        i64::try_from(self.width.as_micros()).unwrap_or(i64::MAX)
+    }
+
+    /// Where bucket `index` starts; [`Self::end`] for `index == count`. Saturates at the ends of
+    /// `i64`, which checked buckets never reach.
+    pub fn bucket_start(&self, index: u32) -> Timestamp {
+        let offset = self.width_micros().saturating_mul(i64::from(index));
+        Timestamp::from_micros(self.start.as_micros().saturating_add(offset))
+    }
+
+    /// Where the last bucket ends (exclusive).
+    pub fn end(&self) -> Timestamp {
+        self.bucket_start(self.count)
+    }
+
+    /// The bucket `instant` falls in, or `None` before the first and from the end of the last.
+    pub fn index_of(&self, instant: Timestamp) -> Option<usize> {
+        if instant < self.start || instant >= self.end() {
+            return None;
+        }
+        let offset = i128::from(instant.as_micros()) - i128::from(self.start.as_micros());
+        usize::try_from(offset / i128::from(self.width_micros())).ok()
+    }
+}
+
 /// Unresolved entries that failed the same way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorGroup {
@@ -318,6 +400,45 @@ mod tests {
         for bad in ["", "x.1.2", "a.notanumber.x", "d.5", "a.5.not-a-uuid"] {
             assert!(matches!(bad.parse::<Cursor>(), Err(Error::InvalidInput { field: "cursor", .. })));
         }
+    }
+
+    #[test]
+    fn buckets_hold_their_start_and_not_their_end() {
+        let buckets = TimeBuckets::new(Timestamp::from_micros(-7), Duration::from_micros(5), 3);
+        assert_eq!(buckets.end(), Timestamp::from_micros(8));
+        let placed: Vec<Option<usize>> =
+            (-8..=8).map(|micros| buckets.index_of(Timestamp::from_micros(micros))).collect();
+        let mut expected = vec![None];
+        expected.extend([0, 1, 2].into_iter().flat_map(|index| [Some(index); 5]));
+        expected.push(None);
+        assert_eq!(placed, expected);
+        let no_width = TimeBuckets { width: Duration::ZERO, ..buckets };
+        assert_eq!(no_width.index_of(buckets.start), None);
+    }
+
+    #[test]
+    fn a_filters_range_narrows_to_a_bucket_or_misses_it() {
+        let t = Timestamp::from_micros;
+        let filter = EntryFilter {
+            command_type: Some("orders.create".to_owned()),
+            occurred_from: Some(t(10)),
+            occurred_before: Some(t(20)),
+            ..EntryFilter::default()
+        };
+        let range = |from, before| {
+            filter.occurred_within(t(from), t(before)).map(|narrowed| {
+                assert_eq!(narrowed.command_type, filter.command_type);
+                (narrowed.occurred_from, narrowed.occurred_before)
+            })
+        };
+        assert_eq!(range(0, 15), Some((Some(t(10)), Some(t(15)))));
+        assert_eq!(range(12, 30), Some((Some(t(12)), Some(t(20)))));
+        assert_eq!(range(0, 10), None);
+        assert_eq!(range(20, 30), None);
+        let every = EntryFilter::default().occurred_within(t(1), t(2));
+        let expected =
+            EntryFilter { occurred_from: Some(t(1)), occurred_before: Some(t(2)), ..EntryFilter::default() };
+        assert_eq!(every, Some(expected));
     }
 
     #[test]

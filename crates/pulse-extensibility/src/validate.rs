@@ -3,7 +3,7 @@
 use crate::entry::{DeadLetterEntry, DeadLetterId, Failure, NewDeadLetter};
 use crate::error::{Error, Result};
 use crate::fingerprint::fingerprint;
-use crate::query::EntryFilter;
+use crate::query::{EntryFilter, MAX_BUCKETS, TimeBuckets};
 use crate::schema::{
     MAX_COMMAND_TYPE_LEN, MAX_EXCEPTION_DETAILS_LEN, MAX_EXCEPTION_MESSAGE_LEN, MAX_EXCEPTION_TYPE_LEN,
     MAX_KEY_LEN, MAX_NOTE_LEN,
@@ -196,6 +196,53 @@ pub fn check_filter(filter: &EntryFilter) -> Result<()> {
         if let Some(instant) = instant {
             check_instant(field, instant)?;
         }
+    }
+    Ok(())
+}
+
+/// Checks histogram buckets: `start` in the supported range, `width` at least 1 µs and a whole
+/// number of microseconds, `count` from 1 to [`MAX_BUCKETS`], and the last instant of the last
+/// bucket (`start + count × width − 1 µs`) no later than [`Timestamp::MAX`].
+///
+/// # Errors
+///
+/// [`Error::InvalidInput`] naming `start`, `width` or `count`: `width` when one bucket already
+/// reaches past [`Timestamp::MAX`], `count` when the last one does.
+pub fn check_buckets(buckets: &TimeBuckets) -> Result<()> {
+    check_instant("start", buckets.start)?;
+    let width = buckets.width;
+    if width.is_zero() {
+        return Err(Error::invalid_input("width", "must be at least 1 µs"));
+    }
+    if !width.subsec_nanos().is_multiple_of(1000) {
+        return Err(Error::invalid_input(
+            "width",
+            format!("must be a whole number of microseconds, was {width:?}"),
+        ));
+    }
+    let count = buckets.count;
+    if !(1..=MAX_BUCKETS).contains(&count) {
+        return Err(Error::invalid_input(
+            "count",
+            format!("must be between 1 and {MAX_BUCKETS}, was {count}"),
+        ));
+    }
+    // In i128, where no width and count overflow.
+    let start = i128::from(buckets.start.as_micros());
+    let micros = i128::try_from(width.as_micros()).unwrap_or(i128::MAX);
+    let max = i128::from(Timestamp::MAX.as_micros());
+    let after_max = |n: u32| start.saturating_add(micros.saturating_mul(i128::from(n))) - 1 > max;
+    if after_max(1) {
+        return Err(Error::invalid_input(
+            "width",
+            format!("one bucket of {width:?} from {} reaches past {}", buckets.start, Timestamp::MAX),
+        ));
+    }
+    if after_max(count) {
+        return Err(Error::invalid_input(
+            "count",
+            format!("{count} buckets of {width:?} from {} reach past {}", buckets.start, Timestamp::MAX),
+        ));
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use pulse_extensibility::{
     Actor, Capabilities, CommandDeadLetterStatus as Status, DeadLetterBackend, DeadLetterEntry, DeadLetterId,
     EntryFilter, EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, ReplayRequest, ReplayRequestId,
-    Result, Scope, SortKey, SortOrder, Statistics, StoreReceipt, TenantId, Timestamp,
+    Result, Scope, SortKey, SortOrder, Statistics, StoreReceipt, TenantId, TimeBuckets, Timestamp,
 };
 
 /// A dead-letter store in memory. Clones share the same entries; nothing survives the process.
@@ -222,6 +222,26 @@ impl DeadLetterBackend for MemoryStore {
         let mut counts = Statistics::default();
         for entry in state.visible(scope).filter(|entry| filter.matches(entry)) {
             counts.add(entry.status, 1);
+        }
+        Ok(counts)
+    }
+
+    /// One pass over the entries under the lock, instead of the default's count per bucket.
+    async fn histogram(
+        &self,
+        scope: &Scope,
+        filter: &EntryFilter,
+        buckets: &TimeBuckets,
+    ) -> Result<Vec<u64>> {
+        let mut counts = vec![0; buckets.count as usize];
+        let Some(filter) = filter.occurred_within(buckets.start, buckets.end()) else {
+            return Ok(counts);
+        };
+        let state = self.state();
+        for entry in state.visible(scope).filter(|entry| filter.matches(entry)) {
+            if let Some(index) = buckets.index_of(entry.occurred_at) {
+                counts[index] += 1;
+            }
         }
         Ok(counts)
     }

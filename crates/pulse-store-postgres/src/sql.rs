@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use pulse_extensibility::{
     Actor, CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, EntryFilter, EntryQuery, Error,
     ReplayLease, ReplayRequest, ReplayRequestId, Resolution, Result, Scope, SortOrder, SqlIdentifier,
-    Timestamp, Uuid, columns, request_columns as rc,
+    TimeBuckets, Timestamp, Uuid, columns, request_columns as rc,
 };
 use sqlx::postgres::{PgArguments, Postgres};
 use sqlx::query::Query;
@@ -751,6 +751,34 @@ impl Names {
         self.push_scope(&mut b, scope)?;
         self.push_filter(&mut b, filter)?;
         b.push(&format!(" GROUP BY {status}"));
+        Ok(b.finish())
+    }
+
+    /// Entries in scope matching `filter` per bucket of `buckets`: columns `Bucket` (from 0) and
+    /// `Count`, for the buckets that have entries. `filter`'s latest-failure range must lie
+    /// within the buckets ([`EntryFilter::occurred_within`]): it is the range read from an index
+    /// by `OccurredAt`, and `width_bucket` places each entry by binary search over the buckets'
+    /// starts, exactly, in microseconds.
+    pub(crate) fn histogram(
+        &self,
+        scope: &Scope,
+        filter: &EntryFilter,
+        buckets: &TimeBuckets,
+    ) -> Result<Statement> {
+        let mut b = Builder::new();
+        let starts = (0..buckets.count)
+            .map(|index| datetime(buckets.bucket_start(index)))
+            .collect::<Result<Vec<DateTime<Utc>>>>()?;
+        let starts = b.param(starts)?;
+        b.push(&format!(
+            "SELECT width_bucket({}, {starts}::timestamptz[]) - 1 AS \"Bucket\", count(*)::int8 AS \"Count\" \
+             FROM {} WHERE TRUE",
+            col(columns::OCCURRED_AT),
+            self.entries
+        ));
+        self.push_scope(&mut b, scope)?;
+        self.push_filter(&mut b, filter)?;
+        b.push(" GROUP BY 1");
         Ok(b.finish())
     }
 

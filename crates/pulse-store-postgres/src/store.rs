@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use pulse_extensibility::{
     Actor, Capabilities, CommandDeadLetterStatus, DeadLetterBackend, DeadLetterEntry, DeadLetterId,
     EntryFilter, EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, ReplayRequest, ReplayRequestId,
-    Resolution, Result, Scope, SqlIdentifier, Statistics, StoreReceipt, TenantId, Timestamp, Uuid, columns,
-    request_columns as rc,
+    Resolution, Result, Scope, SqlIdentifier, Statistics, StoreReceipt, TenantId, TimeBuckets, Timestamp,
+    Uuid, columns, request_columns as rc,
 };
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
@@ -505,6 +505,34 @@ impl DeadLetterBackend for PostgresStore {
             .await
             .map_err(|e| map("count", e))?;
         status_counts(&rows)
+    }
+
+    async fn histogram(
+        &self,
+        scope: &Scope,
+        filter: &EntryFilter,
+        buckets: &TimeBuckets,
+    ) -> Result<Vec<u64>> {
+        let mut counts = vec![0; buckets.count as usize];
+        let Some(filter) = filter.occurred_within(buckets.start, buckets.end()) else {
+            return Ok(counts);
+        };
+        let rows = self
+            .names
+            .histogram(scope, &filter, buckets)?
+            .query()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map("histogram", e))?;
+        for row in &rows {
+            let index: i32 = row.try_get("Bucket").map_err(read)?;
+            let bucket = usize::try_from(index)
+                .ok()
+                .and_then(|index| counts.get_mut(index))
+                .ok_or_else(|| Error::corrupt(format!("a histogram returned bucket {index}")))?;
+            *bucket = narrow("count", row.try_get("Count").map_err(read)?)?;
+        }
+        Ok(counts)
     }
 
     async fn request_replay(

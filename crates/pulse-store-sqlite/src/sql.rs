@@ -2,11 +2,14 @@
 //!
 //! The table name reaches SQL only through [`SqlIdentifier::quoted`] (index names are the
 //! validated table name plus a fixed suffix, inside double quotes). Every value is a bound
-//! parameter.
+//! parameter, except statuses where a statement names them to match a partial index or to
+//! reach an index: integer literals from [`Status::as_i16`], the code's own constants.
+
+use std::collections::BTreeSet;
 
 use pulse_extensibility::{
     Actor, CommandDeadLetterStatus as Status, EntryFilter, EntryQuery, ReplayRequest, ReplayRequestId, Scope,
-    SortOrder, SqlIdentifier, TenantId, Timestamp, columns as c, request_columns as rc,
+    SortOrder, SqlIdentifier, TenantId, TimeBuckets, Timestamp, columns as c, request_columns as rc,
 };
 use rusqlite::types::Value;
 
@@ -268,6 +271,8 @@ pub(crate) struct Sql {
     expired_index: String,
     /// The index serving [`Sql::error_groups`].
     groups_index: String,
+    /// The indexes by failure time that serve [`Sql::histogram`].
+    time_indexes: TimeIndexes,
     select: String,
     /// `INSERT` statements of 1, 2, 4, ... [`MAX_INSERT_ROWS`] rows, by the base-2 logarithm
     /// of their row count.
@@ -291,6 +296,7 @@ impl Sql {
         let claimable_index = format!("\"{}_Claimable\"", table.as_str());
         let expired_index = format!("\"{}_ClaimExpired\"", table.as_str());
         let groups_index = format!("\"{}_Unresolved_Fingerprint\"", table.as_str());
+        let time_indexes = TimeIndexes::new(table);
         let counts = format!("\"{}_Counts\"", table.as_str());
         let requests = format!("\"{}_ReplayRequests\"", table.as_str());
         let table = table.quoted();
@@ -352,6 +358,7 @@ impl Sql {
             claimable_index,
             expired_index,
             groups_index,
+            time_indexes,
             select,
             inserts,
             find_key,
@@ -646,6 +653,61 @@ ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
         statement
     }
 
+    /// How many entries of `scope` match `filter` in each of `buckets`: rows of `(bucket index,
+    /// count)`, one per bucket. `filter`'s latest-failure range must lie within the buckets
+    /// ([`EntryFilter::occurred_within`]).
+    ///
+    /// Each bucket is counted by a range of its own over an index whose keys are the filter's
+    /// equalities and then `OccurredAt`, named with `INDEXED BY`: the entries in range are read
+    /// once, in index order, and never sorted to be grouped. Without statistics, the planner
+    /// would reach for the command-type or fingerprint index for every bucket, which reads all
+    /// of that command's or group's entries each time.
+    pub(crate) fn histogram(&self, scope: &Scope, filter: &EntryFilter, buckets: &TimeBuckets) -> Statement {
+        let mut statement = Statement::default();
+        let start = statement.bind(buckets.start.as_micros());
+        let width = statement.bind(buckets.width_micros());
+        let count = statement.bind(i64::from(buckets.count));
+        let from = statement.bind(filter.occurred_from.unwrap_or(buckets.start).as_micros());
+        let before = statement.bind(filter.occurred_before.unwrap_or_else(|| buckets.end()).as_micros());
+        let mut conditions = vec![
+            format!("{} >= max({start} + bucket.i * {width}, {from})", c::OCCURRED_AT),
+            format!("{} < min({start} + (bucket.i + 1) * {width}, {before})", c::OCCURRED_AT),
+        ];
+        scope_condition(&mut statement, &mut conditions, scope);
+        let others = EntryFilter {
+            statuses: Vec::new(),
+            occurred_from: None,
+            occurred_before: None,
+            ..filter.clone()
+        };
+        filter_conditions(&mut statement, &mut conditions, &others);
+        // Statuses as literals, without a unary `+`: the status indexes are walked status by
+        // status, and the partial index of unresolved entries needs its own condition, word for
+        // word, to be usable.
+        let statuses: BTreeSet<i16> = filter.statuses.iter().map(|status| status.as_i16()).collect();
+        if !statuses.is_empty() {
+            let list: Vec<String> = statuses.iter().map(i16::to_string).collect();
+            conditions.push(format!("{} IN ({})", c::STATUS, list.join(", ")));
+        }
+        let unresolved_only =
+            !statuses.is_empty() && filter.statuses.iter().all(|status| status.is_unresolved());
+        let index = if filter.fingerprint.is_some() && unresolved_only {
+            if !conditions.contains(&unresolved()) {
+                conditions.push(unresolved());
+            }
+            &self.groups_index
+        } else {
+            self.time_indexes.pick(scope.tenant().is_some(), !statuses.is_empty())
+        };
+        statement.sql = format!(
+            "WITH RECURSIVE bucket(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM bucket WHERE i + 1 < {count}) \
+             SELECT bucket.i, (SELECT count(*) FROM {} INDEXED BY {index}{}) FROM bucket",
+            self.table,
+            where_clause(&conditions),
+        );
+        statement
+    }
+
     /// The earliest due `ReplayRequestedAt` of a New entry of `scope` at `now`, or NULL. The
     /// status list repeats the claim index's, so SQLite reads that index.
     pub(crate) fn oldest_due_replay(&self, scope: &Scope, now: Timestamp) -> Statement {
@@ -724,6 +786,37 @@ ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
             id = c::ID,
         );
         statement
+    }
+}
+
+/// The indexes of migration 1 whose last keys are `(OccurredAt, Id)`, quoted.
+#[derive(Debug, Clone)]
+struct TimeIndexes {
+    all: String,
+    by_status: String,
+    by_tenant: String,
+    by_tenant_and_status: String,
+}
+
+impl TimeIndexes {
+    fn new(table: &SqlIdentifier) -> Self {
+        let index = |keys: &str| format!("\"{}_{keys}OccurredAt_Id\"", table.as_str());
+        Self {
+            all: index(""),
+            by_status: index("Status_"),
+            by_tenant: index("Tenant_"),
+            by_tenant_and_status: index("Tenant_Status_"),
+        }
+    }
+
+    /// The one led by the equalities a statement has: a tenant, statuses, both or neither.
+    fn pick(&self, tenant: bool, statuses: bool) -> &str {
+        match (tenant, statuses) {
+            (false, false) => &self.all,
+            (false, true) => &self.by_status,
+            (true, false) => &self.by_tenant,
+            (true, true) => &self.by_tenant_and_status,
+        }
     }
 }
 

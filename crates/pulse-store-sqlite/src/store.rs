@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use pulse_extensibility::{
     Actor, Capabilities, CommandDeadLetterStatus, DeadLetterBackend, DeadLetterEntry, DeadLetterId,
     EntryFilter, EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, ReplayRequest, ReplayRequestId,
-    Result, Scope, Statistics, StoreReceipt, Timestamp,
+    Result, Scope, Statistics, StoreReceipt, TimeBuckets, Timestamp,
 };
 use rusqlite::types::Value;
 use rusqlite::{
@@ -538,6 +538,34 @@ impl DeadLetterBackend for SqliteStore {
         .await
     }
 
+    async fn histogram(
+        &self,
+        scope: &Scope,
+        filter: &EntryFilter,
+        buckets: &TimeBuckets,
+    ) -> Result<Vec<u64>> {
+        const WHAT: &str = "counting entries per time bucket";
+        let mut counts = vec![0; buckets.count as usize];
+        let Some(filter) = filter.occurred_within(buckets.start, buckets.end()) else {
+            return Ok(counts);
+        };
+        let statement = self.inner.sql.histogram(scope, &filter, buckets);
+        self.read(WHAT, move |connection, _| {
+            let mut prepared = connection.prepare_cached(&statement.sql).context(WHAT)?;
+            let mut rows = prepared.query(params_from_iter(&statement.params)).context(WHAT)?;
+            while let Some(row) = rows.next().context(WHAT)? {
+                let index: i64 = row.get(0).context(WHAT)?;
+                let bucket = usize::try_from(index)
+                    .ok()
+                    .and_then(|index| counts.get_mut(index))
+                    .ok_or_else(|| Error::corrupt(format!("a histogram returned bucket {index}")))?;
+                *bucket = count(row.get(1).context(WHAT)?)?;
+            }
+            Ok(counts)
+        })
+        .await
+    }
+
     async fn request_replay(
         &self,
         scope: &Scope,
@@ -866,6 +894,17 @@ mod tests {
         };
         let oldest = SortOrder::OldestFirst;
         let newest = SortOrder::NewestFirst;
+        // A week by the hour; each bucket a range of an index ending in (OccurredAt, Id).
+        let week = TimeBuckets::new(now, Duration::from_secs(3600), 168);
+        let unresolved = [Status::New, Status::Replaying];
+        let histogram = |scope: &Scope, statuses: &[Status], fingerprint: Option<&str>| {
+            let filter = EntryFilter {
+                statuses: statuses.to_vec(),
+                fingerprint: fingerprint.map(|fingerprint| Fingerprint::from_stored(fingerprint.to_owned())),
+                ..EntryFilter::default()
+            };
+            sql.histogram(scope, &filter, &week)
+        };
         let cases = [
             ("pending", listing(&Scope::AllTenants, &[Status::New], oldest, None), "Status_OccurredAt_Id"),
             (
@@ -885,6 +924,39 @@ mod tests {
             ("claiming", sql.claim_candidates(&Scope::AllTenants, now, 10), "Claimable"),
             ("claiming expired leases", sql.claim_candidates(&Scope::AllTenants, now, 10), "ClaimExpired"),
             ("purging", sql.purge(&Scope::AllTenants, now, 10), "Status_ResolvedAt"),
+            ("a histogram", histogram(&Scope::AllTenants, &[], None), "OccurredAt_Id"),
+            ("a tenant's histogram", histogram(&tenant, &[], None), "Tenant_OccurredAt_Id"),
+            (
+                "a histogram of unresolved entries",
+                histogram(&Scope::AllTenants, &unresolved, None),
+                "Status_OccurredAt_Id",
+            ),
+            (
+                "a tenant's histogram of New entries",
+                histogram(&tenant, &[Status::New], None),
+                "Tenant_Status_OccurredAt_Id",
+            ),
+            (
+                "an error group's histogram",
+                histogram(&Scope::AllTenants, &unresolved, Some("0123456789abcdef")),
+                "Unresolved_Fingerprint",
+            ),
+            (
+                "an error group's histogram of Replaying entries in a tenant",
+                histogram(&tenant, &[Status::Replaying], Some("0123456789abcdef")),
+                "Unresolved_Fingerprint",
+            ),
+            (
+                "a command type's histogram",
+                {
+                    let filter = EntryFilter {
+                        command_type: Some("orders.create".to_owned()),
+                        ..EntryFilter::default()
+                    };
+                    sql.histogram(&Scope::AllTenants, &filter, &week)
+                },
+                "OccurredAt_Id",
+            ),
         ];
         let names: Vec<(&str, &str)> = cases.iter().map(|(name, _, index)| (*name, *index)).collect();
         let statements: Vec<sql::Statement> = cases.into_iter().map(|(_, statement, _)| statement).collect();

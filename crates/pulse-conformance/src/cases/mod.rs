@@ -20,6 +20,7 @@ pub mod edges;
 pub mod edit;
 pub mod groups;
 pub mod handles;
+pub mod histogram;
 pub mod idempotency;
 pub mod list;
 pub mod primitives;
@@ -105,6 +106,14 @@ macro_rules! for_each_case {
                 error_groups_leave_out_terminal_entries,
                 error_groups_are_largest_first_and_limited,
                 error_groups_reject_limits_outside_1_to_1000,
+            ],
+            histogram: [
+                histogram_buckets_are_half_open,
+                histogram_applies_the_filter,
+                histogram_intersects_the_filters_time_range,
+                histogram_counts_only_the_scopes_tenant,
+                histogram_equals_the_counts_of_its_buckets,
+                histogram_rejects_bad_buckets,
             ],
             replay: [
                 begin_replay_takes_a_lease,

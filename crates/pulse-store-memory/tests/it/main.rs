@@ -1,4 +1,7 @@
-//! The memory store against the whole conformance suite.
+//! The memory store against the whole conformance suite, and the trait's default `histogram`
+//! (`default_histogram`) against it too.
+
+mod default_histogram;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

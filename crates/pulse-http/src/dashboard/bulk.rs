@@ -99,7 +99,7 @@ pub(crate) async fn preview(ui: Ui, RawQuery(query): RawQuery) -> Result<Markup,
         h1 { (action.verb()) " every New entry of a selection" }
         section.card aria-labelledby="dry-run" {
             h2 #dry-run { "Dry run" }
-            p {
+            p #plan-summary {
                 strong { (layout::count(entries)) } " New "
                 (if entries == 1 { "entry" } else { "entries" }) " would "
                 (action.name())

@@ -12,8 +12,8 @@ pub(crate) const HOUR_MICROS: i64 = 3_600_000_000;
 /// midnight. Each bar names its hour and count for a pointer or a screen reader.
 pub(crate) fn hourly(start: Timestamp, counts: &[u64], label: &str) -> Markup {
     const WIDTH: f64 = 1000.0;
-    const HEIGHT: f64 = 150.0;
-    const PLOT: f64 = 128.0;
+    const HEIGHT: f64 = 100.0;
+    const PLOT: f64 = 90.0;
     let peak = counts.iter().copied().max().unwrap_or(0).max(1);
     let slot = WIDTH / counts.len().max(1) as f64;
     let total: u64 = counts.iter().sum();

@@ -100,12 +100,12 @@ fn filters(base: &Base, pairs: &[(String, String)]) -> Markup {
                     label { input type="checkbox" name="status" value=(status) checked[has("status", status)]; " " (label) }
                 }
             }
-            (text("command_type", "Command type", "orders.place"))
-            (text("exception_type", "Error type", "PaymentDeclined"))
+            (text("command_type", "Command type", "e.g. orders.place"))
+            (text("exception_type", "Error type", "e.g. PaymentDeclined"))
             (text("fingerprint", "Error group", "16 hex digits"))
-            (text("occurred_from", "Failed from (UTC)", "2026-11-28T00:00:00Z"))
-            (text("occurred_before", "Failed before (UTC)", "2026-11-29T00:00:00Z"))
-            (text("request", "Replay request", "request id"))
+            (text("occurred_from", "Failed from (UTC)", "e.g. 2026-11-28T00:00:00Z"))
+            (text("occurred_before", "Failed before (UTC)", "e.g. 2026-11-29T00:00:00Z"))
+            (text("request", "Replay request", "a request's id"))
             div.field {
                 label for="f-pending" { "Replay pending" }
                 select #f-pending name="replay_pending" {

@@ -152,6 +152,17 @@ pub(crate) fn instant(at: Timestamp) -> Markup {
     }
 }
 
+/// An instant as how long ago it was, the exact instant in its title and for machines.
+pub(crate) fn when(now: Timestamp, at: Timestamp) -> Markup {
+    let exact = at.to_datetime();
+    html! {
+        time datetime=(exact.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            title=(exact.format("%Y-%m-%d %H:%M:%S UTC")) {
+            (ago(now, at))
+        }
+    }
+}
+
 /// A duration in the two largest units that matter: `3 d 4 h`, `12 min 5 s`.
 pub(crate) fn age(duration: Duration) -> String {
     let seconds = duration.as_secs();

@@ -1,7 +1,12 @@
 //! `ui`: the overview. What is failing, how much, since when, and what is being replayed.
 
+use std::time::Duration;
+
 use maud::{Markup, html};
-use pulse::{CommandDeadLetterStatus, DeadLetters, EntryFilter, ErrorGroup, HealthStatus, Result, Timestamp};
+use pulse::{
+    CommandDeadLetterStatus, DeadLetters, EntryFilter, ErrorGroup, HealthStatus, Result, TimeBuckets,
+    Timestamp,
+};
 
 use super::chart::{self, HOUR_MICROS};
 use super::layout::{self, Nav};
@@ -16,27 +21,6 @@ const TOP_GROUPS: u32 = 5;
 /// Replay requests shown, newest first.
 const LATEST_REQUESTS: u32 = 5;
 
-/// How many entries of `filter` last failed in each of `buckets` consecutive spans of `width`
-/// microseconds from `start`: one count query per chart.
-pub(crate) async fn histogram(
-    dead_letters: &DeadLetters,
-    filter: &EntryFilter,
-    start: Timestamp,
-    width: i64,
-    buckets: u32,
-) -> Result<Vec<u64>> {
-    let mut counts = Vec::with_capacity(buckets as usize);
-    for i in 0..i64::from(buckets) {
-        let filter = EntryFilter {
-            occurred_from: Some(Timestamp::from_micros(start.as_micros() + i * width)),
-            occurred_before: Some(Timestamp::from_micros(start.as_micros() + (i + 1) * width)),
-            ..filter.clone()
-        };
-        counts.push(dead_letters.count(&filter).await?.total);
-    }
-    Ok(counts)
-}
-
 /// The first hour of the chart ending with the current hour.
 fn chart_start(now: Timestamp) -> Timestamp {
     let hour = now.as_micros().div_euclid(HOUR_MICROS) * HOUR_MICROS;
@@ -50,7 +34,8 @@ pub(crate) async fn page(ui: Ui) -> Result<Markup, UiError> {
     let stats = dead_letters.statistics().await?;
     let health = ui.state.health_check().check(dead_letters).await;
     let start = chart_start(now);
-    let hourly = histogram(dead_letters, &EntryFilter::default(), start, HOUR_MICROS, CHART_HOURS).await?;
+    let hours = TimeBuckets::new(start, Duration::from_secs(3600), CHART_HOURS);
+    let hourly = dead_letters.histogram(&EntryFilter::default(), &hours).await?;
     let groups = dead_letters.error_groups(TOP_GROUPS).await?;
     let mut trends = Vec::with_capacity(groups.len());
     for group in &groups {
@@ -79,16 +64,16 @@ pub(crate) async fn page(ui: Ui) -> Result<Markup, UiError> {
             div.stat { dt { "Replaying" } dd { a href=(status_link("replaying")) { (layout::count(stats.replaying)) } } }
             div.stat { dt { "Resolved" } dd { a href=(status_link("resolved")) { (layout::count(stats.resolved)) } } }
             div.stat { dt { "Dismissed" } dd { a href=(status_link("dismissed")) { (layout::count(stats.dismissed)) } } }
-        }
-        section.card aria-labelledby="health" {
-            h2 #health { "Health: " (health_status(health.status)) }
-            dl.facts {
-                dt { "Oldest unresolved failure" }
-                dd { (health.oldest_unresolved_age.map_or_else(|| "none".to_owned(), |age| format!("{} ago", layout::age(age)))) }
-                dt { "Longest wait for a worker" }
-                dd { (health.oldest_replay_wait.map_or_else(|| "none".to_owned(), layout::age)) }
-                @for breach in &health.breaches { dt { "Threshold exceeded" } dd { (breach) } }
-                @if let Some(error) = &health.error { dt { "Store error" } dd.error { (error) } }
+            div.stat.health-card {
+                dt { "Health" }
+                dd { (health_status(health.status)) }
+                dd.detail {
+                    "Oldest unresolved: "
+                    (health.oldest_unresolved_age.map_or_else(|| "none".to_owned(), |age| format!("{} ago", layout::age(age))))
+                }
+                dd.detail { "Longest wait for a worker: " (health.oldest_replay_wait.map_or_else(|| "none".to_owned(), layout::age)) }
+                @for breach in &health.breaches { dd.detail.error { (breach) } }
+                @if let Some(error) = &health.error { dd.detail.error { (error) } }
             }
         }
         section.card aria-labelledby="per-hour" {
@@ -119,7 +104,7 @@ async fn trend(dead_letters: &DeadLetters, group: &ErrorGroup, start: Timestamp)
         statuses: vec![CommandDeadLetterStatus::New, CommandDeadLetterStatus::Replaying],
         ..EntryFilter::default()
     };
-    histogram(dead_letters, &filter, start, 24 * HOUR_MICROS, 7).await
+    dead_letters.histogram(&filter, &TimeBuckets::new(start, Duration::from_secs(24 * 3600), 7)).await
 }
 
 /// A health status in words, with its class for colour.
@@ -134,6 +119,7 @@ fn health_status(status: HealthStatus) -> Markup {
 
 /// Error groups as a table: what failed, how often, when, with each group's trend.
 pub(crate) fn groups_table(ui: &Ui, groups: &[ErrorGroup], trends: &[Vec<u64>]) -> Markup {
+    let now = ui.dead_letters.now();
     html! {
         @if groups.is_empty() {
             p.muted { "Nothing unresolved." }
@@ -158,7 +144,7 @@ pub(crate) fn groups_table(ui: &Ui, groups: &[ErrorGroup], trends: &[Vec<u64>]) 
                             @if let Some(trend) = trends.get(i) {
                                 td { (chart::sparkline(trend, "Unresolved entries per day, oldest first")) }
                             }
-                            td { (layout::instant(group.last_seen)) }
+                            td { (layout::when(now, group.last_seen)) }
                         }
                     }
                 }

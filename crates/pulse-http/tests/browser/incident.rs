@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use pulse::{
-    Command, CommandRegistry, DeadLetterId, DeadLetters, Failure, HandlerError, ManualClock, NewDeadLetter, Pulse,
-    ReplayWorker, Resolution, TenantId, Timestamp, WorkerHandle, WorkerOptions,
+    Command, CommandRegistry, DeadLetterId, DeadLetters, Failure, HandlerError, ManualClock, NewDeadLetter,
+    Pulse, ReplayWorker, Resolution, TenantId, Timestamp, WorkerHandle, WorkerOptions,
 };
 use pulse_http::{AdminApi, Principal, Role, TokenAuthorizer};
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,8 @@ pub(crate) struct Incident {
     pub(crate) url: String,
     /// The store over every tenant, on the incident's clock.
     pub(crate) dead_letters: DeadLetters,
+    /// The clock everything runs on: it moves only when a test moves it.
+    pub(crate) clock: Arc<ManualClock>,
     worker: Option<WorkerHandle>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -105,8 +107,11 @@ impl Incident {
         clock.set(now());
 
         let pulse = Pulse::new(dead_letters.clone(), registry());
-        let worker =
-            ReplayWorker::new(pulse.clone(), WorkerOptions::default().poll_interval(Duration::from_millis(50))).spawn();
+        let worker = ReplayWorker::new(
+            pulse.clone(),
+            WorkerOptions::default().poll_interval(Duration::from_millis(50)),
+        )
+        .spawn();
         let api = AdminApi::new(dead_letters.clone(), authorizer()).with_replayer(pulse);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let url = format!("http://{}/pulse/ui", listener.local_addr().expect("the bound address"));
@@ -115,7 +120,15 @@ impl Incident {
         let server = tokio::spawn(pulse_http::serve(listener, app, async move {
             let _ = stopped.await;
         }));
-        Self { url, dead_letters, worker: Some(worker), stop: Some(stop), server: Some(server), _guard: guard }
+        Self {
+            url,
+            dead_letters,
+            clock,
+            worker: Some(worker),
+            stop: Some(stop),
+            server: Some(server),
+            _guard: guard,
+        }
     }
 
     /// The URL of dashboard page `path` (`""` for the overview).
@@ -195,7 +208,11 @@ const WAVES: &[Wave] = &[
         exception_type: "PaymentDeclined",
         message: |n| format!("card declined by issuer for order {} (code 51)", 48_000 + n),
         payload: |n| {
-            format!(r#"{{"order_id":{},"amount_cents":{},"currency":"EUR"}}"#, 48_000 + n, 1_999 + n % 50 * 100)
+            format!(
+                r#"{{"order_id":{},"amount_cents":{},"currency":"EUR"}}"#,
+                48_000 + n,
+                1_999 + n % 50 * 100
+            )
         },
         tenant: |n| if n % 3 == 0 { "globex" } else { "acme" },
         per_hour: 1_200,
@@ -263,7 +280,10 @@ async fn seed(dead_letters: &DeadLetters, clock: &ManualClock) {
     clock.set(now());
     let quiet = dead_letters
         .list(pulse::ListQuery {
-            filter: pulse::EntryFilter { command_type: Some("invoices.send".to_owned()), ..Default::default() },
+            filter: pulse::EntryFilter {
+                command_type: Some("invoices.send".to_owned()),
+                ..Default::default()
+            },
             order: pulse::SortOrder::OldestFirst,
             limit: 60,
             cursor: None,
@@ -272,7 +292,10 @@ async fn seed(dead_letters: &DeadLetters, clock: &ManualClock) {
         .expect("list the quiet days");
     let ids: Vec<DeadLetterId> = quiet.entries.iter().map(|entry| entry.id).collect();
     for id in &ids[..40] {
-        dead_letters.resolve(*id, Resolution::HandledExternally, Some("resent by hand".to_owned())).await.expect("resolve");
+        dead_letters
+            .resolve(*id, Resolution::HandledExternally, Some("resent by hand".to_owned()))
+            .await
+            .expect("resolve");
     }
     for id in &ids[40..] {
         dead_letters.dismiss(*id, Some("customer closed the account".to_owned())).await.expect("dismiss");

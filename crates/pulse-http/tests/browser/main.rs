@@ -5,9 +5,9 @@
 //! chromedriver are installed and installs axe-core. Without a browser the tests fail, saying how
 //! to install one; they never skip.
 
+mod dashboard;
 mod driver;
 mod harness;
-mod dashboard;
 mod incident;
 #[path = "../support/store.rs"]
 mod store;

@@ -17,7 +17,7 @@ use crate::problem::ApiError;
 const MOST_GROUPS: u32 = 1000;
 
 /// The entries a group's page breaks down by tenant: the newest this many.
-const BREAKDOWN: u32 = 1000;
+const BREAKDOWN: u32 = 200;
 
 /// How the list is sorted.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]

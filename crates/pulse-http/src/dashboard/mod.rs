@@ -112,7 +112,15 @@ async fn frame(mut request: Request, next: Next) -> Response {
         .then(|| request.extensions().get::<OriginalUri>().map(|uri| uri.to_string()))
         .flatten();
     request.extensions_mut().insert(base.clone());
-    let mut response = next.run(request).await;
+    // A form another site sends is refused before it reaches a handler, sign-in included; the
+    // CSRF token and the `SameSite` cookie refuse it again on every other form.
+    let cross_site = request.headers().get("sec-fetch-site").is_some_and(|site| site == "cross-site");
+    let mut response = if request.method() == Method::POST && cross_site {
+        UiError::from(ApiError::Forbidden("a form from another site is never accepted".to_owned()))
+            .into_response()
+    } else {
+        next.run(request).await
+    };
     if response.extensions().get::<NeedsSignIn>().is_some() {
         let target = match back {
             Some(back) => format!(

@@ -125,6 +125,18 @@ pub(crate) async fn the_dashboard_signs_in_and_serves_every_page(env: &Env) {
         )
         .await;
     assert!(over_tls.header("set-cookie").unwrap().ends_with("; HttpOnly; SameSite=Strict; Secure"));
+    // A form sent from another site is refused, whatever it carries.
+    let cross_site = server
+        .send(
+            server
+                .request(Method::POST, "ui/sign-in")
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header("sec-fetch-site", "cross-site")
+                .body(format!("token={OPERATOR}")),
+        )
+        .await;
+    assert_eq!(cross_site.status, StatusCode::FORBIDDEN);
+    assert!(cross_site.header("set-cookie").is_none());
     // A `next` outside the dashboard is never followed.
     let elsewhere =
         post_form(&server, "ui/sign-in", None, &[("token", OPERATOR), ("next", "https://evil.test/")]).await;

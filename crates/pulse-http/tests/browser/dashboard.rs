@@ -255,6 +255,9 @@ pub(crate) async fn pages_work_without_javascript(incident: &Incident) {
 pub(crate) async fn screenshots_of_each_page(incident: &Incident) {
     let browser = Browser::open().await;
     assert_eq!(browser.viewport().await, (1280, 800));
+    browser.goto(&incident.page("sign-in")).await;
+    browser.screenshot("sign-in").await;
+    browser.assert_accessible("sign-in").await;
     sign_in(&browser, incident, ADMIN).await;
 
     // The carrier's failures replayed at 2 a second; 15 seconds later, 31 of 60 have run.
@@ -274,8 +277,12 @@ pub(crate) async fn screenshots_of_each_page(incident: &Incident) {
     browser.screenshot("overview").await;
     browser.assert_accessible("overview, every tenant").await;
 
+    browser.goto(&incident.page("requests")).await;
+    browser.assert_accessible("replay requests").await;
+
     browser.goto(&incident.page("groups")).await;
     browser.screenshot("groups").await;
+    browser.assert_accessible("error groups").await;
     browser.click(By::LinkText("PaymentDeclined")).await;
     browser.wait_for(By::Css("#group-entries")).await;
     browser.screenshot("group").await;
@@ -283,6 +290,9 @@ pub(crate) async fn screenshots_of_each_page(incident: &Incident) {
 
     browser.goto(&incident.page("entries?status=new&exception_type=PaymentDeclined")).await;
     browser.screenshot("entries").await;
+    browser.goto(&incident.page("entries/00000000-0000-7000-8000-000000000000")).await;
+    assert_eq!(browser.text(By::Css("h1")).await, "Not Found");
+    browser.assert_accessible("an error page").await;
 
     let ship =
         entries(&incident.dead_letters, of_type("orders.ship", CommandDeadLetterStatus::New)).await.remove(0);

@@ -404,7 +404,19 @@ impl Sql {
         let mut statement = Statement::default();
         let mut conditions = Vec::new();
         scope_condition(&mut statement, &mut conditions, &query.scope);
-        filter_conditions(&mut statement, &mut conditions, &query.filter);
+        filter_conditions(&mut statement, &mut conditions, &query.filter, Reading::InOrder);
+        // An error group's unresolved entries are read from the group's partial index, in
+        // order; it needs its own condition, word for word, to be usable. Otherwise the
+        // planner reads every entry of the group, in any status, and sorts them.
+        let group = query.filter.fingerprint.is_some()
+            && !query.filter.statuses.is_empty()
+            && query.filter.statuses.iter().all(|status| status.is_unresolved());
+        let indexed = if group {
+            conditions.push(unresolved());
+            format!(" INDEXED BY {}", self.groups_index)
+        } else {
+            String::new()
+        };
         let direction = match query.order {
             SortOrder::OldestFirst => "ASC",
             SortOrder::NewestFirst => "DESC",
@@ -421,7 +433,7 @@ impl Sql {
         let limit = statement.bind(i64::from(query.limit));
         let offset = statement.bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
         statement.sql = format!(
-            "{}{} ORDER BY {} {direction}, {} {direction} LIMIT {limit} OFFSET {offset}",
+            "{}{indexed}{} ORDER BY {} {direction}, {} {direction} LIMIT {limit} OFFSET {offset}",
             self.select,
             where_clause(&conditions),
             c::OCCURRED_AT,
@@ -503,7 +515,7 @@ ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
         let by = statement.bind(request.requested_by.as_ref().map(|actor| actor.as_str().to_owned()));
         let mut conditions = vec![format!("{} IS NULL", c::REPLAY_REQUESTED_AT)];
         scope_condition(&mut statement, &mut conditions, scope);
-        filter_conditions(&mut statement, &mut conditions, filter);
+        filter_conditions(&mut statement, &mut conditions, filter, Reading::InOrder);
         // The slot of the n-th entry (from 0) is `at + ceil(n * 1e6 / pace)` microseconds, as
         // `ReplayRequest::slot` computes it.
         statement.sql = format!(
@@ -643,7 +655,7 @@ ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
         let mut statement = Statement::default();
         let mut conditions = Vec::new();
         scope_condition(&mut statement, &mut conditions, scope);
-        filter_conditions(&mut statement, &mut conditions, filter);
+        filter_conditions(&mut statement, &mut conditions, filter, Reading::Counting);
         statement.sql = format!(
             "SELECT {status}, count(*) FROM {}{} GROUP BY {status}",
             self.table,
@@ -680,7 +692,7 @@ ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
             occurred_before: None,
             ..filter.clone()
         };
-        filter_conditions(&mut statement, &mut conditions, &others);
+        filter_conditions(&mut statement, &mut conditions, &others, Reading::Counting);
         // Statuses as literals, without a unary `+`: the status indexes are walked status by
         // status, and the partial index of unresolved entries needs its own condition, word for
         // word, to be usable.
@@ -836,14 +848,31 @@ fn scope_condition(statement: &mut Statement, conditions: &mut Vec<String>, scop
     }
 }
 
-fn filter_conditions(statement: &mut Statement, conditions: &mut Vec<String>, filter: &EntryFilter) {
+/// Whether a statement reads entries in `(OccurredAt, Id)` order, or only counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    InOrder,
+    Counting,
+}
+
+fn filter_conditions(
+    statement: &mut Statement,
+    conditions: &mut Vec<String>,
+    filter: &EntryFilter,
+    reading: Reading,
+) {
     if !filter.statuses.is_empty() {
         let statuses: Vec<String> =
             filter.statuses.iter().map(|status| statement.bind(i64::from(status.as_i16()))).collect();
         // One status is an equality the (Status, OccurredAt, Id) indexes serve in order. Several
         // are not: the planner would read every entry in them and sort, so the unary `+` keeps
-        // it off the status indexes and it walks (OccurredAt, Id) in order instead.
-        let column = if statuses.len() == 1 { c::STATUS.to_owned() } else { format!("+{}", c::STATUS) };
+        // it off the status indexes and it walks (OccurredAt, Id) in order instead. A count has
+        // no order to keep: there the statuses are ranges of the (…, Status) indexes.
+        let column = if statuses.len() == 1 || reading == Reading::Counting {
+            c::STATUS.to_owned()
+        } else {
+            format!("+{}", c::STATUS)
+        };
         conditions.push(format!("{column} IN ({})", statuses.join(", ")));
     }
     if let Some(command_type) = &filter.command_type {

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use futures_util::future::try_join_all;
 use maud::{Markup, html};
 use pulse::{
-    CommandDeadLetterStatus, DeadLetters, EntryFilter, ErrorGroup, HealthStatus, Result, TimeBuckets,
-    Timestamp,
+    CommandDeadLetterStatus, DeadLetters, EntryFilter, ErrorGroup, HealthStatus, ReplayProgress, Result,
+    TimeBuckets, Timestamp,
 };
 
 use super::chart::{self, HOUR_MICROS};
@@ -31,20 +32,18 @@ fn chart_start(now: Timestamp) -> Timestamp {
 pub(crate) async fn page(ui: Ui) -> Result<Markup, UiError> {
     let dead_letters = &ui.dead_letters;
     let now = dead_letters.now();
-    let stats = dead_letters.statistics().await?;
-    let health = ui.state.health_check().check(dead_letters).await;
     let start = chart_start(now);
     let hours = TimeBuckets::new(start, Duration::from_secs(3600), CHART_HOURS);
-    let hourly = dead_letters.histogram(&EntryFilter::default(), &hours).await?;
-    let groups = dead_letters.error_groups(TOP_GROUPS).await?;
-    let mut trends = Vec::with_capacity(groups.len());
-    for group in &groups {
-        trends.push(trend(dead_letters, group, start).await?);
-    }
-    let mut requests = Vec::new();
-    for request in dead_letters.replay_requests(None, LATEST_REQUESTS).await? {
-        requests.push(dead_letters.replay_progress(request.id).await?);
-    }
+    let every_entry = EntryFilter::default();
+    // Independent reads, run at once: the page takes as long as the slowest, not their sum.
+    let health_check = ui.state.health_check();
+    let (stats, health, hourly, (groups, trends), requests) = tokio::try_join!(
+        dead_letters.statistics(),
+        async { Ok(health_check.check(dead_letters).await) },
+        dead_letters.histogram(&every_entry, &hours),
+        largest_groups(dead_letters, start),
+        latest_requests(dead_letters),
+    )?;
     let unresolved = stats.new + stats.replaying;
     let base = &ui.base;
     let status_link = |status: &str| base.to(&format!("entries?status={status}"));
@@ -95,6 +94,22 @@ pub(crate) async fn page(ui: Ui) -> Result<Markup, UiError> {
         }
     };
     Ok(layout::page(&ui, Nav::Overview, "Overview", &body))
+}
+
+/// The largest error groups, each with its trend.
+async fn largest_groups(
+    dead_letters: &DeadLetters,
+    start: Timestamp,
+) -> Result<(Vec<ErrorGroup>, Vec<Vec<u64>>)> {
+    let groups = dead_letters.error_groups(TOP_GROUPS).await?;
+    let trends = try_join_all(groups.iter().map(|group| trend(dead_letters, group, start))).await?;
+    Ok((groups, trends))
+}
+
+/// The latest replay requests, each with its progress.
+async fn latest_requests(dead_letters: &DeadLetters) -> Result<Vec<ReplayProgress>> {
+    let requests = dead_letters.replay_requests(None, LATEST_REQUESTS).await?;
+    try_join_all(requests.iter().map(|request| dead_letters.replay_progress(request.id))).await
 }
 
 /// A group's unresolved entries per day over the chart's 7 days.

@@ -43,6 +43,7 @@ mod scenarios {
 on_every_store!(
     capture_after_retries_keeps_the_whole_failure,
     permanent_errors_skip_the_retries,
+    a_permanent_error_inside_anyhow_stays_permanent,
     duplicate_delivery_is_stored_once,
     failed_replay_counts_an_attempt_on_the_same_entry,
     successful_replay_resolves,

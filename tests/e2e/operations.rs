@@ -66,7 +66,7 @@ pub(crate) fn bank_runtime(
             let _ = bank.entered.send(refund.refund);
             match behaviour {
                 Behaviour::Complete { fail_odd: true } if refund.refund % 2 == 1 => {
-                    return Err(HandlerError::from(Rejected(refund.refund)));
+                    return Err(HandlerError::transient(Rejected(refund.refund)));
                 }
                 Behaviour::Complete { .. } => {}
                 Behaviour::Gated => bank.gate.acquire().await.expect("the gate stays open").forget(),

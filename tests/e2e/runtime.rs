@@ -67,7 +67,7 @@ impl Gateway {
         }
         if !self.up.load(Ordering::SeqCst) {
             let cause = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection reset");
-            return Err(GatewayError { invoice: command.invoice, cause }.into());
+            return Err(HandlerError::transient(GatewayError { invoice: command.invoice, cause }));
         }
         self.charged.lock().unwrap().push(command);
         Ok(())
@@ -164,6 +164,25 @@ pub(crate) async fn permanent_errors_skip_the_retries(env: &Env) {
     assert_eq!(gateway.calls(), 1);
     let entry = only_entry(&pulse).await;
     assert_eq!((entry.attempt_count, entry.exception_message.as_str()), (1, "card of invoice 8 is blocked"));
+}
+
+/// A handler returning `anyhow::Result` marks an error permanent with `HandlerError`, and it
+/// stays permanent through the `anyhow::Error` (the `anyhow` feature).
+pub(crate) async fn a_permanent_error_inside_anyhow_stays_permanent(env: &Env) {
+    let mut registry = CommandRegistry::new();
+    registry.register(|charge: ChargeCard| async move {
+        let error = anyhow::anyhow!("no card on file for invoice {}", charge.invoice);
+        Err::<(), anyhow::Error>(HandlerError::permanent(error).named("billing.no_card").into())
+    });
+    let pulse = Pulse::new(env.dead_letters(), registry);
+    let error = pulse.dispatch(charge(9)).await.unwrap_err();
+    assert!(error.is_permanent());
+    assert_eq!(error.name(), "billing.no_card");
+    let entry = only_entry(&pulse).await;
+    assert_eq!(
+        (entry.attempt_count, entry.exception_type.as_str(), entry.exception_message.as_str()),
+        (1, "billing.no_card", "no card on file for invoice 9")
+    );
 }
 
 /// The same message delivered twice and failing twice is stored once.

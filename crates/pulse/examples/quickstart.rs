@@ -86,20 +86,17 @@ async fn main() -> anyhow::Result<()> {
     // Register the handlers. The runtime retries each command 3 times, 50 ms apart and more.
     let gateway = Arc::new(Gateway::default());
     let mut registry = CommandRegistry::new();
-    let charging = gateway.clone();
-    registry.register(move |charge: ChargeCard| {
-        let gateway = charging.clone();
-        async move {
-            gateway.calls.fetch_add(1, Ordering::SeqCst);
-            if charge.invoice == 8 {
-                return Err(HandlerError::permanent(CardDeclined(charge.invoice)));
-            }
-            if !gateway.up.load(Ordering::SeqCst) {
-                return Err(GatewayUnavailable(charge.invoice).into());
-            }
-            println!("    charged invoice {} ({} cents)", charge.invoice, charge.amount_cents);
-            Ok(())
+    // The handler gets its own clone of the shared gateway with every command.
+    registry.register_with(gateway.clone(), |gateway: Arc<Gateway>, charge: ChargeCard| async move {
+        gateway.calls.fetch_add(1, Ordering::SeqCst);
+        if charge.invoice == 8 {
+            return Err(HandlerError::permanent(CardDeclined(charge.invoice)));
         }
+        if !gateway.up.load(Ordering::SeqCst) {
+            return Err(HandlerError::transient(GatewayUnavailable(charge.invoice)));
+        }
+        println!("    charged invoice {} ({} cents)", charge.invoice, charge.amount_cents);
+        Ok(())
     });
     registry
         .register(|order: CreateOrder| async move {

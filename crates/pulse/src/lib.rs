@@ -56,3 +56,8 @@ pub use runtime::replay::{ReplayContext, current_replay};
 pub use runtime::retention::{AutoDismissRule, RetentionPolicy, SweepReport, Sweeper, SweeperHandle};
 pub use runtime::retry::RetryPolicy;
 pub use runtime::worker::{ReplayWorker, WorkerHandle, WorkerOptions, WorkerTally};
+
+/// README.md's example, compiled and run as a doctest so that it never drifts from the code.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

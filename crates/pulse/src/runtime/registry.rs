@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use pulse_extensibility::{
-    CommandDispatcher, DeadLetterEntry, Failure, JsonSerializer, MAX_COMMAND_TYPE_LEN, PayloadSerializer,
+    BoxError, CommandDispatcher, DeadLetterEntry, Failure, JsonSerializer, MAX_COMMAND_TYPE_LEN,
+    PayloadSerializer,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -108,6 +109,11 @@ impl<S: PayloadSerializer + 'static> CommandRegistry<S> {
 
     /// Registers `handler` for command `C`.
     ///
+    /// The handler returns `Result<(), E>` for any error that converts into a boxed error: a
+    /// `std::error::Error + Send + Sync`, an `anyhow::Error`, a `Box<dyn Error + Send + Sync>`
+    /// or a [`HandlerError`] (which says whether retrying can help; anything else is transient).
+    /// [`Self::register_with`] hands the handler shared state instead of a closure's captures.
+    ///
     /// # Panics
     ///
     /// When `C::NAME` is already registered, is empty, only whitespace or longer than 500
@@ -117,7 +123,7 @@ impl<S: PayloadSerializer + 'static> CommandRegistry<S> {
         C: Command,
         F: Fn(C) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<HandlerError> + 'static,
+        E: Into<BoxError> + 'static,
     {
         assert!(
             !C::NAME.trim().is_empty() && C::NAME.chars().count() <= MAX_COMMAND_TYPE_LEN,
@@ -128,7 +134,7 @@ impl<S: PayloadSerializer + 'static> CommandRegistry<S> {
         assert!(!self.commands.contains_key(C::NAME), "command {:?} is registered twice", C::NAME);
         let typed: TypedHandler<C> = Arc::new(move |command: C| {
             let running = handler(command);
-            Box::pin(async move { running.await.map_err(Into::into) })
+            Box::pin(async move { running.await.map_err(HandlerError::transient) })
         });
         let (invoke_handler, invoke_serializer) = (typed.clone(), self.serializer.clone());
         let invoke: Invoke = Box::new(move |payload| {
@@ -149,6 +155,56 @@ impl<S: PayloadSerializer + 'static> CommandRegistry<S> {
         };
         let registered = self.commands.entry(C::NAME).or_insert(registered);
         Registration { registered, serializer: self.serializer.clone(), command: PhantomData }
+    }
+
+    /// Registers `handler` for command `C`, handing it a clone of `state` with every command:
+    /// a connection pool, a client, a configuration, shared by every handler that needs it,
+    /// with no clone inside the closure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use pulse::{Command, CommandRegistry};
+    ///
+    /// struct Gateway;
+    ///
+    /// impl Gateway {
+    ///     async fn charge(&self, invoice: u64) -> std::io::Result<()> {
+    ///         println!("charging invoice {invoice}");
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// struct ChargeCard {
+    ///     invoice: u64,
+    /// }
+    ///
+    /// impl Command for ChargeCard {
+    ///     const NAME: &'static str = "billing.charge";
+    /// }
+    ///
+    /// let gateway = Arc::new(Gateway);
+    /// let mut registry = CommandRegistry::new();
+    /// registry.register_with(gateway, |gateway: Arc<Gateway>, charge: ChargeCard| async move {
+    ///     gateway.charge(charge.invoice).await
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`Self::register`].
+    pub fn register_with<T, C, F, Fut, E>(&mut self, state: T, handler: F) -> Registration<'_, C, S>
+    where
+        T: Clone + Send + Sync + 'static,
+        C: Command,
+        F: Fn(T, C) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        self.register(move |command: C| handler(state.clone(), command))
     }
 
     /// The current version of the command registered as `command_type`: the version a replay

@@ -57,7 +57,25 @@ pub use runtime::retention::{AutoDismissRule, RetentionPolicy, SweepReport, Swee
 pub use runtime::retry::RetryPolicy;
 pub use runtime::worker::{ReplayWorker, WorkerHandle, WorkerOptions, WorkerTally};
 
-/// README.md's example, compiled and run as a doctest so that it never drifts from the code.
+/// README.md's example, compiled and run as a doctest so that it never drifts from the code;
+/// the guides' examples likewise, each block a whole set of items importing from `pulse`.
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+#[doc = include_str!("../../../docs/guide.md")]
+#[cfg(doctest)]
+pub struct GuideDoctests;
+
+#[doc = include_str!("../../../docs/operations.md")]
+#[cfg(doctest)]
+pub struct OperationsDoctests;
+
+#[doc = include_str!("../../../docs/sqlite.md")]
+#[cfg(doctest)]
+pub struct SqliteDoctests;
+
+/// With the `postgres` feature only: its examples use the PostgreSQL store.
+#[doc = include_str!("../../../docs/postgres.md")]
+#[cfg(all(doctest, feature = "postgres"))]
+pub struct PostgresDoctests;

@@ -8,8 +8,11 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 /// A UTC instant with microsecond precision, the precision every backend stores exactly.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+///
+/// In serde formats it is RFC 3339 text in UTC with six decimals
+/// (`2026-11-27T14:40:00.000000Z`); it reads RFC 3339 text with any offset, or a number of
+/// microseconds since the Unix epoch.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(i64);
 
 impl Timestamp {
@@ -81,6 +84,46 @@ impl fmt::Display for Timestamp {
     }
 }
 
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if DateTime::from_timestamp_micros(self.0).is_some() {
+            serializer.collect_str(self)
+        } else {
+            serializer.serialize_i64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Timestamp;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 instant or microseconds since the Unix epoch")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Timestamp, E> {
+                DateTime::parse_from_rfc3339(text)
+                    .map(|datetime| Timestamp::from_datetime(datetime.with_timezone(&Utc)))
+                    .map_err(|error| E::custom(format!("{text:?} is not an RFC 3339 instant: {error}")))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, micros: i64) -> Result<Timestamp, E> {
+                Ok(Timestamp(micros))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, micros: u64) -> Result<Timestamp, E> {
+                i64::try_from(micros).map(Timestamp).map_err(|_| E::custom("microseconds out of range"))
+            }
+        }
+
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 impl From<DateTime<Utc>> for Timestamp {
     fn from(datetime: DateTime<Utc>) -> Self {
         Self::from_datetime(datetime)
@@ -147,6 +190,17 @@ impl Clock for ManualClock {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn instants_are_rfc_3339_text_in_json() {
+        let at = Timestamp::from_micros(1_795_790_400_000_123);
+        assert_eq!(serde_json::to_string(&at).unwrap(), r#""2026-11-27T14:40:00.000123Z""#);
+        assert_eq!(serde_json::from_str::<Timestamp>(r#""2026-11-27T14:40:00.000123Z""#).unwrap(), at);
+        assert_eq!(serde_json::from_str::<Timestamp>(r#""2026-11-27T15:40:00.000123+01:00""#).unwrap(), at);
+        assert_eq!(serde_json::from_str::<Timestamp>("1795790400000123").unwrap(), at);
+        let refused = serde_json::from_str::<Timestamp>(r#""yesterday""#).unwrap_err().to_string();
+        assert!(refused.starts_with(r#""yesterday" is not an RFC 3339 instant"#), "{refused}");
+    }
+
     use super::*;
 
     #[test]

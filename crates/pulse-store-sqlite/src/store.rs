@@ -296,7 +296,7 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidConfig`]: a bad setting; a table name SQLite or Pulse reserves (starting
+    /// - [`Error::InvalidConfig`]: an empty path; a bad setting; a table name SQLite or Pulse reserves (starting
     ///   with `sqlite_`, or `_pulse_migrations`), refused before any I/O; the file is not a SQLite database; it was
     ///   written by a newer Pulse; its migration history differs from this Pulse's; it has a
     ///   table of the configured name that Pulse did not create; it cannot use WAL mode. The file
@@ -305,6 +305,12 @@ impl SqliteStore {
     ///   process held the write lock past the busy timeout).
     /// - [`Error::Unavailable`]: the file cannot be opened, the disk is full or failing.
     pub async fn open(config: SqliteConfig) -> Result<Self> {
+        // SQLite reads an empty name as a private, temporary database, which has no WAL.
+        if config.path().as_os_str().is_empty() {
+            return Err(Error::InvalidConfig {
+                reason: "the SQLite path is empty: name the database file to open".to_owned(),
+            });
+        }
         config.check_table()?;
         if !(1..=SqliteConfig::MAX_READERS).contains(&config.reader_count()) {
             return Err(Error::InvalidConfig {
@@ -780,6 +786,16 @@ mod tests {
                 query_only,
             };
             assert_eq!((writer, reader), (expected(0), expected(1)));
+        }
+    }
+
+    #[tokio::test]
+    async fn an_empty_path_is_refused_for_what_it_is() {
+        match SqliteStore::open(SqliteConfig::new("")).await {
+            Err(Error::InvalidConfig { reason }) => {
+                assert_eq!(reason, "the SQLite path is empty: name the database file to open");
+            }
+            other => panic!("expected InvalidConfig, got {other:?}"),
         }
     }
 

@@ -1,5 +1,6 @@
 //! [`HealthCheck`]: is the store reachable, and is the backlog within bounds?
 
+use std::fmt;
 use std::time::Duration;
 
 use pulse_extensibility::{
@@ -18,8 +19,9 @@ pub struct HealthCheck {
     pub max_replay_wait: Option<Duration>,
 }
 
-/// The verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The verdict: `healthy`, `degraded` or `unavailable`, in JSON and in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     /// Reachable and within every threshold.
     Healthy,
@@ -29,21 +31,43 @@ pub enum HealthStatus {
     Unavailable,
 }
 
-/// What a health check found.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Self::Healthy => "healthy",
+            Self::Degraded => "degraded",
+            Self::Unavailable => "unavailable",
+        })
+    }
+}
+
+/// What a health check found. In JSON the ages are seconds, in members named for it
+/// (`oldest_unresolved_age_seconds`), for a service's own health endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct HealthReport {
     /// The verdict.
     pub status: HealthStatus,
     /// New plus Replaying entries, when the store was reachable.
     pub unresolved: Option<u64>,
     /// How long ago the oldest unresolved entry last failed.
+    #[serde(rename = "oldest_unresolved_age_seconds", serialize_with = "seconds")]
     pub oldest_unresolved_age: Option<Duration>,
     /// How long the oldest requested replay that could run has waited for a worker.
+    #[serde(rename = "oldest_replay_wait_seconds", serialize_with = "seconds")]
     pub oldest_replay_wait: Option<Duration>,
     /// The thresholds exceeded, in words.
     pub breaches: Vec<String>,
     /// Why the store was unavailable.
     pub error: Option<String>,
+}
+
+/// A duration as fractional seconds.
+#[expect(clippy::ref_option, reason = "the signature serde's `serialize_with` calls")]
+fn seconds<S: serde::Serializer>(duration: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    match duration {
+        Some(duration) => serializer.serialize_f64(duration.as_secs_f64()),
+        None => serializer.serialize_none(),
+    }
 }
 
 impl HealthCheck {
@@ -108,5 +132,35 @@ impl HealthCheck {
             breaches,
             error: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_reads_in_words_and_in_json() {
+        let report = HealthReport {
+            status: HealthStatus::Degraded,
+            unresolved: Some(4230),
+            oldest_unresolved_age: Some(Duration::from_millis(1500)),
+            oldest_replay_wait: None,
+            breaches: vec!["4230 unresolved entries, more than 1000".to_owned()],
+            error: None,
+        };
+        assert_eq!(HealthStatus::Degraded.to_string(), "degraded");
+        assert_eq!(format!("{:>10}", HealthStatus::Healthy), "   healthy");
+        assert_eq!(
+            serde_json::to_value(&report).unwrap(),
+            serde_json::json!({
+                "status": "degraded",
+                "unresolved": 4230,
+                "oldest_unresolved_age_seconds": 1.5,
+                "oldest_replay_wait_seconds": null,
+                "breaches": ["4230 unresolved entries, more than 1000"],
+                "error": null,
+            })
+        );
     }
 }

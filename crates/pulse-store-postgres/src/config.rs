@@ -155,10 +155,11 @@ impl PostgresConfig {
         self
     }
 
-    /// The most connections of a pool the store opens itself (at least 1).
+    /// The most connections of a pool the store opens itself, at least 1 (opening refuses 0 with
+    /// [`Error::InvalidConfig`]).
     #[must_use]
     pub fn max_connections(mut self, max: u32) -> Self {
-        self.max_connections = max.max(1);
+        self.max_connections = max;
         self
     }
 
@@ -176,6 +177,16 @@ impl PostgresConfig {
     pub fn run_migrations(mut self, run: bool) -> Self {
         self.run_migrations = run;
         self
+    }
+
+    /// Refuses a pool of no connections, as the SQLite store refuses no readers.
+    pub(crate) fn check_pool_size(&self) -> Result<()> {
+        if self.max_connections == 0 {
+            return Err(Error::InvalidConfig {
+                reason: "max_connections must be at least 1, was 0".to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// Refuses a schema PostgreSQL reserves, or a table whose relations would take the name of
@@ -280,6 +291,17 @@ fn taken_relation(table: &SqlIdentifier, pulse: &[(&str, &str)]) -> Option<Strin
 mod tests {
     use super::*;
     use crate::PostgresStore;
+
+    #[tokio::test]
+    async fn a_pool_of_no_connections_is_refused_as_the_sqlite_store_refuses_no_readers() {
+        let config = PostgresConfig::from_url("postgres://app@127.0.0.1:1/orders").max_connections(0);
+        match PostgresStore::open(config).await {
+            Err(Error::InvalidConfig { reason }) => {
+                assert_eq!(reason, "max_connections must be at least 1, was 0");
+            }
+            other => panic!("expected InvalidConfig, got {other:?}"),
+        }
+    }
 
     /// What opening a URL gives, when no server listens where it points.
     enum Outcome {

@@ -61,6 +61,7 @@ impl PostgresStore {
     /// reached; other backend errors.
     pub async fn open(config: PostgresConfig) -> Result<Self> {
         config.check_names()?;
+        config.check_pool_size()?;
         let (pool, owns_pool) = match &config.connection {
             Connection::Url(url) => (connect(&config, url).await?, true),
             Connection::Pool(pool) => {

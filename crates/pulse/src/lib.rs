@@ -38,7 +38,29 @@
 
 mod runtime;
 
-pub use pulse_extensibility::*;
+// The contract, by name: what services, operators' tools and backends use. The state machine,
+// the shared validation and the metric helpers stay in `pulse-extensibility`, for its backends,
+// tests and the benchmark.
+pub use pulse_extensibility::{
+    Actor, BoxError, Capabilities, Clock, CommandDeadLetterStatus, CommandDispatcher, Cursor,
+    DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_SCHEMA, DEFAULT_TABLE, DeadLetterBackend, DeadLetterCapture,
+    DeadLetterEntry, DeadLetterId, DeadLetters, DeadLettersOptions, EntryFilter, EntryQuery, Error,
+    ErrorGroup, Failure, Fingerprint, JsonSerializer, ListQuery, MAX_ACTOR_LEN, MAX_BUCKETS,
+    MAX_COMMAND_TYPE_LEN, MAX_EXCEPTION_DETAILS_LEN, MAX_EXCEPTION_MESSAGE_LEN, MAX_EXCEPTION_TYPE_LEN,
+    MAX_IDENTIFIER_LEN, MAX_KEY_LEN, MAX_NOTE_LEN, MAX_PER_SECOND, ManualClock, NewDeadLetter, Page,
+    PayloadSerializer, ReplayFrom, ReplayLease, ReplayOutcome, ReplayProgress, ReplayReport, ReplayRequest,
+    ReplayRequestId, ReplayRequestSpec, ReplaySelection, ReplayTicket, Resolution, Result, Scope, SortKey,
+    SortOrder, SqlIdentifier, Statistics, StoreReceipt, SystemClock, TenantId, TimeBuckets, Timestamp, Uuid,
+};
+
+/// The names of the metrics Pulse records (through the `metrics` facade) and the target of its
+/// audit events, for dashboards and alerts.
+pub mod metrics {
+    pub use pulse_extensibility::observe::{
+        AUDIT_TARGET, CAPTURED, DISMISSED, DUPLICATES, PURGED, REPLAY_DURATION, REPLAY_FAILED, REPLAYED,
+        UNRESOLVED,
+    };
+}
 pub use pulse_store_memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use pulse_store_postgres::{PostgresConfig, PostgresSslMode, PostgresStore};

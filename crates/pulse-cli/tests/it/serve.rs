@@ -261,7 +261,7 @@ async fn serve_answers_over_http_and_stops_on_sigterm() {
     assert!(
         metrics
             .lines()
-            .any(|line| line.starts_with(pulse::observe::DISMISSED) && line.contains(r#"tenant="acme""#)),
+            .any(|line| line.starts_with(pulse::metrics::DISMISSED) && line.contains(r#"tenant="acme""#)),
         "{metrics}"
     );
     let (status, body) = served.get("metrics", Some(OLGA)).await;

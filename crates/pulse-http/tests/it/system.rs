@@ -73,7 +73,7 @@ pub(crate) async fn metrics_render_the_applications_recorder(env: &Env) {
     let text = reply.body.as_str().expect("a text body");
     assert!(
         text.lines()
-            .any(|line| line.starts_with(pulse::observe::DISMISSED) && line.contains(r#"tenant="acme""#)),
+            .any(|line| line.starts_with(pulse::metrics::DISMISSED) && line.contains(r#"tenant="acme""#)),
         "{text}"
     );
     server.stop().await;

@@ -284,6 +284,33 @@ impl DeadLetters {
     /// One page of entries; pass the page's `next_cursor` back for the next one. Paging never
     /// repeats or skips an entry, also while new entries arrive.
     ///
+    /// # Examples
+    ///
+    /// Every New entry of one command type, oldest failure first, page by page:
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use pulse_extensibility::{CommandDeadLetterStatus, DeadLetters, EntryFilter, ListQuery, SortOrder};
+    ///
+    /// async fn each_new_charge(dead_letters: &DeadLetters) -> pulse_extensibility::Result<usize> {
+    ///     let filter = EntryFilter {
+    ///         statuses: vec![CommandDeadLetterStatus::New],
+    ///         command_type: Some("billing.charge".to_owned()),
+    ///         ..EntryFilter::default()
+    ///     };
+    ///     let mut query = ListQuery { filter, order: SortOrder::OldestFirst, limit: 100, cursor: None };
+    ///     let mut seen = 0;
+    ///     loop {
+    ///         let page = dead_letters.list(query.clone()).await?;
+    ///         seen += page.entries.len();
+    ///         match page.next_cursor {
+    ///             Some(cursor) => query.cursor = Some(cursor),
+    ///             None => return Ok(seen),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] unless `limit` is 1 to 1000, for a cursor from a listing in the

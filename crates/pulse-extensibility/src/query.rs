@@ -155,13 +155,13 @@ impl fmt::Display for EntryFilter {
 /// A page request for [`crate::DeadLetters::list`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
-    /// What to select.
+    /// What to select; by default every entry.
     pub filter: EntryFilter,
-    /// In which order.
+    /// In which order; by default newest failure first.
     pub order: SortOrder,
-    /// At most this many entries, 1 to 1000.
+    /// At most this many entries, 1 to 1000; by default 50.
     pub limit: u32,
-    /// Where the previous page ended.
+    /// Where the previous page ended; by default none, for the first page.
     pub cursor: Option<Cursor>,
 }
 

@@ -7,7 +7,30 @@ use pulse_extensibility::{
     CommandDeadLetterStatus, DeadLetters, EntryFilter, ListQuery, SortOrder, Timestamp, observe,
 };
 
-/// Thresholds an application alerts on. Unset thresholds never trip.
+/// Thresholds an application alerts on. Unset thresholds never trip; by default none is set.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// use pulse::{DeadLetters, HealthCheck, HealthStatus, MemoryStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let dead_letters = DeadLetters::new(Arc::new(MemoryStore::new()));
+/// let check = HealthCheck {
+///     max_unresolved: Some(1000),
+///     max_oldest_age: Some(Duration::from_secs(3600)),
+///     max_replay_wait: Some(Duration::from_secs(300)),
+/// };
+/// let report = check.check(&dead_letters).await;
+/// assert_eq!(report.status, HealthStatus::Healthy);
+/// // For a service's own health endpoint:
+/// println!("{}", serde_json::to_string(&report).unwrap());
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HealthCheck {
     /// More unresolved entries than this is degraded.

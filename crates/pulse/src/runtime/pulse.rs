@@ -22,6 +22,43 @@ use super::retry::RetryPolicy;
 /// handler's own error. Replays run through the same handlers.
 ///
 /// Cheap to clone.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// use pulse::{Command, CommandRegistry, DeadLetters, MemoryStore, Pulse, ReplayReport, RetryPolicy};
+///
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct SendInvoice {
+///     invoice: u64,
+/// }
+///
+/// impl Command for SendInvoice {
+///     const NAME: &'static str = "invoices.send";
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> anyhow::Result<()> {
+/// let mut registry = CommandRegistry::new();
+/// registry.register(|invoice: SendInvoice| async move {
+///     anyhow::ensure!(invoice.invoice != 13, "mail server refused invoice {}", invoice.invoice);
+///     Ok(())
+/// });
+/// let pulse = Pulse::new(DeadLetters::new(Arc::new(MemoryStore::new())), registry)
+///     .with_retry(RetryPolicy::default().max_attempts(1));
+///
+/// pulse.dispatch(SendInvoice { invoice: 7 }).await?;
+/// assert!(pulse.dispatch(SendInvoice { invoice: 13 }).await.is_err());
+///
+/// // The failure is kept; replaying it runs the handler again (and fails again here).
+/// let page = pulse.dead_letters().list(Default::default()).await?;
+/// let report = pulse.replay(page.entries[0].id).await?;
+/// assert!(matches!(report, ReplayReport::Failed { .. }));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Pulse<S = JsonSerializer> {
     dead_letters: DeadLetters,
     registry: Arc<CommandRegistry<S>>,

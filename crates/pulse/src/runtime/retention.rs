@@ -51,6 +51,26 @@ pub struct SweepReport {
 
 /// Applies a [`RetentionPolicy`]. Several sweepers may run at once: purges never delete a row
 /// twice, and a dismissal that loses a race is skipped.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+///
+/// use pulse::{DeadLetters, MemoryStore, RetentionPolicy, Sweeper};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> pulse::Result<()> {
+/// let dead_letters = DeadLetters::new(Arc::new(MemoryStore::new()));
+/// // Resolved and dismissed entries go 30 days after they were resolved (default 7 days).
+/// let policy = RetentionPolicy { retention: Duration::from_secs(30 * 24 * 3600), ..RetentionPolicy::default() };
+/// let sweeper = Sweeper::new(dead_letters, policy);
+/// let report = sweeper.sweep_once().await?; // or `spawn(every)` to sweep in the background
+/// assert_eq!((report.dismissed, report.purged), (0, 0));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Sweeper {
     dead_letters: DeadLetters,

@@ -110,6 +110,27 @@ impl WorkerTally {
 ///
 /// Several workers, in one process or many, share the work: claims are disjoint, and a claim
 /// whose worker died becomes claimable again when its lease expires.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use pulse::{Pulse, ReplayWorker, WorkerOptions};
+///
+/// /// Runs the service's worker until `stop` resolves, then lets the replays in flight finish.
+/// async fn replay_in_the_background(pulse: Pulse, stop: impl Future<Output = ()>) -> pulse::Result<()> {
+///     let options = WorkerOptions::default()
+///         .concurrency(8) // default 4
+///         .rate_limit(50.0) // replays started per second in this process; default none
+///         .poll_interval(Duration::from_secs(1));
+///     let worker = ReplayWorker::new(pulse, options).spawn();
+///     stop.await;
+///     let tally = worker.shutdown().await?;
+///     println!("replayed {}, failed again {}", tally.replayed, tally.failed);
+///     Ok(())
+/// }
+/// ```
 pub struct ReplayWorker<S> {
     pulse: Pulse<S>,
     options: WorkerOptions,

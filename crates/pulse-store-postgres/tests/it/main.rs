@@ -8,6 +8,7 @@
 mod common;
 mod faults;
 mod migrations;
+mod release_fixture;
 mod statistics;
 mod store;
 mod tls;

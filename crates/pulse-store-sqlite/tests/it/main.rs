@@ -8,6 +8,7 @@ mod common;
 mod crash;
 mod migrations;
 mod open_errors;
+mod release_fixture;
 mod storage;
 
 use common::SqliteFactory;

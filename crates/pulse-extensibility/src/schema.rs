@@ -95,6 +95,39 @@ pub mod columns {
     pub const REPLAY_REQUEST_ID: &str = "ReplayRequestId";
     /// Who made the latest operator change.
     pub const CHANGED_BY: &str = "ChangedBy";
+
+    /// Every column, in the order backends select and insert them. The last two are set only by
+    /// an operator's change (a replay request, an actor): a freshly stored entry has them NULL.
+    pub const ALL: [&str; 28] = [
+        ID,
+        TENANT,
+        MESSAGE_ID,
+        COMMAND_TYPE,
+        COMMAND_VERSION,
+        PAYLOAD,
+        ORIGINAL_PAYLOAD,
+        EXCEPTION_TYPE,
+        EXCEPTION_MESSAGE,
+        EXCEPTION_DETAILS,
+        FINGERPRINT,
+        SOURCE,
+        METADATA,
+        ATTEMPT_COUNT,
+        FIRST_FAILED_AT,
+        OCCURRED_AT,
+        STATUS,
+        RESOLUTION,
+        NOTE,
+        RESOLVED_AT,
+        LEASE_TOKEN,
+        LEASE_EXPIRES_AT,
+        REPLAY_REQUESTED_AT,
+        CREATED_AT,
+        UPDATED_AT,
+        REVISION,
+        REPLAY_REQUEST_ID,
+        CHANGED_BY,
+    ];
 }
 
 /// Column names of the replay-request table, the same on every backend.

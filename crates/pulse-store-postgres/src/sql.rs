@@ -35,36 +35,7 @@ use sqlx::{Arguments, AssertSqlSafe, Encode, Type};
 pub(crate) const COUNTER_SLOTS: i16 = 16;
 
 /// The columns of the dead-letter table, in the order the store selects and inserts them.
-const ENTRY_COLUMNS: [&str; 28] = [
-    columns::ID,
-    columns::TENANT,
-    columns::MESSAGE_ID,
-    columns::COMMAND_TYPE,
-    columns::COMMAND_VERSION,
-    columns::PAYLOAD,
-    columns::ORIGINAL_PAYLOAD,
-    columns::EXCEPTION_TYPE,
-    columns::EXCEPTION_MESSAGE,
-    columns::EXCEPTION_DETAILS,
-    columns::FINGERPRINT,
-    columns::SOURCE,
-    columns::METADATA,
-    columns::ATTEMPT_COUNT,
-    columns::FIRST_FAILED_AT,
-    columns::OCCURRED_AT,
-    columns::STATUS,
-    columns::RESOLUTION,
-    columns::NOTE,
-    columns::RESOLVED_AT,
-    columns::LEASE_TOKEN,
-    columns::LEASE_EXPIRES_AT,
-    columns::REPLAY_REQUESTED_AT,
-    columns::CREATED_AT,
-    columns::UPDATED_AT,
-    columns::REVISION,
-    columns::REPLAY_REQUEST_ID,
-    columns::CHANGED_BY,
-];
+const ENTRY_COLUMNS: [&str; 28] = columns::ALL;
 
 /// The Postgres array types of [`ENTRY_COLUMNS`], for the `UNNEST` insert.
 const ENTRY_ARRAY_TYPES: [&str; 28] = [

@@ -15,40 +15,11 @@ use rusqlite::types::Value;
 
 use crate::config::Synchronous;
 
-/// The entry columns, in the order [`crate::row`] binds and reads them.
 /// The most rows one `INSERT` writes: 1,792 parameters, well within SQLite's 32,766.
 pub(crate) const MAX_INSERT_ROWS: usize = 64;
 
-pub(crate) const COLUMNS: [&str; 28] = [
-    c::ID,
-    c::TENANT,
-    c::MESSAGE_ID,
-    c::COMMAND_TYPE,
-    c::COMMAND_VERSION,
-    c::PAYLOAD,
-    c::ORIGINAL_PAYLOAD,
-    c::EXCEPTION_TYPE,
-    c::EXCEPTION_MESSAGE,
-    c::EXCEPTION_DETAILS,
-    c::FINGERPRINT,
-    c::SOURCE,
-    c::METADATA,
-    c::ATTEMPT_COUNT,
-    c::FIRST_FAILED_AT,
-    c::OCCURRED_AT,
-    c::STATUS,
-    c::RESOLUTION,
-    c::NOTE,
-    c::RESOLVED_AT,
-    c::LEASE_TOKEN,
-    c::LEASE_EXPIRES_AT,
-    c::REPLAY_REQUESTED_AT,
-    c::CREATED_AT,
-    c::UPDATED_AT,
-    c::REVISION,
-    c::REPLAY_REQUEST_ID,
-    c::CHANGED_BY,
-];
+/// The entry columns, in the order [`crate::row`] binds and reads them.
+pub(crate) const COLUMNS: [&str; 28] = c::ALL;
 
 /// The columns a swap leaves alone: identity and creation.
 const IMMUTABLE: [&str; 4] = [c::ID, c::TENANT, c::MESSAGE_ID, c::CREATED_AT];

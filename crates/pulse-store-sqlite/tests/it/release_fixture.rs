@@ -2,46 +2,20 @@
 //! `tests/fixtures/generate.rs`) opens with this release's code, reads back whole, and takes
 //! writes.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use pulse_extensibility::{
-    CommandDeadLetterStatus, DeadLetterEntry, DeadLetters, EntryFilter, ListQuery, ReplayRequest, SortOrder,
-};
-use serde::Deserialize;
+use pulse_extensibility::DeadLetters;
 
-use crate::common::{command, database, open};
+use crate::common::{database, open};
 
-/// What the fixture holds, as the release that wrote it read it back.
-#[derive(Debug, Deserialize)]
-struct Expected {
-    entries: Vec<DeadLetterEntry>,
-    requests: Vec<ReplayRequest>,
-}
+#[path = "../../../../tests/fixtures/check.rs"]
+mod check;
 
 #[tokio::test]
 async fn a_database_of_release_0_1_0_opens_reads_back_whole_and_takes_writes() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/0.1.0");
-    let expected: Expected =
-        serde_json::from_str(&std::fs::read_to_string(fixture.join("sqlite.json")).unwrap()).unwrap();
+    let fixture = check::fixture("0.1.0");
     let (_dir, path) = database();
     std::fs::copy(fixture.join("pulse.db"), &path).unwrap();
-
     let dead_letters = DeadLetters::new(Arc::new(open(&path).await));
-    let query =
-        ListQuery { filter: EntryFilter::default(), order: SortOrder::OldestFirst, limit: 100, cursor: None };
-    assert_eq!(dead_letters.list(query.clone()).await.unwrap().entries, expected.entries);
-    assert_eq!(dead_letters.replay_requests(None, 100).await.unwrap(), expected.requests);
-
-    let new = expected
-        .entries
-        .iter()
-        .find(|entry| entry.status == CommandDeadLetterStatus::New && entry.replay_request.is_none());
-    let dismissed = dead_letters
-        .dismiss(new.expect("a New entry").id, Some("after the upgrade".to_owned()))
-        .await
-        .unwrap();
-    assert_eq!(dismissed.status, CommandDeadLetterStatus::Dismissed);
-    dead_letters.store(command(7)).await.unwrap();
-    assert_eq!(dead_letters.list(query).await.unwrap().entries.len(), expected.entries.len() + 1);
+    check::reads_back_whole_and_takes_writes(&dead_letters, &fixture.join("sqlite.json")).await;
 }

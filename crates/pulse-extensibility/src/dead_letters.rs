@@ -35,13 +35,14 @@ const MAX_SWAP_ATTEMPTS: usize = 32;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeadLettersOptions {
-    /// How long a replay holds its lease before another replayer may take the entry.
+    /// How long a replay holds its lease before another replayer may take the entry; 5 minutes
+    /// by default.
     pub lease_duration: Duration,
-    /// The largest payload accepted, in bytes.
+    /// The largest payload accepted, in bytes; 1 MiB ([`DEFAULT_MAX_PAYLOAD_BYTES`]) by default.
     pub max_payload_bytes: usize,
     /// How long before its lease expires a replay's handler must have stopped, to cover clock
-    /// skew between processes and the round trip that finishes the replay. `None`: one tenth of
-    /// the lease.
+    /// skew between processes and the round trip that finishes the replay. `None` (the default): one
+    /// tenth of the lease.
     pub lease_margin: Option<Duration>,
 }
 

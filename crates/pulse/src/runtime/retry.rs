@@ -32,21 +32,21 @@ impl RetryPolicy {
         Self { max_attempts: 1, ..Self::default() }
     }
 
-    /// `max_attempts` runs in all (at least 1; 0 counts as 1).
+    /// `max_attempts` runs in all (at least 1; 0 counts as 1); 3 by default.
     #[must_use]
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
     }
 
-    /// The wait after the first failure; it doubles after each further one.
+    /// The wait after the first failure; it doubles after each further one. 100 ms by default.
     #[must_use]
     pub fn initial_backoff(mut self, backoff: Duration) -> Self {
         self.initial_backoff = backoff;
         self
     }
 
-    /// The longest wait between two attempts.
+    /// The longest wait between two attempts; 5 s by default.
     #[must_use]
     pub fn max_backoff(mut self, backoff: Duration) -> Self {
         self.max_backoff = backoff;
@@ -54,7 +54,7 @@ impl RetryPolicy {
     }
 
     /// Whether each wait is drawn at random between half and all of the backoff, so that many
-    /// failing callers do not retry in lockstep.
+    /// failing callers do not retry in lockstep. On by default.
     #[must_use]
     pub fn jitter(mut self, jitter: bool) -> Self {
         self.jitter = jitter;

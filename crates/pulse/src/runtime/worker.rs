@@ -17,18 +17,19 @@ use super::replay;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct WorkerOptions {
-    /// Replays running at once.
+    /// Replays running at once; 4 by default.
     pub concurrency: usize,
-    /// Replays started per second at most; `None` for no limit.
+    /// Replays started per second at most, in this process; `None` (the default) for no limit.
     pub rate_limit: Option<f64>,
-    /// How long to wait before claiming again when nothing was requested.
+    /// How long to wait before claiming again when nothing was requested; 1 second by default.
     pub poll_interval: Duration,
-    /// On shutdown, how long running replays may take to finish.
+    /// On shutdown, how long running replays may take to finish; 30 seconds by default.
     pub shutdown_deadline: Duration,
     /// How long a handler may run before its replay is failed. Whatever it says, a handler
     /// stops at its replay's deadline: the lease's expiry minus
     /// [`DeadLettersOptions::lease_margin`](pulse_extensibility::DeadLettersOptions), so it is
-    /// never still running when another worker may take the entry. `None`: only that deadline.
+    /// never still running when another worker may take the entry. `None` (the default): only that
+    /// deadline.
     pub handler_timeout: Option<Duration>,
 }
 

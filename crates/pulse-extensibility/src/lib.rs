@@ -16,6 +16,7 @@ mod entry;
 mod error;
 pub mod fingerprint;
 pub mod machine;
+pub mod migration;
 pub mod observe;
 mod query;
 mod request;

@@ -6,18 +6,23 @@
 //! `pg_advisory_xact_lock` on a key derived from schema and table: instances that start at once
 //! queue on the lock, the first applies what is missing, the others find nothing left to do.
 //! DDL in Postgres is transactional, so a failed run leaves nothing half applied.
+//!
+//! What the recorded history means (pending, newer, changed, broken) is decided by
+//! [`pulse_extensibility::migration::plan`], shared with every SQL backend; this module reads the
+//! history, locks, and applies.
 
+use pulse_extensibility::migration::{self, Recorded};
 use pulse_extensibility::{Error, Result};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::error::map;
-use crate::sql::{LATEST_MIGRATION, Migration, Names};
+use crate::sql::{self, Names};
 
 /// How often a run starts over after racing another table's first run in the same schema.
 const CREATION_RACE_ATTEMPTS: usize = 3;
 
 /// Applies every missing migration; returns the versions this call applied.
-pub(crate) async fn run(pool: &PgPool, names: &Names) -> Result<Vec<i32>> {
+pub(crate) async fn run(pool: &PgPool, names: &Names) -> Result<Vec<i64>> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -43,7 +48,7 @@ fn driver(what: &'static str) -> impl FnOnce(sqlx::Error) -> Failure {
     move |error| Failure::Driver(what, error)
 }
 
-async fn run_once(pool: &PgPool, names: &Names) -> std::result::Result<Vec<i32>, Failure> {
+async fn run_once(pool: &PgPool, names: &Names) -> std::result::Result<Vec<i64>, Failure> {
     let mut tx = pool.begin().await.map_err(driver("migrate: begin"))?;
     match apply_missing(&mut tx, names).await {
         Ok(applied) => {
@@ -61,7 +66,7 @@ async fn run_once(pool: &PgPool, names: &Names) -> std::result::Result<Vec<i32>,
     }
 }
 
-async fn apply_missing(tx: &mut PgConnection, names: &Names) -> std::result::Result<Vec<i32>, Failure> {
+async fn apply_missing(tx: &mut PgConnection, names: &Names) -> std::result::Result<Vec<i64>, Failure> {
     names
         .migration_lock()
         .map_err(Failure::Pulse)?
@@ -105,23 +110,20 @@ async fn apply_missing(tx: &mut PgConnection, names: &Names) -> std::result::Res
             .await
             .map_err(driver("migrate: create the migrations table"))?;
     }
-    let applied = applied(&mut *tx, names).await?;
-    let pending = pending(names, &applied).map_err(Failure::Pulse)?;
-    let mut done = Vec::with_capacity(pending.len());
-    for migration in pending {
-        migration.script().execute(&mut *tx).await.map_err(driver("migrate: apply a migration"))?;
+    let recorded = recorded(&mut *tx, names).await?;
+    let known = names.migrations();
+    let plan = plan(names, &known, &recorded).map_err(Failure::Pulse)?;
+    let mut done = Vec::with_capacity(plan.pending.len());
+    for migration in plan.pending {
+        sql::script(migration).execute(&mut *tx).await.map_err(driver("migrate: apply a migration"))?;
         names
-            .record_migration(&migration)
+            .record_migration(migration)
             .map_err(Failure::Pulse)?
             .query()
             .execute(&mut *tx)
             .await
             .map_err(driver("migrate: record a migration"))?;
-        tracing::info!(
-            version = migration.version,
-            description = migration.description,
-            "pulse migration applied"
-        );
+        tracing::info!(version = migration.version, description = migration.name, "pulse migration applied");
         done.push(migration.version);
     }
     Ok(done)
@@ -137,22 +139,24 @@ pub(crate) async fn verify(pool: &PgPool, names: &Names) -> Result<()> {
         .map_err(|e| map("verify migrations", e))?
         .try_get(0)
         .map_err(|e| map("verify migrations", e))?;
-    let applied = if exists {
+    let recorded = if exists {
         let mut connection = pool.acquire().await.map_err(|e| map("verify migrations", e))?;
-        applied(&mut connection, names).await.map_err(|failure| match failure {
+        recorded(&mut connection, names).await.map_err(|failure| match failure {
             Failure::Driver(what, error) => map(what, error),
             Failure::Pulse(error) => error,
         })?
     } else {
         Vec::new()
     };
-    let pending = pending(names, &applied)?;
-    if let Some(first) = pending.first() {
+    let known = names.migrations();
+    let plan = plan(names, &known, &recorded)?;
+    if let Some(first) = plan.pending.first() {
         return Err(Error::InvalidConfig {
             reason: format!(
-                "{} is not migrated to version {LATEST_MIGRATION} (missing version {} and later); \
+                "{} is not migrated to version {} (missing version {} and later); \
                  open it once with migrations enabled",
                 names.migrations_table_name(),
+                plan.latest,
                 first.version
             ),
         });
@@ -160,10 +164,11 @@ pub(crate) async fn verify(pool: &PgPool, names: &Names) -> Result<()> {
     Ok(())
 }
 
-async fn applied(
+/// The history recorded for this table, oldest first.
+async fn recorded(
     connection: &mut PgConnection,
     names: &Names,
-) -> std::result::Result<Vec<(i32, String)>, Failure> {
+) -> std::result::Result<Vec<Recorded>, Failure> {
     let rows = names
         .applied_migrations()
         .map_err(Failure::Pulse)?
@@ -172,42 +177,22 @@ async fn applied(
         .await
         .map_err(driver("migrate: read the migration history"))?;
     rows.iter()
-        .map(|row| Ok((row.try_get("Version")?, row.try_get("Checksum")?)))
+        .map(|row| {
+            Ok(Recorded {
+                version: i64::from(row.try_get::<i32, _>("Version")?),
+                name: row.try_get("Description")?,
+                checksum: row.try_get("Checksum")?,
+            })
+        })
         .collect::<std::result::Result<_, sqlx::Error>>()
         .map_err(driver("migrate: read the migration history"))
 }
 
-/// The migrations still to apply, after checking the history against what this Pulse knows.
-fn pending(names: &Names, applied: &[(i32, String)]) -> Result<Vec<Migration>> {
-    let known = names.migrations();
-    if let Some((newest, _)) = applied.iter().max_by_key(|(version, _)| *version)
-        && *newest > LATEST_MIGRATION
-    {
-        return Err(Error::InvalidConfig {
-            reason: format!(
-                "the database was migrated by a newer Pulse (schema version {newest}); this Pulse knows \
-                 versions up to {LATEST_MIGRATION}: upgrade Pulse"
-            ),
-        });
-    }
-    for (version, checksum) in applied {
-        match known.iter().find(|m| m.version == *version) {
-            Some(migration) if migration.checksum == *checksum => {}
-            Some(migration) => {
-                return Err(Error::InvalidConfig {
-                    reason: format!(
-                        "migration {version} was applied with checksum {checksum}, but this Pulse's \
-                         migration {version} has checksum {}: the schema history was altered",
-                        migration.checksum
-                    ),
-                });
-            }
-            None => {
-                return Err(Error::InvalidConfig {
-                    reason: format!("unknown migration {version} in the schema history"),
-                });
-            }
-        }
-    }
-    Ok(known.into_iter().filter(|m| !applied.iter().any(|(version, _)| *version == m.version)).collect())
+/// The shared [`migration::plan`] for this store's table, named as `schema.table`.
+fn plan<'k>(
+    names: &Names,
+    known: &'k [sql::Migration],
+    recorded: &[Recorded],
+) -> Result<migration::Plan<'k, std::sync::Arc<str>>> {
+    migration::plan(&names.qualified_table_name(), known, recorded)
 }

@@ -21,6 +21,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use pulse_extensibility::migration::{self, fnv1a};
 use pulse_extensibility::{
     Actor, CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, EntryFilter, EntryQuery, Error,
     ReplayLease, ReplayRequest, ReplayRequestId, Resolution, Result, Scope, SortOrder, SqlIdentifier,
@@ -96,13 +97,6 @@ pub(crate) fn derived(table: &SqlIdentifier, suffix: &str) -> SqlIdentifier {
     SqlIdentifier::new(name).expect("derived from a valid identifier with a valid suffix")
 }
 
-/// 64-bit FNV-1a: the migration checksums and the advisory-lock key. Stable across releases.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// The names of every database object of one store, quoted and ready for SQL.
 #[derive(Debug, Clone)]
 pub(crate) struct Names {
@@ -153,6 +147,11 @@ impl Names {
     pub(crate) fn migration_lock_key(&self) -> i64 {
         let key = format!("pulse-migrate:{}.{}", self.schema.as_str(), self.table.as_str());
         i64::from_be_bytes(fnv1a(key.as_bytes()).to_be_bytes())
+    }
+
+    /// `schema.table`, unquoted: how messages name this store's table.
+    pub(crate) fn qualified_table_name(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
     }
 
     /// The qualified migrations table as text, for `to_regclass`.
@@ -944,12 +943,14 @@ impl Names {
         Ok(b.finish())
     }
 
-    /// The migrations applied to this table: columns `Version`, `Checksum`.
+    /// The migrations applied to this table, oldest first: columns `Version`, `Description`,
+    /// `Checksum`.
     pub(crate) fn applied_migrations(&self) -> Result<Statement> {
         let mut b = Builder::new();
         let table = b.param(self.table.as_str())?;
         b.push(&format!(
-            "SELECT \"Version\", \"Checksum\" FROM {} WHERE \"Table\" = {table} ORDER BY \"Version\"",
+            "SELECT \"Version\", \"Description\", \"Checksum\" FROM {} WHERE \"Table\" = {table} \
+             ORDER BY \"Version\"",
             self.migrations
         ));
         Ok(b.finish())
@@ -958,9 +959,10 @@ impl Names {
     pub(crate) fn record_migration(&self, migration: &Migration) -> Result<Statement> {
         let mut b = Builder::new();
         let table = b.param(self.table.as_str())?;
-        let version = b.param(migration.version)?;
-        let description = b.param(migration.description)?;
-        let checksum = b.param(migration.checksum.clone())?;
+        // Every known migration's version comes from `MIGRATIONS`, an `i32`.
+        let version = b.param(i32::try_from(migration.version).expect("migration versions are i32"))?;
+        let description = b.param(migration.name)?;
+        let checksum = b.param(migration.checksum.to_string())?;
         b.push(&format!(
             "INSERT INTO {} (\"Table\", \"Version\", \"Description\", \"Checksum\") \
              VALUES ({table}, {version}, {description}, {checksum})",
@@ -969,16 +971,15 @@ impl Names {
         Ok(b.finish())
     }
 
-    /// Every migration of this store, rendered for its names, in order.
+    /// Every migration of this store, rendered for its names, in order. Each checksum is that of
+    /// the script rendered for the default schema and table, so it does not depend on the
+    /// configured names.
     pub(crate) fn migrations(&self) -> Vec<Migration> {
         let canonical = Self::canonical();
         MIGRATIONS
             .iter()
-            .map(|(version, description, render)| Migration {
-                version: *version,
-                description,
-                checksum: format!("{:016x}", fnv1a(render(&canonical).as_bytes())),
-                script: render(self).into(),
+            .map(|(version, description, render)| {
+                Migration::new(i64::from(*version), description, &render(&canonical), render(self).into())
             })
             .collect()
     }
@@ -1257,25 +1258,14 @@ impl Names {
     }
 }
 
-/// One schema migration, rendered for a store.
-#[derive(Debug, Clone)]
-pub(crate) struct Migration {
-    /// Applied in increasing order; recorded in the migrations table.
-    pub(crate) version: i32,
-    /// What it does, recorded for operators.
-    pub(crate) description: &'static str,
-    /// FNV-1a of the script rendered for the default schema and table.
-    pub(crate) checksum: String,
-    /// The statements, run in the migration's transaction.
-    script: Arc<str>,
-}
+/// One schema migration, its statements rendered for a store; its name is recorded as
+/// `Description`.
+pub(crate) type Migration = migration::Migration<Arc<str>>;
 
-impl Migration {
-    /// The script as a multi-statement sqlx query (simple protocol, no parameters). Rendered
-    /// under this module's audit rules.
-    pub(crate) fn script(&self) -> sqlx::RawSql {
-        sqlx::raw_sql(AssertSqlSafe(self.script.clone()))
-    }
+/// The script of `migration` as a multi-statement sqlx query (simple protocol, no parameters).
+/// Rendered under this module's audit rules.
+pub(crate) fn script(migration: &Migration) -> sqlx::RawSql {
+    sqlx::raw_sql(AssertSqlSafe(migration.script.clone()))
 }
 
 type Render = fn(&Names) -> String;
@@ -1296,9 +1286,6 @@ const REQUEST_COLUMNS: [&str; 11] = rc::ALL;
 fn request_cols() -> String {
     REQUEST_COLUMNS.iter().map(|c| col(c)).collect::<Vec<_>>().join(", ")
 }
-
-/// The newest migration this Pulse knows.
-pub(crate) const LATEST_MIGRATION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 #[cfg(test)]
 mod tests {
@@ -1357,7 +1344,24 @@ mod tests {
             Names::new(&SqlIdentifier::new("other").unwrap(), &SqlIdentifier::new("Letters").unwrap());
         let sums = |n: &Names| n.migrations().into_iter().map(|m| m.checksum).collect::<Vec<_>>();
         assert_eq!(sums(&custom), sums(&names()));
-        assert_eq!(custom.migrations().len(), usize::try_from(LATEST_MIGRATION).unwrap());
+        assert_eq!(custom.migrations().len(), MIGRATIONS.len());
+    }
+
+    #[test]
+    fn checksums_are_pinned() {
+        // A released migration never changes (these are the checksums release 0.1.0 recorded).
+        // If this fails, add a new migration instead.
+        let checksums: Vec<(i64, String)> =
+            names().migrations().iter().map(|m| (m.version, m.checksum.to_string())).collect();
+        let expected = [
+            (1, "64b509f100fc228f"),
+            (2, "decc323d0f407d2e"),
+            (3, "bd1045f5da5753e2"),
+            (4, "682b67419f4b32c1"),
+            (5, "97694c96f0f7e9cd"),
+        ]
+        .map(|(version, checksum)| (version, checksum.to_owned()));
+        assert_eq!(checksums, expected);
     }
 
     #[test]

@@ -4,62 +4,37 @@
 //! version, a changed migration, or an unrelated table of the same name is refused before
 //! anything is written. Then, in one `BEGIN IMMEDIATE` transaction, it inspects again (another
 //! process may have migrated in between) and applies what is missing.
+//!
+//! What the recorded history means (pending, newer, changed, broken) is decided by
+//! [`pulse_extensibility::migration::plan`], shared with every SQL backend; this module reads the
+//! history, checks the tables are Pulse's, and applies.
 
+use pulse_extensibility::migration::{self, Recorded};
 use pulse_extensibility::{Error, Result, SqlIdentifier};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::Context;
 use crate::sql::{self, COLUMNS, MIGRATIONS_COLUMNS};
 
-/// One schema change. Released migrations never change: their checksum is verified on open.
-#[derive(Debug)]
-pub(crate) struct Migration {
-    /// 1, 2, ...: applied in order.
-    pub(crate) version: i64,
-    /// What it does, in snake case.
-    pub(crate) name: &'static str,
-    /// The SQL, a template of [`sql::render_migration`].
-    pub(crate) template: &'static str,
-}
+/// One schema change: its SQL is a template of [`sql::render_migration`], and its checksum is
+/// that of the template, so it does not depend on the configured table name.
+pub(crate) type Migration = migration::Migration<&'static str>;
 
-impl Migration {
-    /// The checksum of the template: 64-bit FNV-1a as 16 lowercase hex digits. It does not
-    /// depend on the configured table name.
-    pub(crate) fn checksum(&self) -> String {
-        let hash = self.template.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-        format!("{hash:016x}")
-    }
+/// What opening has to do for a table.
+pub(crate) type Plan = migration::Plan<'static, &'static str>;
+
+/// Migration `version`, checksummed and applied from `template`.
+const fn template(version: i64, name: &'static str, template: &'static str) -> Migration {
+    Migration::new(version, name, template, template)
 }
 
 /// Every migration, oldest first.
 pub(crate) const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "create_dead_letter_table", template: sql::MIGRATION_1 },
-    Migration { version: 2, name: "count_entries_per_tenant_and_status", template: sql::MIGRATION_2 },
-    Migration { version: 3, name: "index_claimable_replay_requests", template: sql::MIGRATION_3 },
-    Migration { version: 4, name: "record_replay_requests_and_actors", template: sql::MIGRATION_4 },
+    template(1, "create_dead_letter_table", sql::MIGRATION_1),
+    template(2, "count_entries_per_tenant_and_status", sql::MIGRATION_2),
+    template(3, "index_claimable_replay_requests", sql::MIGRATION_3),
+    template(4, "record_replay_requests_and_actors", sql::MIGRATION_4),
 ];
-
-/// The schema version this Pulse writes.
-pub(crate) fn latest_version() -> i64 {
-    MIGRATIONS.last().map_or(0, |migration| migration.version)
-}
-
-/// What opening has to do.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Plan {
-    /// The version the file is at for this table (0: new).
-    pub(crate) current: i64,
-}
-
-impl Plan {
-    /// The migrations still to apply.
-    fn pending(&self) -> impl Iterator<Item = &'static Migration> {
-        let current = self.current;
-        MIGRATIONS.iter().filter(move |migration| migration.version > current)
-    }
-}
 
 fn table_exists(conn: &Connection, name: &str) -> Result<bool> {
     let count: i64 =
@@ -89,7 +64,7 @@ fn invalid(reason: String) -> Error {
 /// differs from this Pulse's, or a table of that name exists that Pulse did not create (or whose
 /// columns are not Pulse's).
 pub(crate) fn inspect(conn: &Connection, table: &SqlIdentifier) -> Result<Plan> {
-    let mut applied: Vec<(i64, String, String)> = Vec::new();
+    let mut recorded = Vec::new();
     if table_exists(conn, sql::MIGRATIONS_TABLE)? {
         let columns = table_columns(conn, sql::MIGRATIONS_TABLE)?;
         if columns != MIGRATIONS_COLUMNS {
@@ -99,53 +74,30 @@ pub(crate) fn inspect(conn: &Connection, table: &SqlIdentifier) -> Result<Plan> 
             )));
         }
         let mut statement = conn.prepare(sql::APPLIED_MIGRATIONS).context("reading applied migrations")?;
-        applied = statement
-            .query_map([table.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        recorded = statement
+            .query_map([table.as_str()], |row| {
+                Ok(Recorded { version: row.get(0)?, name: row.get(1)?, checksum: row.get(2)? })
+            })
             .context("reading applied migrations")?
             .collect::<rusqlite::Result<_>>()
             .context("reading applied migrations")?;
     }
-    let current = applied.last().map_or(0, |(version, _, _)| *version);
-    if current > latest_version() {
-        return Err(invalid(format!(
-            "table {table} is at schema version {current}, written by a newer Pulse; this Pulse knows \
-             versions up to {}: upgrade Pulse to open it",
-            latest_version()
-        )));
-    }
-    for (index, (version, name, checksum)) in applied.iter().enumerate() {
-        let Some(migration) = MIGRATIONS.get(index).filter(|migration| migration.version == *version) else {
-            return Err(invalid(format!(
-                "the migration history of table {table} is broken: version {version} is recorded at \
-                 position {}",
-                index + 1
-            )));
-        };
-        if migration.name != name || migration.checksum() != *checksum {
-            return Err(invalid(format!(
-                "migration {version} of table {table} was recorded as {name:?} with checksum {checksum}, \
-                 but this Pulse's migration {version} is {:?} with checksum {}: the migration history \
-                 was changed",
-                migration.name,
-                migration.checksum()
-            )));
-        }
-    }
+    let plan = migration::plan(table.as_str(), MIGRATIONS, &recorded)?;
     let exists = table_exists(conn, table.as_str())?;
-    match (current, exists) {
+    match (plan.current, exists) {
         (0, true) => Err(invalid(format!(
             "the database already has a table named {table} that Pulse did not create; configure another \
              table name with SqliteConfig::table"
         ))),
-        (0, false) => Ok(Plan { current }),
+        (0, false) => Ok(plan),
         (_, false) => {
             Err(invalid(format!("migrations of table {table} are recorded but the table is missing")))
         }
         (_, true) => {
-            if current == latest_version() {
+            if plan.is_current() {
                 check_columns(conn, table)?;
             }
-            Ok(Plan { current })
+            Ok(plan)
         }
     }
 }
@@ -186,13 +138,18 @@ pub(crate) fn migrate(conn: &mut Connection, table: &SqlIdentifier) -> Result<Ve
         conn.transaction_with_behavior(TransactionBehavior::Immediate).context("starting a migration")?;
     let plan = inspect(&tx, table)?;
     let mut applied = Vec::new();
-    for migration in plan.pending() {
+    for migration in plan.pending {
         tx.execute_batch(sql::CREATE_MIGRATIONS_TABLE).context("creating the migrations table")?;
-        tx.execute_batch(&sql::render_migration(migration.template, table))
+        tx.execute_batch(&sql::render_migration(migration.script, table))
             .context(&format!("applying migration {} ({})", migration.version, migration.name))?;
         tx.execute(
             sql::RECORD_MIGRATION,
-            rusqlite::params![table.as_str(), migration.version, migration.name, migration.checksum()],
+            rusqlite::params![
+                table.as_str(),
+                migration.version,
+                migration.name,
+                migration.checksum.to_string()
+            ],
         )
         .context("recording a migration")?;
         applied.push(migration.version);
@@ -228,14 +185,14 @@ mod tests {
     #[test]
     fn versions_are_consecutive_from_one() {
         let versions: Vec<i64> = MIGRATIONS.iter().map(|migration| migration.version).collect();
-        let expected: Vec<i64> = (1..=latest_version()).collect();
-        assert_eq!(versions, expected);
+        assert_eq!(versions, [1, 2, 3, 4]);
     }
 
     #[test]
     fn checksums_are_pinned() {
         // A released migration never changes. If this fails, add a new migration instead.
-        let checksums: Vec<(i64, String)> = MIGRATIONS.iter().map(|m| (m.version, m.checksum())).collect();
+        let checksums: Vec<(i64, String)> =
+            MIGRATIONS.iter().map(|m| (m.version, m.checksum.to_string())).collect();
         assert_eq!(
             checksums,
             [
@@ -254,7 +211,7 @@ mod tests {
         assert_eq!(migrate(&mut conn, &table).unwrap(), [1, 2, 3, 4]);
         assert_eq!(migrate(&mut conn, &table).unwrap(), Vec::<i64>::new());
         assert_eq!(recorded_version(&conn, &table).unwrap(), Some(4));
-        assert_eq!(inspect(&conn, &table).unwrap(), Plan { current: 4 });
+        assert_eq!(inspect(&conn, &table).unwrap().current, 4);
     }
 
     #[test]
@@ -263,7 +220,7 @@ mod tests {
         let a = SqlIdentifier::new("A").unwrap();
         let b = SqlIdentifier::new("B").unwrap();
         assert_eq!(migrate(&mut conn, &a).unwrap(), [1, 2, 3, 4]);
-        assert_eq!(inspect(&conn, &b).unwrap(), Plan { current: 0 });
+        assert_eq!(inspect(&conn, &b).unwrap().current, 0);
         assert_eq!(migrate(&mut conn, &b).unwrap(), [1, 2, 3, 4]);
         assert_eq!(table_columns(&conn, "B").unwrap(), COLUMNS);
     }
@@ -277,7 +234,7 @@ mod tests {
         conn.execute_batch(&format!(
             "{}; INSERT INTO \"_pulse_migrations\" VALUES ('CommandDeadLetter', 1, 'create_dead_letter_table', '{}', 0)",
             sql::CREATE_MIGRATIONS_TABLE.trim_end().trim_end_matches(';'),
-            MIGRATIONS[0].checksum()
+            MIGRATIONS[0].checksum
         ))
         .unwrap();
         for (id, tenant, status) in [("1", "a", 0), ("2", "a", 0), ("3", "a", 3), ("4", "b", 1)] {

@@ -136,7 +136,7 @@ fn open_writer(config: &SqliteConfig) -> Result<Connection> {
     }
     // Refuse a file we must not touch before anything, even the journal mode, is written.
     let plan = migrate::precheck(&mut connection, config.table_name())?;
-    if !config.runs_migrations() && plan.current != migrate::latest_version() {
+    if !config.runs_migrations() && !plan.is_current() {
         return Err(Error::InvalidConfig {
             reason: format!(
                 "table {} of {} is at schema version {}, and this Pulse writes version {}: open it once with \
@@ -144,7 +144,7 @@ fn open_writer(config: &SqliteConfig) -> Result<Connection> {
                 config.table_name(),
                 path.display(),
                 plan.current,
-                migrate::latest_version()
+                plan.latest
             ),
         });
     }

@@ -133,7 +133,9 @@ impl PostgresStore {
     }
 
     /// Closes the pool if the store opened it; a shared pool stays open for its application.
-    pub async fn close(&self) {
+    /// Takes the handle, as `SqliteStore::close` does: the pool is shared by every clone of the
+    /// store, and none may use it afterwards.
+    pub async fn close(self) {
         if self.owns_pool {
             self.pool.close().await;
         }

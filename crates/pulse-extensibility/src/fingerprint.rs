@@ -57,9 +57,7 @@ pub fn mask(message: &str) -> String {
 pub fn fingerprint(command_type: &str, exception_type: &str, message: &str) -> Fingerprint {
     let masked = mask(message);
     let parts = [command_type.as_bytes(), b"\x1f", exception_type.as_bytes(), b"\x1f", masked.as_bytes()];
-    let hash = parts.iter().flat_map(|part| part.iter()).fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    let hash = crate::hash::fnv1a_parts(&parts);
     Fingerprint::from_stored(format!("{hash:016x}"))
 }
 

@@ -15,6 +15,7 @@ mod dispatch;
 mod entry;
 mod error;
 pub mod fingerprint;
+pub mod hash;
 pub mod machine;
 pub mod migration;
 pub mod observe;

@@ -12,19 +12,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-
-/// 64-bit FNV-1a of `bytes`. Stable across releases: recorded checksums and names derived from
-/// it (`PostgreSQL`'s shortened identifiers and advisory-lock keys) depend on it.
-#[must_use]
-pub const fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
-    let mut index = 0;
-    while index < bytes.len() {
-        hash = (hash ^ bytes[index] as u64).wrapping_mul(0x0100_0000_01b3);
-        index += 1;
-    }
-    hash
-}
+use crate::hash::fnv1a;
 
 /// The checksum of a migration's SQL, recorded when it is applied and verified on every open.
 /// Shown and stored as 16 lowercase hexadecimal digits.

@@ -21,7 +21,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use pulse_extensibility::migration::{self, fnv1a};
+use pulse_extensibility::hash::fnv1a;
+use pulse_extensibility::migration;
 use pulse_extensibility::{
     Actor, CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, EntryFilter, EntryQuery, Error,
     ReplayLease, ReplayRequest, ReplayRequestId, Resolution, Result, Scope, SortOrder, SqlIdentifier,

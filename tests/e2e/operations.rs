@@ -431,6 +431,10 @@ pub(crate) async fn metrics_and_events_follow_each_operation(env: &Env) {
     let _metrics = metrics::set_default_local_recorder(&recorder);
     let log = crate::env::LogCapture::default();
     let _events = tracing::subscriber::set_default(log.subscriber());
+    // Other tests of this binary, on threads without this subscriber, may have registered an
+    // event's callsite at the same moment, caching it as never wanted; rebuilding the cache now
+    // that this subscriber exists makes every event this test causes reach it.
+    tracing::callsite::rebuild_interest_cache();
 
     let (pulse, _, _) = bank_runtime(env.dead_letters(), Behaviour::Complete { fail_odd: true });
     let dead_letters = pulse.dead_letters();

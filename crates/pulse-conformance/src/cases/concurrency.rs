@@ -1,69 +1,89 @@
-//! Real parallel tasks racing on one store.
+//! Real parallel tasks racing on one store, released together by a barrier and repeated, so
+//! they overlap on every backend.
 
 use std::collections::HashSet;
 
 use pulse_extensibility::{CommandDeadLetterStatus as Status, Error, ReplayOutcome, ReplayTicket};
 
-use super::{command, store};
+use super::{LIVE_LEASE, command, race, store};
 use crate::Harness;
 
 /// 100 concurrent stores of distinct commands all land, with distinct ids.
 pub async fn concurrent_stores_all_land(h: Harness) {
-    let tasks: Vec<_> = (0..100)
-        .map(|i| {
-            let store = h.store.clone();
-            tokio::spawn(
-                async move { store.store(command(&format!("c{i}")).message_id(format!("m-{i}"))).await },
-            )
-        })
-        .collect();
-    let mut ids = HashSet::new();
-    for task in tasks {
-        ids.insert(task.await.unwrap().unwrap().id);
-    }
-    assert_eq!(ids.len(), 100);
-    assert_eq!(h.store.statistics().await.unwrap().new, 100);
+    let results = race(100, |i| {
+        let store = h.store.clone();
+        async move { store.store(command(&format!("c{i}")).message_id(format!("m-{i}"))).await }
+    })
+    .await;
+    let ids: HashSet<_> =
+        results.into_iter().map(|result| result.expect("a concurrent store succeeds").id).collect();
+    assert_eq!(ids.len(), 100, "concurrent stores of distinct commands get distinct ids");
+    assert_eq!(h.store.statistics().await.unwrap().new, 100, "every concurrent store lands");
 }
 
-/// A dismiss racing a replay on each of 20 entries: per entry, exactly one of them wins.
+/// A dismiss racing a replay on each of 30 entries: per entry, exactly one of them wins, and the
+/// loser is told why: a replay that lost to the dismiss is `Dismissed`; a dismiss that lost to
+/// the replay is a `Conflict` because of the replay's live lease.
 pub async fn concurrent_dismiss_and_replay_exactly_one_wins(h: Harness) {
-    for i in 0..20 {
+    for i in 0..30 {
         let entry = store(&h.store, command(&format!("c{i}"))).await;
-        let (dismisser, replayer) = (h.store.clone(), h.store.clone());
-        let dismiss = tokio::spawn(async move { dismisser.dismiss(entry.id, None).await });
-        let replay = tokio::spawn(async move { replayer.begin_replay(entry.id).await });
-        let (dismissed, replayed) = (dismiss.await.unwrap(), replay.await.unwrap());
+        let mut results = race(2, |task| {
+            let store = h.store.clone();
+            async move {
+                if task == 0 {
+                    store.dismiss(entry.id, None).await.map(|dismissed| (dismissed, None))
+                } else {
+                    store.begin_replay(entry.id).await.map(|ticket| (ticket.entry, Some(ticket.lease)))
+                }
+            }
+        })
+        .await;
+        let (replayed, dismissed) = (results.pop().unwrap(), results.pop().unwrap());
         let stored = h.store.get_entry(entry.id).await.unwrap().unwrap();
         match (dismissed, replayed) {
-            (Ok(d), Err(Error::Dismissed { .. })) => assert_eq!((d.status, &stored), (Status::Dismissed, &d)),
-            (Err(Error::Conflict { .. }), Ok(t)) => {
-                assert_eq!((t.entry.status, &stored), (Status::Replaying, &t.entry));
+            (Ok((d, _)), Err(Error::Dismissed { id })) => {
+                assert_eq!(id, entry.id);
+                assert_eq!(
+                    (d.status, &stored),
+                    (Status::Dismissed, &d),
+                    "the winning dismiss is what is stored"
+                );
             }
-            other => panic!("both or neither won: {other:?}"),
+            (Err(Error::Conflict { reason, .. }), Ok((t, _))) => {
+                assert_eq!(
+                    reason, LIVE_LEASE,
+                    "a dismiss that lost to a replay conflicts on the replay's live lease"
+                );
+                assert_eq!(
+                    (t.status, &stored),
+                    (Status::Replaying, &t),
+                    "the winning replay is what is stored"
+                );
+            }
+            other => panic!("of a dismiss and a replay racing on one entry, exactly one wins: {other:?}"),
         }
     }
 }
 
-/// Two finishes racing with the same lease: one applies, the other is LeaseLost; one attempt.
+/// Two finishes racing with the same lease, 20 times over: one applies, the other is
+/// `LeaseLost`; the failure is counted once.
 pub async fn concurrent_finishes_with_one_token_apply_once(h: Harness) {
-    for i in 0..10 {
+    for i in 0..20 {
         let entry = store(&h.store, command(&format!("c{i}"))).await;
         let ticket = h.store.begin_replay(entry.id).await.unwrap();
-        let twin = ReplayTicket { entry: ticket.entry.clone(), lease: ticket.lease };
-        let (a, b) = (h.store.clone(), h.store.clone());
-        let first =
-            tokio::spawn(
-                async move { a.finish_replay(ticket, ReplayOutcome::Failed(super::timeout(1))).await },
-            );
-        let second =
-            tokio::spawn(
-                async move { b.finish_replay(twin, ReplayOutcome::Failed(super::timeout(2))).await },
-            );
-        let results = [first.await.unwrap(), second.await.unwrap()];
+        let results = race(2, |task| {
+            let store = h.store.clone();
+            let twin = ReplayTicket { entry: ticket.entry.clone(), lease: ticket.lease };
+            async move { store.finish_replay(twin, ReplayOutcome::Failed(super::timeout(task as u32))).await }
+        })
+        .await;
         let applied: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-        assert_eq!(applied.len(), 1, "{results:?}");
-        assert!(results.iter().any(|r| matches!(r, Err(Error::LeaseLost { .. }))));
+        assert_eq!(applied.len(), 1, "of two finishes with one lease, exactly one applies: {results:?}");
+        assert!(
+            results.iter().any(|r| matches!(r, Err(Error::LeaseLost { .. }))),
+            "the other finish is LeaseLost: {results:?}"
+        );
         let stored = h.store.get_entry(entry.id).await.unwrap().unwrap();
-        assert_eq!((&stored, stored.attempt_count), (applied[0], 2));
+        assert_eq!((&stored, stored.attempt_count), (applied[0], 2), "the failed replay is counted once");
     }
 }

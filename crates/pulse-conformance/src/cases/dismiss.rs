@@ -148,3 +148,44 @@ pub async fn notes_are_validated(h: Harness) {
     let dismissed = h.store.dismiss(entry.id, Some("é".repeat(4000))).await.unwrap();
     assert_eq!(dismissed.note, Some("é".repeat(4000)));
 }
+
+/// An entry under a live replay lease cannot be resolved by hand, up to the last microsecond of
+/// the lease; from the lease's expiry on it can, and the abandoned replay's finish is then
+/// `LeaseLost`.
+pub async fn resolve_during_a_live_lease_conflicts(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    let ticket = h.store.begin_replay(entry.id).await.unwrap();
+    let expires_at = ticket.lease.expires_at;
+    h.clock.set(Timestamp::from_micros(expires_at.as_micros() - 1));
+    let resolved = h.store.resolve(entry.id, Resolution::HandledExternally, None).await;
+    assert!(
+        matches!(resolved, Err(Error::Conflict { id, .. }) if id == entry.id),
+        "resolving an entry under a live lease is a Conflict: {resolved:?}"
+    );
+    assert_eq!(
+        h.store.get_entry(entry.id).await.unwrap(),
+        Some(ticket.entry.clone()),
+        "a refused resolve changes nothing"
+    );
+    h.clock.set(expires_at);
+    let resolved =
+        h.store.resolve(entry.id, Resolution::HandledExternally, Some("by hand".to_owned())).await.unwrap();
+    let expected = DeadLetterEntry {
+        status: Status::Resolved,
+        resolution: Some(Resolution::HandledExternally),
+        note: Some("by hand".to_owned()),
+        resolved_at: Some(expires_at),
+        lease: None,
+        updated_at: expires_at,
+        revision: ticket.entry.revision + 1,
+        ..ticket.entry.clone()
+    };
+    assert_eq!(resolved, expected, "once the lease has expired, resolve applies");
+    assert!(
+        matches!(
+            h.store.finish_replay(ticket, pulse_extensibility::ReplayOutcome::Succeeded).await,
+            Err(Error::LeaseLost { .. })
+        ),
+        "the abandoned replay's finish is LeaseLost after the entry was resolved"
+    );
+}

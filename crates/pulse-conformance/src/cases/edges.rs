@@ -2,12 +2,16 @@
 //! the years 1 to 9999 and NUL characters in filters are `InvalidInput` before any backend sees
 //! them; instants at either end of the range are stored and compared exactly.
 
+use std::num::NonZeroU32;
+use std::time::Duration;
+
 use pulse_extensibility::{
-    Cursor, DeadLetterEntry, EntryFilter, Error, Fingerprint, ListQuery, SortOrder, Statistics, Timestamp,
+    Cursor, DeadLetterEntry, EntryFilter, Error, Fingerprint, ListQuery, ReplayOutcome, ReplayRequestSpec,
+    ReplaySelection, Resolution, SortOrder, Statistics, Timestamp,
 };
 
 use super::{command, store};
-use crate::Harness;
+use crate::{Harness, LEASE};
 
 /// Instants just outside the supported range, and the extremes of `i64`.
 fn out_of_range() -> [Timestamp; 4] {
@@ -110,4 +114,96 @@ pub async fn nul_in_filter_strings_is_invalid_input(h: Harness) {
         assert_invalid(h.store.request_replay_matching(filter).await, field);
     }
     assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(entry));
+}
+
+/// Every instant a transition writes keeps its microseconds: the lease's expiry and
+/// `updated_at` of a begun replay, the latest failure of a failed one, `resolved_at` of a
+/// replayed, dismissed or resolved entry, a request's slots (paced ones too) and its
+/// cancellation. The clock moves by odd microseconds, so a backend that rounds any of them to
+/// the millisecond fails; a purge at exactly a `resolved_at` keeps the entry and one a
+/// microsecond later deletes it.
+pub async fn transitions_write_instants_to_the_microsecond(h: Harness) {
+    let tick = |micros| {
+        h.clock.advance(Duration::from_micros(micros));
+        let now = h.clock.now();
+        assert_ne!(now.as_micros() % 1_000, 0, "the case's instants are not whole milliseconds");
+        now
+    };
+    h.clock.set(Timestamp::from_micros(1_767_225_600_123_457));
+    let [a, b, c] = [
+        store(&h.store, command("a")).await,
+        store(&h.store, command("b")).await,
+        store(&h.store, command("c")).await,
+    ];
+    let begun = tick(1_001);
+    let ticket = h.store.begin_replay(a.id).await.unwrap();
+    let stored = h.store.get_entry(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.lease.map(|lease| lease.expires_at), stored.updated_at),
+        (Some(begun.saturating_add(LEASE)), begun),
+        "begin_replay stores the lease's expiry and updated_at to the microsecond"
+    );
+    let failed = tick(2_003);
+    h.store.finish_replay(ticket, ReplayOutcome::Failed(super::timeout(1))).await.unwrap();
+    let stored = h.store.get_entry(a.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.occurred_at, stored.updated_at),
+        (failed, failed),
+        "a failed replay stores its failure time and updated_at to the microsecond"
+    );
+    let requested = tick(3_005);
+    let request = h
+        .store
+        .request_replays(
+            ReplayRequestSpec::new(ReplaySelection::Entries(vec![a.id, b.id]))
+                .per_second(NonZeroU32::new(3).unwrap()),
+        )
+        .await
+        .unwrap();
+    let mut stored_slots = Vec::new();
+    for id in [b.id, a.id] {
+        let entry = h.store.get_entry(id).await.unwrap().unwrap();
+        stored_slots.push((entry.replay_requested_at, entry.updated_at));
+    }
+    assert_eq!(
+        stored_slots,
+        [
+            (Some(requested), requested),
+            (Some(Timestamp::from_micros(requested.as_micros() + 333_334)), requested)
+        ],
+        "a request stores each slot (the request's instant plus ceil(n × 1,000,000 / pace) µs) and updated_at to the microsecond"
+    );
+    let cancelled = tick(4_007);
+    let request = h.store.cancel_replay_request(request.id).await.unwrap();
+    assert_eq!(request.cancelled_at, Some(cancelled), "a cancellation is recorded to the microsecond");
+    let replayed = tick(5_009);
+    let ticket = h.store.begin_replay(a.id).await.unwrap();
+    h.store.finish_replay(ticket, ReplayOutcome::Succeeded).await.unwrap();
+    let dismissed = tick(6_011);
+    h.store.dismiss(b.id, None).await.unwrap();
+    let resolved = tick(7_013);
+    h.store.resolve(c.id, Resolution::HandledExternally, None).await.unwrap();
+    let mut resolved_at = Vec::new();
+    for id in [a.id, b.id, c.id] {
+        resolved_at.push(h.store.get_entry(id).await.unwrap().unwrap().resolved_at);
+    }
+    assert_eq!(
+        resolved_at,
+        [Some(replayed), Some(dismissed), Some(resolved)],
+        "replayed, dismissed and resolved entries store resolved_at to the microsecond"
+    );
+    tick(1_000_001);
+    for (cutoff, id) in [(replayed, a.id), (dismissed, b.id), (resolved, c.id)] {
+        assert_eq!(
+            h.store.purge(cutoff, 10).await.unwrap(),
+            0,
+            "a purge keeps an entry resolved exactly at its cut-off"
+        );
+        assert_eq!(
+            h.store.purge(Timestamp::from_micros(cutoff.as_micros() + 1), 10).await.unwrap(),
+            1,
+            "a purge deletes an entry resolved a microsecond before its cut-off"
+        );
+        assert_eq!(h.store.get_entry(id).await.unwrap(), None, "the purged entry is gone");
+    }
 }

@@ -1,8 +1,12 @@
 //! Fingerprints and error groups over unresolved entries.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pulse_extensibility::{Error, ErrorGroup, Failure, NewDeadLetter, Resolution, fingerprint::fingerprint};
+use pulse_extensibility::{
+    DeadLetterEntry, DeadLetterId, Error, ErrorGroup, Failure, NewDeadLetter, Resolution, Timestamp,
+    fingerprint::fingerprint, validate::new_entry,
+};
 
 use super::{store, timeout};
 use crate::Harness;
@@ -86,4 +90,125 @@ pub async fn error_groups_reject_limits_outside_1_to_1000(h: Harness) {
         assert!(matches!(h.store.error_groups(bad).await, Err(Error::InvalidInput { field: "limit", .. })));
     }
     assert_eq!(h.store.error_groups(1000).await.unwrap(), []);
+}
+
+/// Fixed vectors of the masking rules, with their fingerprints written out (computed apart from
+/// the library): each message stored as a failure of `billing.charge` / `GatewayError`.
+const PINNED: &[(&str, &str)] = &[
+    ("order 42 timed out after 30s", "da2781e06f86ac96"),
+    ("order 97 timed out after 31s", "da2781e06f86ac96"),
+    ("took 1.25 seconds", "6d9230cbb1ec7a96"),
+    ("user 'alice' not found", "d2fced9b6c5c8915"),
+    ("user 'id 42' not found", "d2fced9b6c5c8915"),
+    (r#"key "a-1" exists"#, "c96577ef770b1a74"),
+    ("entity 3f2504e0-4f89-11d3-9a0c-0305e82c3301 missing", "2a82d8af11e5d6f2"),
+    ("entity 3F2504E0-4F89-11D3-9A0C-0305E82C3301 missing", "2a82d8af11e5d6f2"),
+    ("pointer 0x7ffd1234 invalid", "c66ea220520a8523"),
+    ("commit a3f9c2e1 rejected", "80a97dd8a5a11d56"),
+    ("commit 0b1c2d3e4f rejected", "80a97dd8a5a11d56"),
+    ("commit a3f9c rejected", "4ce67c2042c1cc2d"),
+    ("code deadbeef", "65af9b056228967b"),
+    ("build 123456 failed", "d1b4ba9694311cd9"),
+    ("build 7 failed", "d1b4ba9694311cd9"),
+    ("order 42 for 'bob' at 0xFF (id 3f2504e0-4f89-11d3-9a0c-0305e82c3301)", "9a8f99b7efbc6f1f"),
+    ("retry 3 of 5 in 2.5s", "251ed5e669e1765f"),
+    ("token abc123xyz", "c6da54b57791572e"),
+    ("deadline exceeded", "0ef0f724e1e6c195"),
+];
+
+/// Every pinned vector, stored through the backend, keeps its fingerprint exactly, and the error
+/// groups put together exactly the messages whose pinned fingerprints are equal: numbers, quoted
+/// values, UUIDs in either case and hex ids of six or more mixed characters (or `0x…`) are
+/// masked; five-character or letters-only hex words are not.
+pub async fn stored_fingerprints_match_the_pinned_vectors(h: Harness) {
+    let mut expected_counts = BTreeMap::<&str, u64>::new();
+    for (message, pinned) in PINNED {
+        let entry = store(&h.store, failed("billing.charge", "GatewayError", message)).await;
+        assert_eq!(
+            entry.fingerprint.as_str(),
+            *pinned,
+            "the stored fingerprint of {message:?} is the pinned one (masking: docs/contract.md, Fingerprints)"
+        );
+        *expected_counts.entry(pinned).or_default() += 1;
+    }
+    let groups = h.store.error_groups(100).await.unwrap();
+    let counts: BTreeMap<&str, u64> =
+        groups.iter().map(|group| (group.fingerprint.as_str(), group.count)).collect();
+    assert_eq!(counts, expected_counts, "error groups gather exactly the entries of one fingerprint");
+}
+
+/// Groups of equal count and equal last seen come in ascending order of fingerprint, whatever
+/// the order they were stored in.
+pub async fn error_groups_tied_on_count_and_last_seen_are_ordered_by_fingerprint(h: Harness) {
+    let mut inputs: Vec<NewDeadLetter> =
+        ["alpha", "bravo", "charlie", "delta", "echo"].iter().map(|kind| failed(kind, "E", "tied")).collect();
+    // Stored in descending order of fingerprint, so neither storing order nor id order is the
+    // expected one.
+    inputs.sort_by_key(|input| std::cmp::Reverse(fingerprint(&input.command_type, "E", "tied")));
+    h.clock.advance(Duration::from_secs(1));
+    for input in &inputs {
+        store(&h.store, input.clone()).await;
+        store(&h.store, input.clone()).await;
+    }
+    h.clock.advance(Duration::from_secs(1));
+    let largest = store(&h.store, failed("largest", "E", "tied")).await;
+    store(&h.store, failed("largest", "E", "tied")).await;
+    store(&h.store, failed("largest", "E", "tied")).await;
+    let groups = h.store.error_groups(10).await.unwrap();
+    let mut tied: Vec<String> = inputs
+        .iter()
+        .map(|input| fingerprint(&input.command_type, "E", "tied").as_str().to_owned())
+        .collect();
+    tied.sort();
+    let mut expected = vec![largest.fingerprint.as_str().to_owned()];
+    expected.extend(tied);
+    assert_eq!(
+        groups.iter().map(|group| group.fingerprint.as_str().to_owned()).collect::<Vec<_>>(),
+        expected,
+        "error groups are ordered by count descending, then last seen descending, then fingerprint ascending"
+    );
+    assert_eq!(groups.iter().map(|group| group.count).collect::<Vec<_>>(), [3, 2, 2, 2, 2, 2]);
+}
+
+/// A group's sample message is the message of its latest failure; among entries whose latest
+/// failure is the same microsecond, the one with the highest id. Checked on two groups, one
+/// where that entry is stored first and one where it is stored last, each with an older entry
+/// of a still higher id.
+pub async fn error_group_sample_is_the_latest_failure_with_the_highest_id(h: Harness) {
+    let older = h.clock.now();
+    h.clock.advance(Duration::from_micros(1_000_001));
+    let latest = h.clock.now();
+    for (command_type, highest_first) in [("orders.create", true), ("orders.cancel", false)] {
+        let mut ids: Vec<DeadLetterId> = (0..3).map(|_| DeadLetterId::new_at(latest)).collect();
+        ids.sort();
+        let entry = |id, at, message: &str| DeadLetterEntry {
+            id,
+            occurred_at: at,
+            first_failed_at: older,
+            created_at: at,
+            updated_at: at,
+            ..new_entry(failed(command_type, "Timeout", message), latest, 64 * 1024).expect("a valid entry")
+        };
+        let low = entry(ids[0], latest, "order 1 timed out");
+        let high = entry(ids[1], latest, "order 2 timed out");
+        let oldest_highest_id = entry(ids[2], older, "order 3 timed out");
+        let batch =
+            if highest_first { [high, low, oldest_highest_id] } else { [low, high, oldest_highest_id] };
+        h.store.backend().insert(&batch).await.unwrap();
+    }
+    let groups = h.store.error_groups(10).await.unwrap();
+    let samples: BTreeMap<&str, (&str, u64, Timestamp)> = groups
+        .iter()
+        .map(|group| {
+            (group.command_type.as_str(), (group.sample_message.as_str(), group.count, group.last_seen))
+        })
+        .collect();
+    let expected = BTreeMap::from([
+        ("orders.cancel", ("order 2 timed out", 3, latest)),
+        ("orders.create", ("order 2 timed out", 3, latest)),
+    ]);
+    assert_eq!(
+        samples, expected,
+        "a group's sample is the message of its latest failure, the highest id among entries failing at the same microsecond"
+    );
 }

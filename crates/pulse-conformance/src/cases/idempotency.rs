@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use pulse_extensibility::StoreReceipt;
 
-use super::{command, store, tenant};
+use super::{command, race, store, tenant};
 use crate::Harness;
 
 /// A second store with the same message id returns the first entry's id, marked duplicate.
@@ -90,22 +90,85 @@ pub async fn entries_without_message_id_are_never_duplicates(h: Harness) {
     assert_eq!(h.store.statistics().await.unwrap().total, 3);
 }
 
-/// 50 concurrent stores of one message id leave exactly one entry, and every caller learns its id.
+/// 50 concurrent stores of one message id, released together by a barrier, leave exactly one entry, and every caller learns its id.
 pub async fn concurrent_duplicates_leave_exactly_one_entry(h: Harness) {
-    let tasks: Vec<_> = (0..50)
-        .map(|_| {
-            let store = h.store.clone();
-            tokio::spawn(
-                async move { store.store(command("orders.create").message_id("m-1")).await.unwrap() },
-            )
-        })
-        .collect();
-    let mut receipts = Vec::new();
-    for task in tasks {
-        receipts.push(task.await.unwrap());
-    }
+    let receipts: Vec<StoreReceipt> = race(50, |_| {
+        let store = h.store.clone();
+        async move { store.store(command("orders.create").message_id("m-1")).await.unwrap() }
+    })
+    .await;
     let ids: HashSet<_> = receipts.iter().map(|r| r.id).collect();
     assert_eq!(ids.len(), 1, "every caller gets the one entry's id");
     assert_eq!(receipts.iter().filter(|r| !r.duplicate).count(), 1, "exactly one store wrote");
     assert_eq!(h.store.statistics().await.unwrap().total, 1);
+}
+
+/// A message id whose entry was purged is free again: storing it writes a new entry.
+pub async fn a_message_id_stored_again_after_its_entry_was_purged_is_a_new_entry(h: Harness) {
+    let first = store(&h.store, command("orders.create").message_id("m-1").tenant(tenant("a"))).await;
+    h.store.dismiss(first.id, None).await.unwrap();
+    h.clock.advance(std::time::Duration::from_secs(1));
+    assert_eq!(h.store.purge(h.clock.now(), 10).await.unwrap(), 1, "the dismissed entry is purged");
+    let again = h.store.store(command("orders.create").message_id("m-1").tenant(tenant("a"))).await.unwrap();
+    assert!(!again.duplicate, "a message id whose entry was purged is not a duplicate");
+    assert_ne!(again.id, first.id, "the message id stored again is a new entry");
+    let stored = h.store.get_entry(again.id).await.unwrap();
+    assert_eq!(
+        stored.map(|entry| (entry.message_id, entry.status)),
+        Some((Some("m-1".to_owned()), pulse_extensibility::CommandDeadLetterStatus::New)),
+        "the new entry holds the message id"
+    );
+    let third = h.store.store(command("orders.create").message_id("m-1").tenant(tenant("a"))).await.unwrap();
+    assert_eq!(
+        third,
+        StoreReceipt { id: again.id, duplicate: true },
+        "and is its duplicate's entry from then on"
+    );
+}
+
+/// When two tenants hold one message id, a duplicate names the entry of its own tenant, whichever
+/// was stored first, alone or in a batch; the tenant-less key is a third entry.
+pub async fn duplicates_name_the_entry_of_their_own_tenant(h: Harness) {
+    let a = h.store.store(command("x").message_id("m-1").tenant(tenant("a"))).await.unwrap();
+    let b = h.store.store(command("x").message_id("m-1").tenant(tenant("b"))).await.unwrap();
+    let none = h.store.store(command("x").message_id("m-1")).await.unwrap();
+    assert!(!none.duplicate, "a message id without a tenant is another key than with one");
+    for (tenant_name, id) in [("b", b.id), ("a", a.id)] {
+        let again = h.store.store(command("x").message_id("m-1").tenant(tenant(tenant_name))).await.unwrap();
+        assert_eq!(
+            again,
+            StoreReceipt { id, duplicate: true },
+            "a duplicate in tenant {tenant_name} names that tenant's entry"
+        );
+    }
+    let batch = h
+        .store
+        .store_many(vec![
+            command("x").message_id("m-1").tenant(tenant("b")),
+            command("x").message_id("m-1"),
+            command("x").message_id("m-1").tenant(tenant("a")),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        batch,
+        [
+            StoreReceipt { id: b.id, duplicate: true },
+            StoreReceipt { id: none.id, duplicate: true },
+            StoreReceipt { id: a.id, duplicate: true }
+        ],
+        "duplicates in a batch name the entry of their own tenant"
+    );
+    let scoped = h
+        .store
+        .for_tenant(tenant("a"))
+        .store(command("x").message_id("m-1").tenant(tenant("a")))
+        .await
+        .unwrap();
+    assert_eq!(
+        scoped,
+        StoreReceipt { id: a.id, duplicate: true },
+        "a tenant's handle finds its own tenant's entry"
+    );
+    assert_eq!(h.store.statistics().await.unwrap().total, 3, "duplicates write nothing");
 }

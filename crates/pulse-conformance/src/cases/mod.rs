@@ -3,7 +3,11 @@
 //! Every case is a public async function taking a [`Harness`] and panicking on a violation.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Barrier;
 
 use pulse_extensibility::{
     CommandDeadLetterStatus, DeadLetterEntry, DeadLetterId, DeadLetters, Failure, NewDeadLetter,
@@ -61,6 +65,8 @@ macro_rules! for_each_case {
                 store_many_returns_receipts_in_order,
                 store_many_is_all_or_nothing,
                 store_many_of_nothing_writes_nothing,
+                store_keeps_whitespace_line_breaks_and_unicode_forms_exactly,
+                store_truncates_exception_message_and_details_by_characters,
             ],
             idempotency: [
                 duplicate_message_id_returns_the_existing_id,
@@ -70,6 +76,8 @@ macro_rules! for_each_case {
                 large_batch_with_duplicates_keeps_order_and_ids,
                 entries_without_message_id_are_never_duplicates,
                 concurrent_duplicates_leave_exactly_one_entry,
+                a_message_id_stored_again_after_its_entry_was_purged_is_a_new_entry,
+                duplicates_name_the_entry_of_their_own_tenant,
             ],
             reads: [
                 get_entry_of_an_unknown_id_is_none,
@@ -106,6 +114,9 @@ macro_rules! for_each_case {
                 error_groups_leave_out_terminal_entries,
                 error_groups_are_largest_first_and_limited,
                 error_groups_reject_limits_outside_1_to_1000,
+                stored_fingerprints_match_the_pinned_vectors,
+                error_groups_tied_on_count_and_last_seen_are_ordered_by_fingerprint,
+                error_group_sample_is_the_latest_failure_with_the_highest_id,
             ],
             histogram: [
                 histogram_buckets_are_half_open,
@@ -140,6 +151,8 @@ macro_rules! for_each_case {
                 claim_skips_live_leases_and_takes_expired_ones,
                 finished_replay_clears_the_request,
                 concurrent_claimers_receive_disjoint_sets,
+                request_replay_matching_advances_the_revision_of_each_marked_entry,
+                a_bulk_request_racing_dismisses_loses_no_write,
             ],
             dismiss: [
                 dismiss_records_note_and_time,
@@ -152,6 +165,7 @@ macro_rules! for_each_case {
                 resolving_a_terminal_entry_conflicts,
                 changes_to_an_unknown_id_are_not_found,
                 notes_are_validated,
+                resolve_during_a_live_lease_conflicts,
             ],
             edit: [
                 edit_replaces_the_payload_and_keeps_the_original,
@@ -164,6 +178,7 @@ macro_rules! for_each_case {
                 a_large_purge_deletes_exactly_what_it_may,
                 purge_rejects_a_zero_limit,
                 concurrent_purges_delete_each_entry_once,
+                purge_keeps_an_entry_replayed_again_after_it_was_resolved,
             ],
             replay_requests: [
                 a_request_is_recorded_and_its_entries_get_slots_at_its_pace,
@@ -182,6 +197,7 @@ macro_rules! for_each_case {
             ],
             tenants: [
                 tenant_scope_reads_only_its_own_entries,
+                tenant_scope_error_groups_show_only_its_failures,
                 tenant_scope_cannot_change_another_tenants_entries,
                 tenant_scope_stores_only_its_own_tenant,
                 tenant_scope_requests_claims_and_purges_only_its_own,
@@ -204,6 +220,7 @@ macro_rules! for_each_case {
                 instants_outside_the_years_1_to_9999_are_invalid_input,
                 instants_at_the_ends_of_the_range_are_kept_and_compared,
                 nul_in_filter_strings_is_invalid_input,
+                transitions_write_instants_to_the_microsecond,
             ],
             differential: [
                 random_operations_match_the_reference_model,
@@ -288,3 +305,32 @@ pub fn ids(entries: &[DeadLetterEntry]) -> Vec<DeadLetterId> {
 pub fn metadata(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
+
+/// Runs `n` tasks, task `i` made by `task(i)`, on the runtime's worker threads, released
+/// together by a barrier so they really overlap; returns their results in task order.
+pub async fn race<F, Fut, T>(n: usize, task: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (barrier, work) = (barrier.clone(), task(i));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for task in tasks {
+        results.push(task.await.expect("a racing task panicked"));
+    }
+    results
+}
+
+/// The reason of a `Conflict` from a live lease, as the shared state machine words it: a loser
+/// of a race must get this one, not the one for giving up after lost swaps.
+pub const LIVE_LEASE: &str = "a replay holds a live lease";

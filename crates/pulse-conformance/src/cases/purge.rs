@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use pulse_extensibility::{Error, Resolution, Statistics};
+use pulse_extensibility::{Error, ReplayOutcome, Resolution, Statistics};
 
-use super::{command, store};
+use super::{command, race, store};
 use crate::Harness;
 
 /// Purge deletes Resolved and Dismissed entries resolved strictly before the cut-off, nothing else.
@@ -76,7 +76,7 @@ pub async fn a_large_purge_deletes_exactly_what_it_may(h: Harness) {
     assert!(h.store.get_entry(pending.id).await.unwrap().is_some());
 }
 
-/// Eight purges racing over 300 entries never fail and together delete each entry once.
+/// Eight purges racing over 300 entries, released together by a barrier, never fail and together delete each entry once.
 pub async fn concurrent_purges_delete_each_entry_once(h: Harness) {
     let receipts =
         h.store.store_many((0..300).map(|i| command(&format!("c{}", i % 5))).collect()).await.unwrap();
@@ -87,26 +87,56 @@ pub async fn concurrent_purges_delete_each_entry_once(h: Harness) {
     assert_eq!(h.store.statistics().await.unwrap().resolved, receipts.len() as u64);
     h.clock.advance(Duration::from_secs(1));
     let cutoff = h.clock.now();
-    let purgers: Vec<_> = (0..8)
-        .map(|_| {
-            let store = h.store.clone();
-            tokio::spawn(async move {
-                let mut purged = 0;
-                // Bounded: 300 entries in purges of 16 take at most 19 non-empty purges.
-                for _ in 0..100 {
-                    match store.purge(cutoff, 16).await.unwrap() {
-                        0 => return purged,
-                        n => purged += n,
-                    }
+    let purged = race(8, |_| {
+        let store = h.store.clone();
+        async move {
+            let mut purged = 0;
+            // Bounded: 300 entries in purges of 16 take at most 19 non-empty purges.
+            for _ in 0..100 {
+                match store.purge(cutoff, 16).await.unwrap() {
+                    0 => return purged,
+                    n => purged += n,
                 }
-                panic!("purges never ran dry: rows are counted more than once");
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for purger in purgers {
-        total += purger.await.unwrap();
-    }
+            }
+            panic!("purges never ran dry: rows are counted more than once");
+        }
+    })
+    .await;
+    let total: u64 = purged.iter().sum();
     assert_eq!(total, 300);
     assert_eq!(h.store.statistics().await.unwrap(), Statistics::default());
+}
+
+/// An entry resolved, then replayed again (`begin_replay_resolved`), is not terminal while that
+/// replay runs: a purge past its first resolution keeps it. Once the second replay resolves it,
+/// its `resolved_at` is the second resolution, so a purge between the two keeps it and one past
+/// the second deletes it.
+pub async fn purge_keeps_an_entry_replayed_again_after_it_was_resolved(h: Harness) {
+    let entry = store(&h.store, command("orders.create")).await;
+    let first = h.store.resolve(entry.id, Resolution::HandledExternally, None).await.unwrap();
+    h.clock.advance(Duration::from_secs(10));
+    let between = h.clock.now();
+    let ticket = h.store.begin_replay_resolved(entry.id, first.revision).await.unwrap();
+    h.clock.advance(Duration::from_secs(10));
+    assert_eq!(h.store.purge(h.clock.now(), 100).await.unwrap(), 0, "purge never deletes a Replaying entry");
+    assert_eq!(
+        h.store.get_entry(entry.id).await.unwrap(),
+        Some(ticket.entry.clone()),
+        "purge never deletes a Replaying entry, whatever its earlier resolved_at"
+    );
+    let second = h.store.finish_replay(ticket, ReplayOutcome::Succeeded).await.unwrap();
+    assert_eq!(second.resolved_at, Some(h.clock.now()), "a second resolution sets resolved_at again");
+    h.clock.advance(Duration::from_secs(10));
+    assert_eq!(
+        h.store.purge(between, 100).await.unwrap(),
+        0,
+        "purge deletes only entries resolved strictly before the cut-off, by their latest resolution"
+    );
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(second), "the entry is kept");
+    assert_eq!(
+        h.store.purge(h.clock.now(), 100).await.unwrap(),
+        1,
+        "past the second resolution it is purged"
+    );
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), None, "the purged entry is gone");
 }

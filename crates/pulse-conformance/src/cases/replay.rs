@@ -8,7 +8,7 @@ use pulse_extensibility::{
     Resolution, Timestamp, fingerprint::fingerprint,
 };
 
-use super::{command, store, timeout};
+use super::{LIVE_LEASE, command, race, store, timeout};
 use crate::{Harness, LEASE};
 
 /// New becomes Replaying with a lease that expires one lease duration from now.
@@ -222,31 +222,34 @@ pub async fn failed_replays_never_create_a_second_entry(h: Harness) {
     assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap().attempt_count, 4);
 }
 
-/// Of 16 concurrent begins on one entry, exactly one succeeds; the others conflict.
-/// Repeated on 10 entries, the tasks released together by a barrier.
+/// Of 16 concurrent begins on one entry, exactly one succeeds; every other one conflicts
+/// because of the winner's live lease (not after giving up on lost swaps). Repeated on 10
+/// entries, the tasks released together by a barrier.
 pub async fn concurrent_begins_on_one_entry_exactly_one_wins(h: Harness) {
     for _ in 0..10 {
         let entry = store(&h.store, command("orders.create")).await;
-        let barrier = Arc::new(tokio::sync::Barrier::new(16));
-        let tasks: Vec<_> = (0..16)
-            .map(|_| {
-                let (store, barrier) = (h.store.clone(), barrier.clone());
-                tokio::spawn(async move {
-                    barrier.wait().await;
-                    store.begin_replay(entry.id).await
-                })
-            })
-            .collect();
+        let results = race(16, |_| {
+            let store = h.store.clone();
+            async move { store.begin_replay(entry.id).await }
+        })
+        .await;
         let mut won = Vec::new();
-        for task in tasks {
-            match task.await.unwrap() {
+        for result in results {
+            match result {
                 Ok(ticket) => won.push(ticket),
-                Err(Error::Conflict { .. }) => {}
-                Err(other) => panic!("unexpected error {other:?}"),
+                Err(Error::Conflict { reason, .. }) => assert_eq!(
+                    reason, LIVE_LEASE,
+                    "a begin that lost the race conflicts on the winner's live lease"
+                ),
+                Err(other) => panic!("a concurrent begin either wins or conflicts: {other:?}"),
             }
         }
-        assert_eq!(won.len(), 1);
-        assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), won[0].entry);
+        assert_eq!(won.len(), 1, "of concurrent begins on one entry, exactly one wins");
+        assert_eq!(
+            h.store.get_entry(entry.id).await.unwrap().unwrap(),
+            won[0].entry,
+            "the winner's lease is what is stored"
+        );
     }
 }
 

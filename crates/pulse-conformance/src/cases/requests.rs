@@ -1,14 +1,15 @@
 //! Replay requests: asked for by one process, claimed by another.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pulse_extensibility::{
-    CommandDeadLetterStatus as Status, DeadLetterEntry, EntryFilter, Error, ReplayOutcome, ReplayRequest,
-    ReplayRequestSpec, ReplaySelection, Resolution,
+    Actor, CommandDeadLetterStatus as Status, DeadLetterEntry, EntryFilter, Error, ReplayOutcome,
+    ReplayRequest, ReplayRequestSpec, ReplaySelection, Resolution,
 };
 
-use super::{command, ids, store, store_tick, timeout};
+use super::{command, ids, race, store, store_tick, timeout};
 use crate::{Harness, LEASE};
 
 /// Requesting replay of one entry records a request for it, and marks the entry with when and
@@ -161,33 +162,132 @@ pub async fn finished_replay_clears_the_request(h: Harness) {
     assert_eq!(h.store.claim_requested(10).await.unwrap(), Vec::new());
 }
 
-/// Four claimers racing over 200 requested entries receive disjoint sets that cover them all.
+/// Four claimers racing over 200 requested entries, released together by a barrier, receive disjoint sets that cover them all.
 pub async fn concurrent_claimers_receive_disjoint_sets(h: Harness) {
     let inputs = (0..200).map(|i| command(&format!("c{}", i % 7))).collect();
     h.store.store_many(inputs).await.unwrap();
     assert_eq!(h.store.request_replay_matching(EntryFilter::default()).await.unwrap(), 200);
-    let claimers: Vec<_> = (0..4)
-        .map(|_| {
-            let store = h.store.clone();
-            tokio::spawn(async move {
-                let mut mine = Vec::new();
-                // Bounded: 200 entries in claims of 7 take at most 29 non-empty claims.
-                for _ in 0..100 {
-                    let batch = store.claim_requested(7).await.unwrap();
-                    if batch.is_empty() {
-                        return mine;
-                    }
-                    mine.extend(batch.into_iter().map(|t| t.entry.id));
+    let claimed = race(4, |_| {
+        let store = h.store.clone();
+        async move {
+            let mut mine = Vec::new();
+            // Bounded: 200 entries in claims of 7 take at most 29 non-empty claims.
+            for _ in 0..100 {
+                let batch = store.claim_requested(7).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
                 }
-                panic!("claims never ran dry: entries are claimed more than once");
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for claimer in claimers {
-        all.extend(claimer.await.unwrap());
-    }
+                mine.extend(batch.into_iter().map(|t| t.entry.id));
+            }
+            panic!("claims never ran dry: entries are claimed more than once");
+        }
+    })
+    .await;
+    let all: Vec<_> = claimed.into_iter().flatten().collect();
     let unique: HashSet<_> = all.iter().collect();
     assert_eq!((all.len(), unique.len()), (200, 200), "every entry claimed exactly once");
     assert_eq!(h.store.statistics().await.unwrap().replaying, 200);
+}
+
+/// A bulk request writes on each entry it marks exactly what a transition would: the request,
+/// its slot, who asked, `updated_at` = the request's instant and the next revision; entries it
+/// does not mark are untouched. A compare-and-swap from a revision read before the request then
+/// writes nothing, so no change made meanwhile can overwrite the request.
+pub async fn request_replay_matching_advances_the_revision_of_each_marked_entry(h: Harness) {
+    let a = store_tick(&h, "orders.create").await;
+    let b = store_tick(&h, "orders.create").await;
+    let other = store_tick(&h, "orders.cancel").await;
+    h.clock.advance(Duration::from_micros(1_234_567));
+    let now = h.clock.now();
+    let ana = h.store.acting_as(Actor::new("ana").unwrap());
+    let filter = EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() };
+    let request =
+        ana.request_replays(ReplayRequestSpec::new(ReplaySelection::Matching(filter))).await.unwrap();
+    assert_eq!(request.requested, 2, "a bulk request counts the entries it marked");
+    for before in [&a, &b] {
+        let expected = DeadLetterEntry {
+            replay_requested_at: Some(now),
+            replay_request: Some(request.id),
+            changed_by: Some(Actor::new("ana").unwrap()),
+            updated_at: now,
+            revision: before.revision + 1,
+            ..before.clone()
+        };
+        assert_eq!(
+            h.store.get_entry(before.id).await.unwrap(),
+            Some(expected),
+            "a bulk request sets the request, its slot, who asked, updated_at and the next revision on each entry it marks"
+        );
+        let stale = DeadLetterEntry {
+            revision: before.revision + 1,
+            note: Some("lost".to_owned()),
+            ..before.clone()
+        };
+        assert!(
+            !h.store.backend().swap(&stale).await.unwrap(),
+            "a swap from the revision read before a bulk request writes nothing"
+        );
+    }
+    assert_eq!(
+        h.store.get_entry(other.id).await.unwrap(),
+        Some(other),
+        "a bulk request leaves entries it does not mark untouched"
+    );
+}
+
+/// A bulk request racing a dismiss of each of its entries, released together by a barrier, 10
+/// times over: every dismiss succeeds and every entry ends Dismissed, and each entry's revision
+/// counts exactly the changes made to it (the request's where it marked the entry first), so
+/// neither write was lost.
+pub async fn a_bulk_request_racing_dismisses_loses_no_write(h: Harness) {
+    for round in 0..10 {
+        let kind = format!("round.{round}");
+        let receipts = h.store.store_many((0..20).map(|_| command(&kind)).collect()).await.unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(receipts.len() + 1));
+        let filter = EntryFilter { command_type: Some(kind.clone()), ..EntryFilter::default() };
+        let requester = {
+            let (store, barrier) = (h.store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.request_replay_matching(filter).await
+            })
+        };
+        let dismissers: Vec<_> = receipts
+            .iter()
+            .map(|receipt| {
+                let (store, barrier, id) = (h.store.clone(), barrier.clone(), receipt.id);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.dismiss(id, None).await
+                })
+            })
+            .collect();
+        let marked = requester.await.unwrap().unwrap();
+        for dismisser in dismissers {
+            let dismissed = dismisser.await.unwrap();
+            assert!(
+                dismissed.is_ok(),
+                "a dismiss of a New entry succeeds while a bulk request runs: {dismissed:?}"
+            );
+        }
+        let mut changes_by_the_request = 0;
+        for receipt in &receipts {
+            let entry = h.store.get_entry(receipt.id).await.unwrap().unwrap();
+            assert_eq!(
+                entry.status,
+                Status::Dismissed,
+                "a dismiss that succeeded is never overwritten by a bulk request"
+            );
+            assert!(
+                matches!(entry.revision, 2 | 3),
+                "an entry's revision counts the dismiss and, at most once, the request: {}",
+                entry.revision
+            );
+            changes_by_the_request += entry.revision - 2;
+        }
+        assert_eq!(
+            changes_by_the_request, marked,
+            "a bulk request's count is the number of entries whose revision it advanced"
+        );
+    }
 }

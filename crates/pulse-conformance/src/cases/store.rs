@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use pulse_extensibility::{
-    DEFAULT_MAX_PAYLOAD_BYTES, Error, Failure, NewDeadLetter, Statistics, Timestamp, fingerprint::fingerprint,
+    DEFAULT_MAX_PAYLOAD_BYTES, Error, Failure, NewDeadLetter, Statistics, StoreReceipt, Timestamp,
+    fingerprint::fingerprint,
 };
 
 use super::{command, expected_entry, metadata, store, tenant, timeout};
@@ -202,3 +203,90 @@ pub async fn store_many_of_nothing_writes_nothing(h: Harness) {
     assert_eq!(h.store.store_many(Vec::new()).await.unwrap(), Vec::new());
     assert_eq!(h.store.statistics().await.unwrap(), Statistics::default());
 }
+
+/// Text that a database, a driver or a careless trim would change comes back byte for byte:
+/// leading and trailing whitespace, CR/LF and lone CR, tabs, and a word in its NFC and NFD
+/// forms, in the payload, the error, the source, metadata keys and values, message ids and a
+/// note. Message ids that differ only so are different keys.
+pub async fn store_keeps_whitespace_line_breaks_and_unicode_forms_exactly(h: Harness) {
+    let nfc = "caf\u{e9}";
+    let nfd = "cafe\u{301}";
+    let awkward = format!(" \t{nfc}\r\n{nfd}\r \n\t ");
+    let input = NewDeadLetter::new(
+        "orders.create",
+        format!("  {{\"name\":\"{nfd}\"}}\r\n"),
+        Failure::new(format!(" {nfd}Error "), awkward.clone()).with_details(awkward.clone()),
+    )
+    .message_id(format!(" {nfc} "))
+    .source(awkward.clone())
+    .metadata(format!(" {nfd}\t"), awkward.clone())
+    .metadata(nfc, "\r\n");
+    let now = h.clock.now();
+    let receipt = h.store.store(input.clone()).await.unwrap();
+    let entry = h.store.get_entry(receipt.id).await.unwrap().unwrap();
+    assert_eq!(
+        entry,
+        expected_entry(&input, receipt, now),
+        "every text field is stored byte for byte: no trimming, no line-break or Unicode normalisation"
+    );
+    let dismissed = h.store.dismiss(entry.id, Some(awkward.clone())).await.unwrap();
+    assert_eq!(dismissed.note.as_deref(), Some(awkward.as_str()), "a note is kept byte for byte");
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(dismissed), "a note is stored byte for byte");
+    for (key, why) in [
+        (format!(" {nfd} "), "a message id in another Unicode form is another key"),
+        (nfc.to_owned(), "a message id without the surrounding spaces is another key"),
+        (format!(" {nfc}"), "a message id without its trailing space is another key"),
+    ] {
+        let other = h.store.store(command("orders.create").message_id(key)).await.unwrap();
+        assert!(!other.duplicate, "{why}");
+    }
+    let again = h.store.store(command("orders.create").message_id(format!(" {nfc} "))).await.unwrap();
+    assert_eq!(
+        again,
+        StoreReceipt { id: entry.id, duplicate: true },
+        "the same message id, byte for byte, is a duplicate"
+    );
+}
+
+/// The exception message is truncated to 16,384 characters and the details to 65,536, counted
+/// in characters, not bytes: text of multi-byte characters exactly at a limit is kept whole,
+/// one character more is cut to the limit on a character boundary, and the fingerprint is of
+/// the kept message. The exception type keeps 500 characters of multi-byte text the same way.
+pub async fn store_truncates_exception_message_and_details_by_characters(h: Harness) {
+    let cases =
+        [(MESSAGE_LIMIT, DETAILS_LIMIT, TYPE_LIMIT), (MESSAGE_LIMIT + 1, DETAILS_LIMIT + 1, TYPE_LIMIT + 1)];
+    for (message_chars, details_chars, type_chars) in cases {
+        let message = "€".repeat(message_chars);
+        let details = "𝄞".repeat(details_chars);
+        let exception_type = "é".repeat(type_chars);
+        let input = NewDeadLetter::new(
+            "orders.create",
+            "{}",
+            Failure::new(exception_type, message).with_details(details),
+        );
+        let entry = store(&h.store, input).await;
+        assert_eq!(
+            (
+                entry.exception_message.chars().count(),
+                entry.exception_details.as_deref().map(|details| details.chars().count()),
+                entry.exception_type.chars().count()
+            ),
+            (MESSAGE_LIMIT, Some(DETAILS_LIMIT), TYPE_LIMIT),
+            "exception text is truncated to 16,384 / 65,536 / 500 characters (not bytes); given {message_chars} / {details_chars} / {type_chars}"
+        );
+        assert_eq!(
+            (entry.exception_message, entry.exception_details, entry.exception_type.clone()),
+            ("€".repeat(MESSAGE_LIMIT), Some("𝄞".repeat(DETAILS_LIMIT)), "é".repeat(TYPE_LIMIT)),
+            "truncation keeps the first characters, whole"
+        );
+        assert_eq!(
+            entry.fingerprint,
+            fingerprint("orders.create", &entry.exception_type, &"€".repeat(MESSAGE_LIMIT)),
+            "the fingerprint is of the kept exception type and message"
+        );
+    }
+}
+
+const MESSAGE_LIMIT: usize = 16_384;
+const DETAILS_LIMIT: usize = 65_536;
+const TYPE_LIMIT: usize = 500;

@@ -2,23 +2,93 @@
 
 use std::time::Duration;
 
-use pulse_extensibility::{EntryFilter, Error, ListQuery, Resolution, Statistics};
+use pulse_extensibility::{
+    DeadLetterEntry, EntryFilter, Error, ErrorGroup, Failure, ListQuery, NewDeadLetter, Resolution,
+    Statistics, Timestamp,
+};
 
-use super::{command, ids, store, tenant};
+use super::{command, store, tenant};
 use crate::Harness;
 
-/// Reads in a tenant scope never show another tenant's entries.
+/// Reads in a tenant scope never show another tenant's entries. The two tenants' entries
+/// differ in every field a read returns, so a value taken from the wrong tenant shows.
 pub async fn tenant_scope_reads_only_its_own_entries(h: Harness) {
-    let mine = store(&h.store, command("x").tenant(tenant("a"))).await;
-    let theirs = store(&h.store, command("x").tenant(tenant("b"))).await;
+    let mine = store(&h.store, of_tenant("a", 1)).await;
+    h.clock.advance(Duration::from_micros(1_001));
+    let theirs = store(&h.store, of_tenant("b", 2)).await;
     let a = h.store.for_tenant(tenant("a"));
-    assert_eq!(a.get_entry(theirs.id).await.unwrap(), None);
-    assert_eq!(a.get_entry(mine.id).await.unwrap().as_ref(), Some(&mine));
-    assert_eq!(ids(&a.get_pending(10, 0).await.unwrap()), [mine.id]);
-    assert_eq!(ids(&a.list(ListQuery::default()).await.unwrap().entries), [mine.id]);
-    let groups = a.error_groups(10).await.unwrap();
-    assert_eq!(groups.iter().map(|g| g.count).collect::<Vec<_>>(), [1]);
-    assert_eq!(h.store.error_groups(10).await.unwrap()[0].count, 2, "the operator's view sees both");
+    assert_eq!(
+        a.get_entry(theirs.id).await.unwrap(),
+        None,
+        "a tenant scope reads another tenant's entry as absent"
+    );
+    assert_eq!(
+        a.get_entry(mine.id).await.unwrap().as_ref(),
+        Some(&mine),
+        "a tenant scope reads its own entry whole"
+    );
+    assert_eq!(
+        a.get_pending(10, 0).await.unwrap(),
+        [mine.clone()],
+        "get_pending in a tenant scope returns only its entries"
+    );
+    assert_eq!(
+        a.list(ListQuery::default()).await.unwrap().entries,
+        [mine],
+        "list in a tenant scope returns only its entries"
+    );
+}
+
+/// Error groups in a tenant scope are computed from that tenant's entries alone: its count, its
+/// first and last failure and its latest message, even where another tenant's failures share
+/// the fingerprint and are more recent.
+pub async fn tenant_scope_error_groups_show_only_its_failures(h: Harness) {
+    let first_a = store(&h.store, of_tenant("a", 1)).await;
+    h.clock.advance(Duration::from_micros(1_001));
+    let latest_a = store(&h.store, of_tenant("a", 3)).await;
+    h.clock.advance(Duration::from_micros(2_003));
+    let first_b = store(&h.store, of_tenant("b", 2).first_failed_at(Timestamp::from_micros(0))).await;
+    h.clock.advance(Duration::from_micros(3_005));
+    let latest_b = store(&h.store, of_tenant("b", 4)).await;
+    assert_eq!(first_a.fingerprint, first_b.fingerprint, "the tenants' failures share one fingerprint");
+    let group = |sample: &DeadLetterEntry, first: &DeadLetterEntry, count| ErrorGroup {
+        fingerprint: sample.fingerprint.clone(),
+        command_type: sample.command_type.clone(),
+        exception_type: sample.exception_type.clone(),
+        sample_message: sample.exception_message.clone(),
+        count,
+        first_seen: first.first_failed_at,
+        last_seen: sample.occurred_at,
+    };
+    assert_eq!(
+        h.store.for_tenant(tenant("a")).error_groups(10).await.unwrap(),
+        [group(&latest_a, &first_a, 2)],
+        "a tenant's error group counts, dates and samples only its own entries"
+    );
+    assert_eq!(
+        h.store.for_tenant(tenant("b")).error_groups(10).await.unwrap(),
+        [group(&latest_b, &first_b, 2)],
+        "a tenant's error group counts, dates and samples only its own entries"
+    );
+    assert_eq!(
+        h.store.error_groups(10).await.unwrap(),
+        [group(&latest_b, &first_b, 4)],
+        "the operator's view groups every tenant's entries"
+    );
+}
+
+/// A failure of `tenant`, numbered `n` in its message, payload, message id and metadata.
+fn of_tenant(tenant_name: &str, n: u32) -> NewDeadLetter {
+    NewDeadLetter::new(
+        "orders.create",
+        format!(r#"{{"order_id":{n},"tenant":"{tenant_name}"}}"#),
+        Failure::new("TimeoutError", format!("order {n} timed out"))
+            .with_details(format!("at {tenant_name}")),
+    )
+    .tenant(tenant(tenant_name))
+    .message_id(format!("{tenant_name}-{n}"))
+    .source(format!("{tenant_name}-worker"))
+    .metadata("tenant", tenant_name)
 }
 
 /// Changes in a tenant scope to another tenant's entry are NotFound and change nothing.

@@ -34,6 +34,12 @@ mod harness;
 
 pub use harness::{BackendFactory, Harness, LEASE, check_declared_durability, run_case};
 
+/// docs/backends.md's examples, compiled as doctests so that the guide for backend authors
+/// never drifts from the trait.
+#[doc = include_str!("../../../docs/backends.md")]
+#[cfg(doctest)]
+pub struct BackendsDoctests;
+
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __case_names {

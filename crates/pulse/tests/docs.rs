@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-/// The pages included as doctests, and where: `pulse`'s `lib.rs` and `pulse-http`'s.
+/// The pages included as doctests, and where: `pulse`'s `lib.rs`, `pulse-http`'s and
+/// `pulse-conformance`'s (docs/backends.md).
 const DOCTESTED: &[&str] = &[
     "README.md",
     "docs/guide.md",
@@ -11,6 +12,7 @@ const DOCTESTED: &[&str] = &[
     "docs/sqlite.md",
     "docs/postgres.md",
     "docs/http.md",
+    "docs/backends.md",
 ];
 
 #[test]

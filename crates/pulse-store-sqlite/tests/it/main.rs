@@ -10,6 +10,7 @@ mod migrations;
 mod open_errors;
 mod release_fixture;
 mod storage;
+mod wal;
 
 use common::SqliteFactory;
 

@@ -74,7 +74,11 @@ pub async fn concurrent_finishes_with_one_token_apply_once(h: Harness) {
         let results = race(2, |task| {
             let store = h.store.clone();
             let twin = ReplayTicket { entry: ticket.entry.clone(), lease: ticket.lease };
-            async move { store.finish_replay(twin, ReplayOutcome::Failed(super::timeout(task as u32))).await }
+            async move {
+                store
+                    .finish_replay(twin, ReplayOutcome::Failed(super::timeout(if task == 0 { 1 } else { 2 })))
+                    .await
+            }
         })
         .await;
         let applied: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();

@@ -29,7 +29,7 @@ pub async fn tenant_scope_reads_only_its_own_entries(h: Harness) {
     );
     assert_eq!(
         a.get_pending(10, 0).await.unwrap(),
-        [mine.clone()],
+        std::slice::from_ref(&mine),
         "get_pending in a tenant scope returns only its entries"
     );
     assert_eq!(

@@ -42,7 +42,7 @@ pub async fn concurrent_dismiss_and_replay_exactly_one_wins(h: Harness) {
         let stored = h.store.get_entry(entry.id).await.unwrap().unwrap();
         match (dismissed, replayed) {
             (Ok((d, _)), Err(Error::Dismissed { id })) => {
-                assert_eq!(id, entry.id);
+                assert_eq!(id, entry.id, "a replay that lost to a dismiss is Dismissed naming the entry");
                 assert_eq!(
                     (d.status, &stored),
                     (Status::Dismissed, &d),

@@ -14,7 +14,11 @@ pub async fn dismiss_records_note_and_time(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
     h.store.request_replay(entry.id).await.unwrap();
     h.clock.advance(Duration::from_secs(3));
-    let dismissed = h.store.dismiss(entry.id, Some("customer cancelled".to_owned())).await.unwrap();
+    let dismissed = h
+        .store
+        .dismiss(entry.id, Some("customer cancelled".to_owned()))
+        .await
+        .expect("dismissing a New entry succeeds");
     let now = h.clock.now();
     let expected = DeadLetterEntry {
         status: Status::Dismissed,
@@ -26,8 +30,9 @@ pub async fn dismiss_records_note_and_time(h: Harness) {
         revision: entry.revision + 2,
         ..entry.clone()
     };
-    assert_eq!(dismissed, expected);
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), expected);
+    let rule = "dismiss makes a New entry Dismissed: resolution ignored, the note kept, resolved now, its request cleared";
+    assert_eq!(dismissed, expected, "{rule}");
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), expected, "{rule}");
 }
 
 /// Dismissing a dismissed entry succeeds and changes nothing, not even the note.
@@ -35,9 +40,14 @@ pub async fn dismissing_twice_changes_nothing(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
     let first = h.store.dismiss(entry.id, Some("first".to_owned())).await.unwrap();
     h.clock.advance(Duration::from_secs(1));
-    let second = h.store.dismiss(entry.id, Some("second".to_owned())).await.unwrap();
-    assert_eq!(second, first);
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), first);
+    let second = h
+        .store
+        .dismiss(entry.id, Some("second".to_owned()))
+        .await
+        .expect("dismissing a Dismissed entry succeeds");
+    let rule = "dismissing a Dismissed entry changes nothing, not even the note or resolved-at";
+    assert_eq!(second, first, "{rule}");
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), first, "{rule}");
 }
 
 /// A resolved entry cannot be dismissed.
@@ -45,17 +55,29 @@ pub async fn dismissing_a_resolved_entry_conflicts(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
     let resolved = h.store.resolve(entry.id, Resolution::HandledExternally, None).await.unwrap();
     assert!(
-        matches!(h.store.dismiss(entry.id, None).await, Err(Error::Conflict { id, .. }) if id == entry.id)
+        matches!(h.store.dismiss(entry.id, None).await, Err(Error::Conflict { id, .. }) if id == entry.id),
+        "dismissing a Resolved entry is Conflict"
     );
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), resolved);
+    assert_eq!(
+        h.store.get_entry(entry.id).await.unwrap().unwrap(),
+        resolved,
+        "a refused dismiss changes nothing"
+    );
 }
 
 /// An entry under a live replay lease cannot be dismissed.
 pub async fn dismiss_during_a_live_lease_conflicts(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
     let ticket = h.store.begin_replay(entry.id).await.unwrap();
-    assert!(matches!(h.store.dismiss(entry.id, None).await, Err(Error::Conflict { .. })));
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), ticket.entry);
+    assert!(
+        matches!(h.store.dismiss(entry.id, None).await, Err(Error::Conflict { .. })),
+        "dismissing an entry under a live lease is Conflict"
+    );
+    assert_eq!(
+        h.store.get_entry(entry.id).await.unwrap().unwrap(),
+        ticket.entry,
+        "a refused dismiss changes nothing"
+    );
 }
 
 /// After the lease expires the abandoned replay no longer protects the entry.
@@ -63,12 +85,19 @@ pub async fn dismiss_after_the_lease_expires_succeeds(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
     let ticket = h.store.begin_replay(entry.id).await.unwrap();
     h.clock.advance(LEASE);
-    let dismissed = h.store.dismiss(entry.id, None).await.unwrap();
-    assert_eq!((dismissed.status, dismissed.lease), (Status::Dismissed, None));
-    assert!(matches!(
-        h.store.finish_replay(ticket, pulse_extensibility::ReplayOutcome::Succeeded).await,
-        Err(Error::LeaseLost { .. })
-    ));
+    let dismissed = h.store.dismiss(entry.id, None).await.expect("dismiss after the lease expired succeeds");
+    assert_eq!(
+        (dismissed.status, dismissed.lease),
+        (Status::Dismissed, None),
+        "dismiss after the lease expired makes the entry Dismissed and clears the lease"
+    );
+    assert!(
+        matches!(
+            h.store.finish_replay(ticket, pulse_extensibility::ReplayOutcome::Succeeded).await,
+            Err(Error::LeaseLost { .. })
+        ),
+        "the abandoned replay's finish is LeaseLost after the entry was dismissed"
+    );
 }
 
 /// Resolve records the given resolution and note.
@@ -79,7 +108,7 @@ pub async fn resolve_records_resolution_and_note(h: Harness) {
         .store
         .resolve(entry.id, Resolution::HandledExternally, Some("refunded by hand".to_owned()))
         .await
-        .unwrap();
+        .expect("resolving a New entry succeeds");
     let now = h.clock.now();
     let expected = DeadLetterEntry {
         status: Status::Resolved,
@@ -90,18 +119,26 @@ pub async fn resolve_records_resolution_and_note(h: Harness) {
         revision: entry.revision + 1,
         ..entry.clone()
     };
-    assert_eq!(resolved, expected);
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), expected);
+    let rule = "resolve makes a New entry Resolved with the given resolution and note, resolved now";
+    assert_eq!(resolved, expected, "{rule}");
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), expected, "{rule}");
 }
 
 /// Resolving as ignored is what dismiss is for.
 pub async fn resolve_with_ignored_is_invalid_input(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
-    assert!(matches!(
-        h.store.resolve(entry.id, Resolution::Ignored, None).await,
-        Err(Error::InvalidInput { field: "resolution", .. })
-    ));
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), entry);
+    assert!(
+        matches!(
+            h.store.resolve(entry.id, Resolution::Ignored, None).await,
+            Err(Error::InvalidInput { field: "resolution", .. })
+        ),
+        "resolving with ignored is InvalidInput naming resolution: that is what dismiss records"
+    );
+    assert_eq!(
+        h.store.get_entry(entry.id).await.unwrap().unwrap(),
+        entry,
+        "a refused resolve changes nothing"
+    );
 }
 
 /// Resolved and Dismissed entries cannot be resolved.
@@ -111,23 +148,38 @@ pub async fn resolving_a_terminal_entry_conflicts(h: Harness) {
     let a = h.store.resolve(a.id, Resolution::HandledExternally, None).await.unwrap();
     let b = h.store.dismiss(b.id, None).await.unwrap();
     for entry in [a, b] {
-        assert!(matches!(
-            h.store.resolve(entry.id, Resolution::Replayed, None).await,
-            Err(Error::Conflict { .. })
-        ));
-        assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), entry);
+        assert!(
+            matches!(
+                h.store.resolve(entry.id, Resolution::Replayed, None).await,
+                Err(Error::Conflict { .. })
+            ),
+            "resolving a Resolved or Dismissed entry is Conflict ({:?})",
+            entry.status
+        );
+        assert_eq!(
+            h.store.get_entry(entry.id).await.unwrap().unwrap(),
+            entry,
+            "a refused resolve changes nothing ({:?})",
+            entry.status
+        );
     }
 }
 
 /// Every change to an unknown id is NotFound.
 pub async fn changes_to_an_unknown_id_are_not_found(h: Harness) {
     let id = DeadLetterId::new_at(Timestamp::from_micros(0));
-    assert!(matches!(h.store.dismiss(id, None).await, Err(Error::NotFound { .. })));
-    assert!(matches!(
-        h.store.resolve(id, Resolution::HandledExternally, None).await,
-        Err(Error::NotFound { .. })
-    ));
-    assert!(matches!(h.store.request_replay(id).await, Err(Error::NotFound { .. })));
+    assert!(
+        matches!(h.store.dismiss(id, None).await, Err(Error::NotFound { .. })),
+        "dismissing an unknown id is NotFound"
+    );
+    assert!(
+        matches!(h.store.resolve(id, Resolution::HandledExternally, None).await, Err(Error::NotFound { .. })),
+        "resolving an unknown id is NotFound"
+    );
+    assert!(
+        matches!(h.store.request_replay(id).await, Err(Error::NotFound { .. })),
+        "request replay of an unknown id is NotFound"
+    );
 }
 
 /// A note with a NUL character or over 4,000 characters is rejected and changes nothing; one of
@@ -135,18 +187,33 @@ pub async fn changes_to_an_unknown_id_are_not_found(h: Harness) {
 pub async fn notes_are_validated(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
     for bad in ["a\0b".to_owned(), "n".repeat(4001)] {
-        assert!(matches!(
-            h.store.dismiss(entry.id, Some(bad.clone())).await,
-            Err(Error::InvalidInput { field: "note", .. })
-        ));
-        assert!(matches!(
-            h.store.resolve(entry.id, Resolution::HandledExternally, Some(bad)).await,
-            Err(Error::InvalidInput { field: "note", .. })
-        ));
+        let chars = bad.chars().count();
+        assert!(
+            matches!(
+                h.store.dismiss(entry.id, Some(bad.clone())).await,
+                Err(Error::InvalidInput { field: "note", .. })
+            ),
+            "a dismiss note has at most 4,000 characters and no NUL, else InvalidInput naming note ({chars} characters)"
+        );
+        assert!(
+            matches!(
+                h.store.resolve(entry.id, Resolution::HandledExternally, Some(bad)).await,
+                Err(Error::InvalidInput { field: "note", .. })
+            ),
+            "a resolve note has at most 4,000 characters and no NUL, else InvalidInput naming note ({chars} characters)"
+        );
     }
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(entry.clone()));
-    let dismissed = h.store.dismiss(entry.id, Some("é".repeat(4000))).await.unwrap();
-    assert_eq!(dismissed.note, Some("é".repeat(4000)));
+    assert_eq!(
+        h.store.get_entry(entry.id).await.unwrap(),
+        Some(entry.clone()),
+        "a change refused for its note changes nothing"
+    );
+    let dismissed = h
+        .store
+        .dismiss(entry.id, Some("é".repeat(4000)))
+        .await
+        .expect("a note of exactly 4,000 characters is accepted");
+    assert_eq!(dismissed.note, Some("é".repeat(4000)), "a note of 4,000 characters is kept whole");
 }
 
 /// An entry under a live replay lease cannot be resolved by hand, up to the last microsecond of
@@ -168,8 +235,11 @@ pub async fn resolve_during_a_live_lease_conflicts(h: Harness) {
         "a refused resolve changes nothing"
     );
     h.clock.set(expires_at);
-    let resolved =
-        h.store.resolve(entry.id, Resolution::HandledExternally, Some("by hand".to_owned())).await.unwrap();
+    let resolved = h
+        .store
+        .resolve(entry.id, Resolution::HandledExternally, Some("by hand".to_owned()))
+        .await
+        .expect("resolve from the lease's expiry on succeeds");
     let expected = DeadLetterEntry {
         status: Status::Resolved,
         resolution: Some(Resolution::HandledExternally),

@@ -17,17 +17,37 @@ pub async fn reopen_keeps_entries_and_their_state(h: Harness) {
     let replaying = store(&h.store, command("c")).await;
     let ticket = h.store.begin_replay(replaying.id).await.unwrap();
     let h = h.reopen().await;
-    assert_eq!(h.store.get_entry(new.id).await.unwrap().as_ref(), Some(&new));
-    assert_eq!(h.store.get_entry(dismissed.id).await.unwrap().as_ref(), Some(&dismissed));
-    assert_eq!(h.store.get_entry(replaying.id).await.unwrap().as_ref(), Some(&ticket.entry));
+    let rule = "an acknowledged write survives closing and reopening the store, field for field";
+    assert_eq!(h.store.get_entry(new.id).await.unwrap().as_ref(), Some(&new), "{rule}: a New entry");
+    assert_eq!(
+        h.store.get_entry(dismissed.id).await.unwrap().as_ref(),
+        Some(&dismissed),
+        "{rule}: a Dismissed entry"
+    );
+    assert_eq!(
+        h.store.get_entry(replaying.id).await.unwrap().as_ref(),
+        Some(&ticket.entry),
+        "{rule}: a Replaying entry and its lease"
+    );
     // The replay lease survives too: the replayer can still finish.
-    let resolved =
-        h.store.finish_replay(ticket, pulse_extensibility::ReplayOutcome::Succeeded).await.unwrap();
-    assert_eq!(resolved.resolution, Some(Resolution::Replayed));
+    let resolved = h
+        .store
+        .finish_replay(ticket, pulse_extensibility::ReplayOutcome::Succeeded)
+        .await
+        .expect("a replay lease survives reopening: its holder can still finish");
+    assert_eq!(
+        resolved.resolution,
+        Some(Resolution::Replayed),
+        "a replay finished after reopening resolves the entry as replayed"
+    );
     // Idempotency keys survive.
-    assert!(h.store.store(command("a").message_id("m-1")).await.unwrap().duplicate);
+    assert!(
+        h.store.store(command("a").message_id("m-1")).await.unwrap().duplicate,
+        "message ids survive reopening: storing one again is a duplicate"
+    );
     assert_eq!(
         h.store.statistics().await.unwrap(),
-        Statistics { new: 1, replaying: 0, resolved: 1, dismissed: 1, total: 3 }
+        Statistics { new: 1, replaying: 0, resolved: 1, dismissed: 1, total: 3 },
+        "{rule}: nothing is lost or added"
     );
 }

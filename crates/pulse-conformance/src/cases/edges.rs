@@ -25,8 +25,13 @@ fn out_of_range() -> [Timestamp; 4] {
 
 fn assert_invalid<T: std::fmt::Debug>(result: Result<T, Error>, field: &str) {
     match result {
-        Err(Error::InvalidInput { field: rejected, .. }) => assert_eq!(rejected, field),
-        other => panic!("expected InvalidInput on {field}, got {other:?}"),
+        Err(Error::InvalidInput { field: rejected, .. }) => assert_eq!(
+            rejected, field,
+            "an instant outside the supported range, or NUL in filter text, is InvalidInput naming the field at fault"
+        ),
+        other => panic!(
+            "an instant outside the supported range, or NUL in filter text, is InvalidInput naming the field ({field}); got {other:?}"
+        ),
     }
 }
 
@@ -59,33 +64,58 @@ pub async fn instants_outside_the_years_1_to_9999_are_invalid_input(h: Harness) 
         assert_invalid(h.store.list(query).await, "cursor");
         assert_invalid(h.store.purge(instant, 10).await, "resolved_before");
     }
-    assert_eq!(h.store.statistics().await.unwrap(), Statistics { total: 1, new: 1, ..Statistics::default() });
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(entry));
+    let rule = "input rejected as InvalidInput writes nothing";
+    assert_eq!(
+        h.store.statistics().await.unwrap(),
+        Statistics { total: 1, new: 1, ..Statistics::default() },
+        "{rule}"
+    );
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(entry), "{rule}");
 }
 
 /// The first and last supported instants are stored exactly and work as filter, cursor and
 /// purge bounds.
 pub async fn instants_at_the_ends_of_the_range_are_kept_and_compared(h: Harness) {
     let oldest = store(&h.store, command("orders.create").first_failed_at(Timestamp::MIN)).await;
-    assert_eq!(oldest.first_failed_at, Timestamp::MIN);
+    assert_eq!(oldest.first_failed_at, Timestamp::MIN, "Timestamp::MIN is stored exactly");
     let all = EntryFilter {
         occurred_from: Some(Timestamp::MIN),
         occurred_before: Some(Timestamp::MAX),
         ..EntryFilter::default()
     };
     let page = h.store.list(page_query(all)).await.unwrap();
-    assert_eq!(page.entries, vec![oldest.clone()]);
+    assert_eq!(
+        page.entries,
+        vec![oldest.clone()],
+        "Timestamp::MIN and Timestamp::MAX work as a listing's occurred_from and occurred_before"
+    );
     let cursor = cursor(SortOrder::NewestFirst, Timestamp::MAX, &oldest);
     let query = ListQuery {
         order: SortOrder::NewestFirst,
         cursor: Some(cursor),
         ..page_query(EntryFilter::default())
     };
-    assert_eq!(h.store.list(query).await.unwrap().entries, vec![oldest.clone()]);
+    assert_eq!(
+        h.store.list(query).await.unwrap().entries,
+        vec![oldest.clone()],
+        "a cursor at Timestamp::MAX continues a newest-first listing"
+    );
     h.store.dismiss(oldest.id, None).await.unwrap();
-    assert_eq!(h.store.purge(Timestamp::MIN, 10).await.unwrap(), 0);
-    assert_eq!(h.store.purge(Timestamp::MAX, 10).await.unwrap(), 1);
-    assert_eq!(h.store.statistics().await.unwrap(), Statistics::default());
+    assert_eq!(
+        h.store.purge(Timestamp::MIN, 10).await.unwrap(),
+        0,
+        "a purge at Timestamp::MIN deletes nothing: no entry is resolved strictly before it"
+    );
+    assert_eq!(
+        h.store.purge(Timestamp::MAX, 10).await.unwrap(),
+        1,
+        "a purge at Timestamp::MAX deletes a terminal entry resolved before it"
+    );
+    assert_eq!(
+        h.store.statistics().await.unwrap(),
+        Statistics::default(),
+        "a purge at Timestamp::MAX deletes a terminal entry resolved before it"
+    );
 }
 
 /// A NUL character in a filter's command type, exception type or fingerprint is rejected the
@@ -113,7 +143,11 @@ pub async fn nul_in_filter_strings_is_invalid_input(h: Harness) {
         assert_invalid(h.store.list(page_query(filter.clone())).await, field);
         assert_invalid(h.store.request_replay_matching(filter).await, field);
     }
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(entry));
+    assert_eq!(
+        h.store.get_entry(entry.id).await.unwrap(),
+        Some(entry),
+        "a request refused for NUL in its filter marks nothing"
+    );
 }
 
 /// Every instant a transition writes keeps its microseconds: the lease's expiry and

@@ -18,8 +18,16 @@ fn failed(command_type: &str, exception_type: &str, message: &str) -> NewDeadLet
 /// The stored fingerprint is the contract's function of command type, exception type and message.
 pub async fn stored_fingerprint_is_the_contract_fingerprint(h: Harness) {
     let entry = store(&h.store, failed("billing.charge", "CardDeclined", "card 'visa-1234' declined")).await;
-    assert_eq!(entry.fingerprint.as_str(), "b0bcf57126634171");
-    assert_eq!(entry.fingerprint, fingerprint("billing.charge", "CardDeclined", "card 'visa-1234' declined"));
+    assert_eq!(
+        entry.fingerprint.as_str(),
+        "b0bcf57126634171",
+        "the stored fingerprint is FNV-1a 64 of command type, exception type and masked message, as 16 hex digits"
+    );
+    assert_eq!(
+        entry.fingerprint,
+        fingerprint("billing.charge", "CardDeclined", "card 'visa-1234' declined"),
+        "the stored fingerprint is the contract's function of command type, exception type and message"
+    );
 }
 
 /// Messages that differ only in numbers, ids or quoted values fall in one group.
@@ -28,7 +36,11 @@ pub async fn error_groups_merge_messages_that_differ_in_volatile_parts(h: Harnes
     store(&h.store, failed("orders.create", "Timeout", "order 97 timed out after 31s")).await;
     store(&h.store, failed("orders.create", "Timeout", "order 'x' rejected")).await;
     let groups = h.store.error_groups(10).await.unwrap();
-    assert_eq!(groups.iter().map(|g| g.count).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(
+        groups.iter().map(|g| g.count).collect::<Vec<_>>(),
+        [2, 1],
+        "messages that differ only in numbers fall in one error group; another wording is another group"
+    );
 }
 
 /// A group carries its key, its count, its first and last failure, and the latest message.
@@ -53,9 +65,10 @@ pub async fn error_groups_have_counts_times_and_latest_sample(h: Harness) {
             count: 3,
             first_seen: first_failure,
             last_seen: c.occurred_at,
-        }]
+        }],
+        "a group carries its key, its count, the earliest first failure, the latest failure and that failure's message"
     );
-    assert!(b.occurred_at < c.occurred_at);
+    assert!(b.occurred_at < c.occurred_at, "an entry's latest failure is the instant it was stored");
 }
 
 /// Resolved and Dismissed entries are not in any group; Replaying ones are.
@@ -67,7 +80,11 @@ pub async fn error_groups_leave_out_terminal_entries(h: Harness) {
     h.store.resolve(b.id, Resolution::HandledExternally, None).await.unwrap();
     let _ticket = h.store.begin_replay(c.id).await.unwrap();
     let groups = h.store.error_groups(10).await.unwrap();
-    assert_eq!(groups.iter().map(|g| g.command_type.as_str()).collect::<Vec<_>>(), ["c"]);
+    assert_eq!(
+        groups.iter().map(|g| g.command_type.as_str()).collect::<Vec<_>>(),
+        ["c"],
+        "error groups count only unresolved entries: Replaying ones, not Resolved or Dismissed ones"
+    );
 }
 
 /// Groups come largest first, then most recent, then by fingerprint, and `limit` bounds them.
@@ -79,17 +96,24 @@ pub async fn error_groups_are_largest_first_and_limited(h: Harness) {
     h.clock.advance(Duration::from_secs(1));
     store(&h.store, failed("recent", "E", "m")).await;
     let groups = h.store.error_groups(10).await.unwrap();
-    assert_eq!(groups.iter().map(|g| g.command_type.as_str()).collect::<Vec<_>>(), ["big", "recent", "old"]);
+    assert_eq!(
+        groups.iter().map(|g| g.command_type.as_str()).collect::<Vec<_>>(),
+        ["big", "recent", "old"],
+        "error groups come largest first, then most recent"
+    );
     let top = h.store.error_groups(2).await.unwrap();
-    assert_eq!(top, groups[..2]);
+    assert_eq!(top, groups[..2], "error_groups(limit) returns the first `limit` groups of that order");
 }
 
 /// The group limit must be 1 to 1000.
 pub async fn error_groups_reject_limits_outside_1_to_1000(h: Harness) {
     for bad in [0, 1001] {
-        assert!(matches!(h.store.error_groups(bad).await, Err(Error::InvalidInput { field: "limit", .. })));
+        assert!(
+            matches!(h.store.error_groups(bad).await, Err(Error::InvalidInput { field: "limit", .. })),
+            "the error group limit is 1 to 1000; {bad} is InvalidInput naming limit"
+        );
     }
-    assert_eq!(h.store.error_groups(1000).await.unwrap(), []);
+    assert_eq!(h.store.error_groups(1000).await.unwrap(), [], "an error group limit of 1000 is accepted");
 }
 
 /// Fixed vectors of the masking rules, with their fingerprints written out (computed apart from
@@ -167,7 +191,11 @@ pub async fn error_groups_tied_on_count_and_last_seen_are_ordered_by_fingerprint
         expected,
         "error groups are ordered by count descending, then last seen descending, then fingerprint ascending"
     );
-    assert_eq!(groups.iter().map(|group| group.count).collect::<Vec<_>>(), [3, 2, 2, 2, 2, 2]);
+    assert_eq!(
+        groups.iter().map(|group| group.count).collect::<Vec<_>>(),
+        [3, 2, 2, 2, 2, 2],
+        "an error group counts every unresolved entry of its fingerprint"
+    );
 }
 
 /// A group's sample message is the message of its latest failure; among entries whose latest

@@ -28,7 +28,10 @@ fn at(buckets: &TimeBuckets, index: u32, micros: i64) -> Timestamp {
 async fn store_at(h: &Harness, instant: Timestamp, input: NewDeadLetter) -> DeadLetterEntry {
     h.clock.set(instant);
     let entry = store(&h.store, input).await;
-    assert_eq!(entry.occurred_at, instant);
+    assert_eq!(
+        entry.occurred_at, instant,
+        "a new entry's latest failure is the clock's instant when it is stored"
+    );
     entry
 }
 
@@ -58,11 +61,20 @@ pub async fn histogram_buckets_are_half_open(h: Harness) {
         store_at(&h, instant, command("orders.create")).await;
     }
     let every = EntryFilter::default();
-    assert_eq!(h.store.histogram(&every, &buckets).await.unwrap(), [3, 1, 3]);
+    let rule = "bucket i runs from start + i × width, inclusive, to start + (i + 1) × width, exclusive; entries outside every bucket are not counted";
+    assert_eq!(h.store.histogram(&every, &buckets).await.unwrap(), [3, 1, 3], "{rule}");
     let microseconds = TimeBuckets::new(at(&buckets, 1, -1), Duration::from_micros(1), 3);
-    assert_eq!(h.store.histogram(&every, &microseconds).await.unwrap(), [1, 1, 0]);
+    assert_eq!(
+        h.store.histogram(&every, &microseconds).await.unwrap(),
+        [1, 1, 0],
+        "{rule} (buckets one microsecond wide)"
+    );
     let before_every_entry = TimeBuckets::new(at(&buckets, 0, -1_000_000), Duration::from_micros(997), 1000);
-    assert_eq!(h.store.histogram(&every, &before_every_entry).await.unwrap(), vec![0; 1000]);
+    assert_eq!(
+        h.store.histogram(&every, &before_every_entry).await.unwrap(),
+        vec![0; 1000],
+        "{rule} (buckets before every entry count nothing)"
+    );
 }
 
 /// The filter's statuses, command type, exception type, fingerprint, ids, pending requests and
@@ -125,7 +137,11 @@ pub async fn histogram_applies_the_filter(h: Harness) {
         ),
     ];
     for (filter, expected) in cases {
-        assert_eq!(h.store.histogram(&filter, &buckets).await.unwrap(), expected, "{filter}");
+        assert_eq!(
+            h.store.histogram(&filter, &buckets).await.unwrap(),
+            expected,
+            "each bucket counts only the entries the filter admits ({filter})"
+        );
     }
 }
 
@@ -152,7 +168,11 @@ pub async fn histogram_intersects_the_filters_time_range(h: Harness) {
         (range(Some(at(&buckets, 3, 0)), Some(at(&buckets, 2, 0))), [0; 6]),
     ];
     for (filter, expected) in cases {
-        assert_eq!(h.store.histogram(&filter, &buckets).await.unwrap(), expected, "{filter}");
+        assert_eq!(
+            h.store.histogram(&filter, &buckets).await.unwrap(),
+            expected,
+            "the filter's occurred_from and occurred_before intersect the buckets ({filter})"
+        );
     }
 }
 
@@ -178,14 +198,16 @@ pub async fn histogram_counts_only_the_scopes_tenant(h: Harness) {
         ..EntryFilter::default()
     };
     let only_a = h.store.for_tenant(tenant("a"));
-    assert_eq!(only_a.histogram(&every, &buckets).await.unwrap(), [2, 0, 1]);
-    assert_eq!(only_a.histogram(&group, &buckets).await.unwrap(), [2, 0, 1]);
-    assert_eq!(only_b.histogram(&every, &buckets).await.unwrap(), [0, 3, 1]);
-    assert_eq!(only_b.histogram(&group, &buckets).await.unwrap(), [0, 2, 1]);
-    assert_eq!(h.store.histogram(&every, &buckets).await.unwrap(), [2, 3, 2]);
-    assert_eq!(h.store.histogram(&group, &buckets).await.unwrap(), [2, 2, 2]);
+    let rule = "a tenant's histogram counts only that tenant's entries, also with a filter";
+    assert_eq!(only_a.histogram(&every, &buckets).await.unwrap(), [2, 0, 1], "{rule}");
+    assert_eq!(only_a.histogram(&group, &buckets).await.unwrap(), [2, 0, 1], "{rule}");
+    assert_eq!(only_b.histogram(&every, &buckets).await.unwrap(), [0, 3, 1], "{rule}");
+    assert_eq!(only_b.histogram(&group, &buckets).await.unwrap(), [0, 2, 1], "{rule}");
+    let all = "the all-tenants histogram counts every tenant's entries";
+    assert_eq!(h.store.histogram(&every, &buckets).await.unwrap(), [2, 3, 2], "{all}");
+    assert_eq!(h.store.histogram(&group, &buckets).await.unwrap(), [2, 2, 2], "{all}");
     let nobody = h.store.for_tenant(tenant("nobody"));
-    assert_eq!(nobody.histogram(&every, &buckets).await.unwrap(), [0, 0, 0]);
+    assert_eq!(nobody.histogram(&every, &buckets).await.unwrap(), [0, 0, 0], "{rule}");
 }
 
 /// Each bucket of a histogram equals `count` of the filter narrowed to that bucket, for many
@@ -248,7 +270,12 @@ pub async fn histogram_equals_the_counts_of_its_buckets(h: Harness) {
                     });
                 }
                 let histogram = scope.histogram(filter, shape).await.unwrap();
-                assert_eq!(histogram, expected, "{filter} in {:?} over {shape:?}", scope.scope());
+                assert_eq!(
+                    histogram,
+                    expected,
+                    "each bucket equals count of the filter narrowed to it ({filter} in {:?} over {shape:?})",
+                    scope.scope()
+                );
             }
         }
     }
@@ -274,8 +301,13 @@ pub async fn histogram_rejects_bad_buckets(h: Harness) {
     let every = EntryFilter::default();
     for (buckets, field) in rejected {
         match h.store.histogram(&every, &buckets).await {
-            Err(Error::InvalidInput { field: rejected, .. }) => assert_eq!(rejected, field, "{buckets:?}"),
-            other => panic!("expected InvalidInput on {field} for {buckets:?}, got {other:?}"),
+            Err(Error::InvalidInput { field: rejected, .. }) => assert_eq!(
+                rejected, field,
+                "buckets of a bad width or count, or reaching outside the supported instants, are InvalidInput naming the field at fault ({buckets:?})"
+            ),
+            other => panic!(
+                "buckets of a bad width or count, or reaching outside the supported instants, are InvalidInput naming {field} ({buckets:?}); got {other:?}"
+            ),
         }
     }
     let bad_filters = [
@@ -287,20 +319,33 @@ pub async fn histogram_rejects_bad_buckets(h: Harness) {
     ];
     for (filter, field) in bad_filters {
         match h.store.histogram(&filter, &fine).await {
-            Err(Error::InvalidInput { field: rejected, .. }) => assert_eq!(rejected, field, "{filter}"),
-            other => panic!("expected InvalidInput on {field} for {filter}, got {other:?}"),
+            Err(Error::InvalidInput { field: rejected, .. }) => assert_eq!(
+                rejected, field,
+                "a histogram's bad filter is InvalidInput naming the field at fault ({filter})"
+            ),
+            other => {
+                panic!("a histogram's bad filter is InvalidInput naming {field} ({filter}); got {other:?}")
+            }
         }
     }
     let most = TimeBuckets::new(fine.start, Duration::from_micros(1_000_003), MAX_BUCKETS);
     store_at(&h, at(&most, 999, 0), command("orders.create")).await;
     let mut expected = vec![0; 1000];
     expected[999] = 1;
-    assert_eq!(h.store.histogram(&every, &most).await.unwrap(), expected);
+    assert_eq!(
+        h.store.histogram(&every, &most).await.unwrap(),
+        expected,
+        "a histogram of MAX_BUCKETS buckets is accepted, and counts into its last bucket"
+    );
     // Its last instant is the last supported one. (No entry is stored there: ids are made from
     // the instant, and would carry the year 9999 into every id made after them.)
     let to_the_end = TimeBuckets::new(at_micros(last, -9), Duration::from_micros(5), 2);
-    assert_eq!(to_the_end.end(), at_micros(last, 1));
-    assert_eq!(h.store.histogram(&every, &to_the_end).await.unwrap(), [0, 0]);
+    assert_eq!(to_the_end.end(), at_micros(last, 1), "these buckets' last instant is Timestamp::MAX");
+    assert_eq!(
+        h.store.histogram(&every, &to_the_end).await.unwrap(),
+        [0, 0],
+        "buckets ending exactly at the end of the supported range are accepted"
+    );
 }
 
 /// `micros` microseconds after `instant`.

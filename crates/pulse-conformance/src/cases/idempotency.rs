@@ -11,7 +11,11 @@ use crate::Harness;
 pub async fn duplicate_message_id_returns_the_existing_id(h: Harness) {
     let first = h.store.store(command("orders.create").message_id("m-1")).await.unwrap();
     let second = h.store.store(command("orders.cancel").message_id("m-1")).await.unwrap();
-    assert_eq!(second, StoreReceipt { id: first.id, duplicate: true });
+    assert_eq!(
+        second,
+        StoreReceipt { id: first.id, duplicate: true },
+        "storing a message id that already exists in the tenant returns the existing id with duplicate: true"
+    );
 }
 
 /// A duplicate changes nothing about the stored entry and adds none.
@@ -19,17 +23,22 @@ pub async fn duplicate_changes_nothing(h: Harness) {
     let original = store(&h.store, command("orders.create").message_id("m-1")).await;
     h.clock.advance(std::time::Duration::from_secs(5));
     h.store.store(command("orders.create").message_id("m-1").attempt_count(9)).await.unwrap();
-    assert_eq!(h.store.get_entry(original.id).await.unwrap().unwrap(), original);
-    assert_eq!(h.store.statistics().await.unwrap().total, 1);
+    assert_eq!(
+        h.store.get_entry(original.id).await.unwrap().unwrap(),
+        original,
+        "a duplicate store changes nothing about the existing entry"
+    );
+    assert_eq!(h.store.statistics().await.unwrap().total, 1, "a duplicate store writes no entry");
 }
 
 /// The same message id in another tenant is another entry.
 pub async fn same_message_id_in_another_tenant_is_a_new_entry(h: Harness) {
     let a = h.store.store(command("x").message_id("m-1").tenant(tenant("a"))).await.unwrap();
     let b = h.store.store(command("x").message_id("m-1").tenant(tenant("b"))).await.unwrap();
-    assert!(!a.duplicate && !b.duplicate);
-    assert_ne!(a.id, b.id);
-    assert_eq!(h.store.statistics().await.unwrap().total, 2);
+    let rule = "a message id is unique per tenant: the same one in another tenant is a new entry";
+    assert!(!a.duplicate && !b.duplicate, "{rule}");
+    assert_ne!(a.id, b.id, "{rule}");
+    assert_eq!(h.store.statistics().await.unwrap().total, 2, "{rule}");
 }
 
 /// A message id repeated inside one batch is stored once; later receipts name the first.
@@ -39,9 +48,17 @@ pub async fn duplicate_within_one_batch_is_stored_once(h: Harness) {
         .store_many(vec![command("a").message_id("m-1"), command("b"), command("c").message_id("m-1")])
         .await
         .unwrap();
-    assert_eq!(receipts.iter().map(|r| r.duplicate).collect::<Vec<_>>(), [false, false, true]);
-    assert_eq!(receipts[2].id, receipts[0].id);
-    assert_eq!(h.store.statistics().await.unwrap().total, 2);
+    assert_eq!(
+        receipts.iter().map(|r| r.duplicate).collect::<Vec<_>>(),
+        [false, false, true],
+        "a message id repeated within one batch is a duplicate from its second occurrence"
+    );
+    assert_eq!(receipts[2].id, receipts[0].id, "a duplicate within a batch names the batch's first entry");
+    assert_eq!(
+        h.store.statistics().await.unwrap().total,
+        2,
+        "a message id repeated within one batch is stored once"
+    );
 }
 
 /// A batch of 150 mixing new entries, entries without a message id, duplicates of stored
@@ -65,42 +82,81 @@ pub async fn large_batch_with_duplicates_keeps_order_and_ids(h: Harness) {
             _ => None,
         };
         match expected {
-            Some(id) => assert_eq!(*receipt, StoreReceipt { id, duplicate: true }, "input {i}"),
+            Some(id) => assert_eq!(
+                *receipt,
+                StoreReceipt { id, duplicate: true },
+                "a duplicate's receipt names the entry that holds its message id (input {i})"
+            ),
             None => {
-                assert!(!receipt.duplicate, "input {i}");
-                assert!(ids.insert(receipt.id), "input {i}: id {} given twice", receipt.id);
+                assert!(
+                    !receipt.duplicate,
+                    "an input with a new message id or none is not a duplicate (input {i})"
+                );
+                assert!(
+                    ids.insert(receipt.id),
+                    "every new entry of a batch gets its own id (input {i}: id {} given twice)",
+                    receipt.id
+                );
                 if i % 5 == 2 {
                     first_of_repeated.insert(i % 3, receipt.id);
                 }
             }
         }
     }
-    assert_eq!((receipts.len(), ids.len()), (150, 30 + 3 + 60));
-    assert_eq!(h.store.statistics().await.unwrap().total, 1 + 30 + 3 + 60);
+    assert_eq!(
+        (receipts.len(), ids.len()),
+        (150, 30 + 3 + 60),
+        "store_many returns one receipt per input, and one new entry per new message id"
+    );
+    assert_eq!(
+        h.store.statistics().await.unwrap().total,
+        1 + 30 + 3 + 60,
+        "a batch writes its new entries and nothing for its duplicates"
+    );
     for id in ids {
-        assert_eq!(h.store.get_entry(id).await.unwrap().map(|entry| entry.id), Some(id));
+        assert_eq!(
+            h.store.get_entry(id).await.unwrap().map(|entry| entry.id),
+            Some(id),
+            "every id a batch's receipts name reads back as a stored entry"
+        );
     }
 }
 
 /// Entries without a message id are never duplicates of each other.
 pub async fn entries_without_message_id_are_never_duplicates(h: Harness) {
     for _ in 0..3 {
-        assert!(!h.store.store(command("orders.create")).await.unwrap().duplicate);
+        assert!(
+            !h.store.store(command("orders.create")).await.unwrap().duplicate,
+            "an entry without a message id is never a duplicate"
+        );
     }
-    assert_eq!(h.store.statistics().await.unwrap().total, 3);
+    assert_eq!(
+        h.store.statistics().await.unwrap().total,
+        3,
+        "every store without a message id writes a new entry"
+    );
 }
 
 /// 50 concurrent stores of one message id, released together by a barrier, leave exactly one entry, and every caller learns its id.
 pub async fn concurrent_duplicates_leave_exactly_one_entry(h: Harness) {
     let receipts: Vec<StoreReceipt> = race(50, |_| {
         let store = h.store.clone();
-        async move { store.store(command("orders.create").message_id("m-1")).await.unwrap() }
+        async move {
+            store
+                .store(command("orders.create").message_id("m-1"))
+                .await
+                .expect("concurrent stores of one message id all succeed, the losers as duplicates")
+        }
     })
     .await;
     let ids: HashSet<_> = receipts.iter().map(|r| r.id).collect();
     assert_eq!(ids.len(), 1, "every caller gets the one entry's id");
     assert_eq!(receipts.iter().filter(|r| !r.duplicate).count(), 1, "exactly one store wrote");
-    assert_eq!(h.store.statistics().await.unwrap().total, 1);
+    assert_eq!(
+        h.store.statistics().await.unwrap().total,
+        1,
+        "concurrent stores of one message id leave exactly one entry"
+    );
 }
 
 /// A message id whose entry was purged is free again: storing it writes a new entry.

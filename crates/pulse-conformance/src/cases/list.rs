@@ -19,14 +19,14 @@ async fn walk(h: &Harness, mut query: ListQuery) -> Vec<DeadLetterId> {
     let mut seen = Vec::new();
     for _ in 0..1000 {
         let page = h.store.list(query.clone()).await.unwrap();
-        assert!(page.entries.len() <= query.limit as usize);
+        assert!(page.entries.len() <= query.limit as usize, "a page holds at most `limit` entries");
         seen.extend(ids(&page.entries));
         match page.next_cursor {
             Some(cursor) => query.cursor = Some(cursor),
             None => return seen,
         }
     }
-    panic!("paging never ended: the cursor does not advance")
+    panic!("every cursor advances the listing, so paging ends (it had not after 1000 pages)")
 }
 
 async fn ids_matching(h: &Harness, filter: EntryFilter) -> Vec<DeadLetterId> {
@@ -50,13 +50,19 @@ async fn one_of_each_status(h: &Harness) -> [DeadLetterEntry; 4] {
 pub async fn list_filters_by_status(h: Harness) {
     let [new, replaying, resolved, dismissed] = one_of_each_status(&h).await;
     let by = |statuses: Vec<Status>| EntryFilter { statuses, ..EntryFilter::default() };
-    assert_eq!(ids_matching(&h, by(vec![Status::New])).await, [new.id]);
+    let rule = "a status filter lists exactly the entries in the statuses given";
+    assert_eq!(ids_matching(&h, by(vec![Status::New])).await, [new.id], "{rule}");
     assert_eq!(
         ids_matching(&h, by(vec![Status::Replaying, Status::Dismissed])).await,
-        [replaying.id, dismissed.id]
+        [replaying.id, dismissed.id],
+        "{rule}"
     );
-    assert_eq!(ids_matching(&h, by(vec![Status::Resolved])).await, [resolved.id]);
-    assert_eq!(ids_matching(&h, by(vec![])).await, [new.id, replaying.id, resolved.id, dismissed.id]);
+    assert_eq!(ids_matching(&h, by(vec![Status::Resolved])).await, [resolved.id], "{rule}");
+    assert_eq!(
+        ids_matching(&h, by(vec![])).await,
+        [new.id, replaying.id, resolved.id, dismissed.id],
+        "an empty status filter lists entries in every status"
+    );
 }
 
 /// Command type and exception type filters match exactly.
@@ -69,11 +75,23 @@ pub async fn list_filters_by_command_and_exception_type(h: Harness) {
         .unwrap();
     let _c = store_tick(&h, "orders.cancel").await;
     let by_command = EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() };
-    assert_eq!(ids_matching(&h, by_command.clone()).await, [a.id, b.id]);
+    assert_eq!(
+        ids_matching(&h, by_command.clone()).await,
+        [a.id, b.id],
+        "a command type filter lists exactly the entries of that command type"
+    );
     let by_both = EntryFilter { exception_type: Some("IoError".to_owned()), ..by_command };
-    assert_eq!(ids_matching(&h, by_both).await, [b.id]);
+    assert_eq!(
+        ids_matching(&h, by_both).await,
+        [b.id],
+        "command type and exception type filters together list the entries matching both"
+    );
     let none = EntryFilter { command_type: Some("orders".to_owned()), ..EntryFilter::default() };
-    assert_eq!(ids_matching(&h, none).await, []);
+    assert_eq!(
+        ids_matching(&h, none).await,
+        [],
+        "a command type filter matches the whole command type, not a prefix"
+    );
 }
 
 /// A fingerprint filter returns the error group's entries.
@@ -83,7 +101,11 @@ pub async fn list_filters_by_fingerprint(h: Harness) {
         h.store.store(NewDeadLetter::new("orders.create", "{}", Failure::new("IoError", "disk"))).await;
     let b = store_tick(&h, "orders.create").await;
     let filter = EntryFilter { fingerprint: Some(a.fingerprint.clone()), ..EntryFilter::default() };
-    assert_eq!(ids_matching(&h, filter).await, [a.id, b.id]);
+    assert_eq!(
+        ids_matching(&h, filter).await,
+        [a.id, b.id],
+        "a fingerprint filter lists exactly the entries of that error group"
+    );
 }
 
 /// `occurred_from` is inclusive and `occurred_before` exclusive.
@@ -96,15 +118,27 @@ pub async fn list_filters_by_time_range(h: Harness) {
         occurred_before: Some(c.occurred_at),
         ..EntryFilter::default()
     };
-    assert_eq!(ids_matching(&h, filter).await, [b.id]);
+    assert_eq!(
+        ids_matching(&h, filter).await,
+        [b.id],
+        "occurred_from is inclusive and occurred_before exclusive"
+    );
     let from_a = EntryFilter { occurred_from: Some(a.occurred_at), ..EntryFilter::default() };
-    assert_eq!(ids_matching(&h, from_a).await, [a.id, b.id, c.id]);
+    assert_eq!(
+        ids_matching(&h, from_a).await,
+        [a.id, b.id, c.id],
+        "occurred_from alone lists every entry that failed at or after it"
+    );
     let empty = EntryFilter {
         occurred_from: Some(b.occurred_at),
         occurred_before: Some(b.occurred_at),
         ..EntryFilter::default()
     };
-    assert_eq!(ids_matching(&h, empty).await, []);
+    assert_eq!(
+        ids_matching(&h, empty).await,
+        [],
+        "a time range with occurred_from equal to occurred_before is empty"
+    );
 }
 
 /// Newest first is the reverse of oldest first.
@@ -114,11 +148,11 @@ pub async fn list_orders_newest_or_oldest_first(h: Harness) {
         stored.push(store_tick(&h, &format!("c{i}")).await.id);
     }
     let oldest = h.store.list(query(EntryFilter::default(), SortOrder::OldestFirst, 10)).await.unwrap();
-    assert_eq!(ids(&oldest.entries), stored);
+    assert_eq!(ids(&oldest.entries), stored, "oldest first lists by latest failure, earliest first");
     stored.reverse();
     let newest = h.store.list(ListQuery::default()).await.unwrap();
-    assert_eq!(ids(&newest.entries), stored);
-    assert_eq!(newest.next_cursor, None);
+    assert_eq!(ids(&newest.entries), stored, "newest first (the default) is the reverse of oldest first");
+    assert_eq!(newest.next_cursor, None, "a listing that returned every entry carries no cursor");
 }
 
 /// Paging through 23 entries in pages of 5 visits each exactly once, in order, both ways;
@@ -137,9 +171,17 @@ pub async fn list_pages_visit_every_entry_once(h: Harness) {
     let extra = h.store.list(query(EntryFilter::default(), SortOrder::NewestFirst, 1)).await.unwrap();
     h.store.dismiss(extra.entries[0].id, None).await.unwrap();
     let filter = EntryFilter { statuses: vec![Status::New], ..EntryFilter::default() };
-    assert_eq!(walk(&h, query(filter.clone(), SortOrder::OldestFirst, 5)).await, expected);
+    assert_eq!(
+        walk(&h, query(filter.clone(), SortOrder::OldestFirst, 5)).await,
+        expected,
+        "paging oldest first visits every matching entry once, in (occurred_at, id) order"
+    );
     expected.reverse();
-    assert_eq!(walk(&h, query(filter, SortOrder::NewestFirst, 5)).await, expected);
+    assert_eq!(
+        walk(&h, query(filter, SortOrder::NewestFirst, 5)).await,
+        expected,
+        "paging newest first visits every matching entry once, in reverse (occurred_at, id) order"
+    );
 }
 
 /// Entries stored while a listing is paged never make it repeat or skip an entry.
@@ -161,12 +203,19 @@ pub async fn list_paging_survives_new_arrivals(h: Harness) {
                 None => break,
             }
         }
-        assert!(arrived.len() < 100, "{order:?}: paging never ended");
+        assert!(arrived.len() < 100, "paging {order:?} ends while new entries arrive");
         let mut unique = seen.clone();
         unique.sort();
         unique.dedup();
-        assert_eq!(unique.len(), seen.len(), "{order:?}: an entry was repeated");
-        assert!(before.iter().all(|id| seen.contains(id)), "{order:?}: an entry was skipped");
+        assert_eq!(
+            unique.len(),
+            seen.len(),
+            "paging {order:?} never repeats an entry while new entries arrive"
+        );
+        assert!(
+            before.iter().all(|id| seen.contains(id)),
+            "paging {order:?} never skips an entry while new entries arrive"
+        );
     }
 }
 
@@ -177,28 +226,40 @@ pub async fn list_last_page_has_no_cursor(h: Harness) {
         store_tick(&h, &format!("c{i}")).await;
     }
     let first = h.store.list(query(EntryFilter::default(), SortOrder::OldestFirst, 2)).await.unwrap();
-    let cursor = first.next_cursor.expect("a second page");
+    let cursor = first.next_cursor.expect("a page with entries after it carries a cursor");
     let second = h
         .store
         .list(ListQuery { cursor: Some(cursor), ..query(EntryFilter::default(), SortOrder::OldestFirst, 2) })
         .await
         .unwrap();
-    assert_eq!((second.entries.len(), second.next_cursor), (2, None));
+    assert_eq!(
+        (second.entries.len(), second.next_cursor),
+        (2, None),
+        "the page that holds the last entry carries no cursor, also when it is full"
+    );
     let all = h.store.list(query(EntryFilter::default(), SortOrder::OldestFirst, 4)).await.unwrap();
-    assert_eq!((all.entries.len(), all.next_cursor), (4, None));
+    assert_eq!(
+        (all.entries.len(), all.next_cursor),
+        (4, None),
+        "the page that holds the last entry carries no cursor, also when it is full"
+    );
 }
 
 /// The page size must be 1 to 1000.
 pub async fn list_rejects_limits_outside_1_to_1000(h: Harness) {
     for bad in [0, 1001] {
-        assert!(matches!(
-            h.store.list(query(EntryFilter::default(), SortOrder::NewestFirst, bad)).await,
-            Err(Error::InvalidInput { field: "limit", .. })
-        ));
+        assert!(
+            matches!(
+                h.store.list(query(EntryFilter::default(), SortOrder::NewestFirst, bad)).await,
+                Err(Error::InvalidInput { field: "limit", .. })
+            ),
+            "a page size is 1 to 1000; {bad} is InvalidInput naming limit"
+        );
     }
     assert_eq!(
         h.store.list(query(EntryFilter::default(), SortOrder::NewestFirst, 1000)).await.unwrap().entries,
-        []
+        [],
+        "a page size of 1000 is accepted"
     );
 }
 
@@ -209,16 +270,22 @@ pub async fn list_rejects_a_cursor_of_the_other_order(h: Harness) {
         store_tick(&h, &format!("c{i}")).await;
     }
     let page = h.store.list(query(EntryFilter::default(), SortOrder::NewestFirst, 1)).await.unwrap();
-    let cursor = page.next_cursor.unwrap();
+    let cursor = page.next_cursor.expect("a page with entries after it carries a cursor");
     let result = h
         .store
         .list(ListQuery { cursor: Some(cursor), ..query(EntryFilter::default(), SortOrder::OldestFirst, 1) })
         .await;
-    assert!(matches!(result, Err(Error::InvalidInput { field: "cursor", .. })), "{result:?}");
-    assert!(matches!(
-        "garbage".parse::<pulse_extensibility::Cursor>(),
-        Err(Error::InvalidInput { field: "cursor", .. })
-    ));
+    assert!(
+        matches!(result, Err(Error::InvalidInput { field: "cursor", .. })),
+        "a cursor only continues a listing in its own order: newest-first in an oldest-first listing is InvalidInput naming cursor; got {result:?}"
+    );
+    assert!(
+        matches!(
+            "garbage".parse::<pulse_extensibility::Cursor>(),
+            Err(Error::InvalidInput { field: "cursor", .. })
+        ),
+        "a forged cursor does not parse: InvalidInput naming cursor"
+    );
 }
 
 /// A time range whose start is after its end is rejected.
@@ -229,8 +296,11 @@ pub async fn list_rejects_an_inverted_time_range(h: Harness) {
         occurred_before: Some(now),
         ..EntryFilter::default()
     };
-    assert!(matches!(
-        h.store.list(query(filter, SortOrder::NewestFirst, 10)).await,
-        Err(Error::InvalidInput { field: "occurred_from", .. })
-    ));
+    assert!(
+        matches!(
+            h.store.list(query(filter, SortOrder::NewestFirst, 10)).await,
+            Err(Error::InvalidInput { field: "occurred_from", .. })
+        ),
+        "a time range whose occurred_from is after its occurred_before is InvalidInput naming occurred_from"
+    );
 }

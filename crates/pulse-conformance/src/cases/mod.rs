@@ -245,7 +245,10 @@ pub fn command(command_type: &str) -> NewDeadLetter {
 /// Stores `input` and returns the stored entry.
 pub async fn store(dead_letters: &DeadLetters, input: NewDeadLetter) -> DeadLetterEntry {
     let receipt = dead_letters.store(input).await.expect("store");
-    assert!(!receipt.duplicate, "a fresh entry was reported as a duplicate");
+    assert!(
+        !receipt.duplicate,
+        "storing an entry whose message id is absent or new in its tenant is not a duplicate"
+    );
     dead_letters.get_entry(receipt.id).await.expect("get_entry").expect("stored entry exists")
 }
 

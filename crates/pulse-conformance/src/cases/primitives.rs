@@ -18,8 +18,15 @@ pub async fn swap_from_the_stored_revision_writes(h: Harness) {
     next.note = Some("edited".to_owned());
     next.command_version = 2;
     next.updated_at = Timestamp::from_micros(entry.updated_at.as_micros() + 1);
-    assert!(h.store.backend().swap(&next).await.unwrap());
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(next));
+    assert!(
+        h.store.backend().swap(&next).await.unwrap(),
+        "a swap from the stored revision writes and says so"
+    );
+    assert_eq!(
+        h.store.get_entry(entry.id).await.unwrap(),
+        Some(next),
+        "a swap from the stored revision writes every mutable field"
+    );
 }
 
 /// A swap from an older or newer revision writes nothing.
@@ -27,9 +34,16 @@ pub async fn swap_from_another_revision_writes_nothing(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
     for revision in [entry.revision, entry.revision + 2] {
         let stale = DeadLetterEntry { revision, note: Some("stale".to_owned()), ..entry.clone() };
-        assert!(!h.store.backend().swap(&stale).await.unwrap(), "revision {revision}");
+        assert!(
+            !h.store.backend().swap(&stale).await.unwrap(),
+            "a swap from a revision other than the stored one writes nothing and says so (revision {revision})"
+        );
     }
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap(), Some(entry));
+    assert_eq!(
+        h.store.get_entry(entry.id).await.unwrap(),
+        Some(entry),
+        "a swap from a revision other than the stored one writes nothing"
+    );
 }
 
 /// A swap of a missing entry, or of an entry under another tenant, writes nothing.
@@ -37,10 +51,20 @@ pub async fn swap_of_a_missing_or_foreign_entry_writes_nothing(h: Harness) {
     let entry = store(&h.store, command("orders.create").tenant(tenant("a"))).await;
     let missing =
         DeadLetterEntry { id: DeadLetterId::new_at(Timestamp::from_micros(0)), revision: 2, ..entry.clone() };
-    assert!(!h.store.backend().swap(&missing).await.unwrap());
+    assert!(
+        !h.store.backend().swap(&missing).await.unwrap(),
+        "a swap of an entry that is not stored writes nothing"
+    );
     let foreign = DeadLetterEntry { tenant: tenant("b"), revision: 2, ..entry.clone() };
-    assert!(!h.store.backend().swap(&foreign).await.unwrap());
-    assert_eq!(h.store.backend().get(&Scope::AllTenants, entry.id).await.unwrap(), Some(entry));
+    assert!(
+        !h.store.backend().swap(&foreign).await.unwrap(),
+        "a swap of an entry under another tenant than the stored one writes nothing"
+    );
+    assert_eq!(
+        h.store.backend().get(&Scope::AllTenants, entry.id).await.unwrap(),
+        Some(entry),
+        "a swap of an entry under another tenant leaves the stored entry as it was"
+    );
 }
 
 /// A batch that fails part-way writes nothing: 70 fresh entries, some with message ids, then
@@ -69,16 +93,28 @@ pub async fn insert_failing_part_way_writes_nothing(h: Harness) {
         let result = h.store.backend().insert(&batch).await;
         assert!(
             matches!(result, Err(Error::Conflict { id, .. }) if id == stored.id),
-            "clash at {clash_at}: {result:?}"
+            "an insert of an entry whose id is already stored is Conflict naming that id (clash at {clash_at}); got {result:?}"
         );
+        let rule = format!("an insert that fails part-way writes nothing (clash at {clash_at})");
         assert_eq!(
             h.store.statistics().await.unwrap(),
-            Statistics { total: 1, new: 1, ..Statistics::default() }
+            Statistics { total: 1, new: 1, ..Statistics::default() },
+            "{rule}"
         );
-        assert_eq!(h.store.get_entry(stored.id).await.unwrap(), Some(stored.clone()));
-        assert_eq!(h.store.get_entry(fresh[1].id).await.unwrap(), None);
+        assert_eq!(
+            h.store.get_entry(stored.id).await.unwrap(),
+            Some(stored.clone()),
+            "{rule}, and leaves the entry it clashed with as it was"
+        );
+        assert_eq!(h.store.get_entry(fresh[1].id).await.unwrap(), None, "{rule}");
     }
-    let receipts = h.store.backend().insert(&fresh).await.unwrap();
-    assert_eq!(receipts.iter().filter(|receipt| !receipt.duplicate).count(), 70);
-    assert_eq!(h.store.statistics().await.unwrap().total, 71);
+    let receipts = h
+        .store
+        .backend()
+        .insert(&fresh)
+        .await
+        .expect("the batch without the clash is inserted after the failures");
+    let whole = "an insert writes every new entry of its batch";
+    assert_eq!(receipts.iter().filter(|receipt| !receipt.duplicate).count(), 70, "{whole}");
+    assert_eq!(h.store.statistics().await.unwrap().total, 71, "{whole}");
 }

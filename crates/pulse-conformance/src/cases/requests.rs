@@ -17,9 +17,9 @@ use crate::{Harness, LEASE};
 pub async fn request_replay_marks_the_entry(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
     h.clock.advance(Duration::from_secs(1));
-    let requested = h.store.request_replay(entry.id).await.unwrap();
+    let requested = h.store.request_replay(entry.id).await.expect("request replay of a New entry succeeds");
     let now = h.clock.now();
-    let request = requested.replay_request.expect("the entry names its request");
+    let request = requested.replay_request.expect("a requested entry names its request");
     let expected = DeadLetterEntry {
         replay_requested_at: Some(now),
         replay_request: Some(request),
@@ -27,7 +27,10 @@ pub async fn request_replay_marks_the_entry(h: Harness) {
         revision: entry.revision + 1,
         ..entry.clone()
     };
-    assert_eq!(requested, expected);
+    assert_eq!(
+        requested, expected,
+        "request replay marks the entry with its slot (now, without a pace) and its request, changing nothing else but updated-at and the revision"
+    );
     let recorded = ReplayRequest {
         id: request,
         tenant: None,
@@ -41,25 +44,40 @@ pub async fn request_replay_marks_the_entry(h: Harness) {
         cancelled_by: None,
         cancelled: 0,
     };
-    assert_eq!(h.store.replay_requests(None, 10).await.unwrap(), std::slice::from_ref(&recorded));
+    assert_eq!(
+        h.store.replay_requests(None, 10).await.unwrap(),
+        std::slice::from_ref(&recorded),
+        "a replay request is recorded in the store: one entry selected, when, and how many it marked"
+    );
     // Asking again keeps the entry's place in the queue and records no second request.
     h.clock.advance(Duration::from_secs(1));
-    assert_eq!(h.store.request_replay(entry.id).await.unwrap(), expected);
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), expected);
+    let pending = "asking again while a request is pending keeps the entry's place and changes nothing";
+    assert_eq!(h.store.request_replay(entry.id).await.unwrap(), expected, "{pending}");
+    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), expected, "{pending}");
     let again =
         h.store.request_replays(ReplayRequestSpec::new(ReplaySelection::Entry(entry.id))).await.unwrap();
-    assert_eq!(again, recorded);
-    assert_eq!(h.store.replay_requests(None, 10).await.unwrap(), [recorded]);
+    assert_eq!(again, recorded, "asking again while a request is pending returns the pending request");
+    assert_eq!(
+        h.store.replay_requests(None, 10).await.unwrap(),
+        [recorded],
+        "asking again while a request is pending records no second request"
+    );
 }
 
 /// Dismissed entries cannot be requested; entries under a live lease conflict.
 pub async fn request_replay_refuses_dismissed_and_leased_entries(h: Harness) {
     let dismissed = store(&h.store, command("a")).await;
     h.store.dismiss(dismissed.id, None).await.unwrap();
-    assert!(matches!(h.store.request_replay(dismissed.id).await, Err(Error::Dismissed { .. })));
+    assert!(
+        matches!(h.store.request_replay(dismissed.id).await, Err(Error::Dismissed { .. })),
+        "request replay of a Dismissed entry is Dismissed"
+    );
     let leased = store(&h.store, command("b")).await;
     let _ticket = h.store.begin_replay(leased.id).await.unwrap();
-    assert!(matches!(h.store.request_replay(leased.id).await, Err(Error::Conflict { .. })));
+    assert!(
+        matches!(h.store.request_replay(leased.id).await, Err(Error::Conflict { .. })),
+        "request replay of an entry under a live lease is Conflict"
+    );
 }
 
 /// A Resolved entry cannot be requested: a request asks for an open failure to be replayed, and
@@ -67,14 +85,28 @@ pub async fn request_replay_refuses_dismissed_and_leased_entries(h: Harness) {
 pub async fn request_replay_of_a_resolved_entry_conflicts(h: Harness) {
     let entry = store(&h.store, command("a")).await;
     h.store.request_replay(entry.id).await.unwrap();
-    let ticket = h.store.claim_requested(10).await.unwrap().pop().expect("the requested entry is claimed");
+    let ticket = h
+        .store
+        .claim_requested(10)
+        .await
+        .unwrap()
+        .pop()
+        .expect("a requested entry whose slot has come is claimed");
     let resolved =
         h.store.finish_replay(ticket, pulse_extensibility::ReplayOutcome::Succeeded).await.unwrap();
     assert!(
-        matches!(h.store.request_replay(entry.id).await, Err(Error::Conflict { id, .. }) if id == entry.id)
+        matches!(h.store.request_replay(entry.id).await, Err(Error::Conflict { id, .. }) if id == entry.id),
+        "request replay of a Resolved entry is Conflict"
     );
-    assert_eq!(h.store.get_entry(entry.id).await.unwrap().unwrap(), resolved);
-    assert!(h.store.claim_requested(10).await.unwrap().is_empty());
+    assert_eq!(
+        h.store.get_entry(entry.id).await.unwrap().unwrap(),
+        resolved,
+        "a refused request replay changes nothing"
+    );
+    assert!(
+        h.store.claim_requested(10).await.unwrap().is_empty(),
+        "a refused request replay leaves nothing to claim"
+    );
 }
 
 /// A bulk request marks the matching New entries only, and counts them.
@@ -85,8 +117,16 @@ pub async fn request_replay_matching_marks_only_matching_new_entries(h: Harness)
     let dismissed = store_tick(&h, "orders.create").await;
     h.store.dismiss(dismissed.id, None).await.unwrap();
     let filter = EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() };
-    assert_eq!(h.store.request_replay_matching(filter.clone()).await.unwrap(), 2);
-    assert_eq!(h.store.request_replay_matching(filter).await.unwrap(), 0, "already requested");
+    assert_eq!(
+        h.store.request_replay_matching(filter.clone()).await.unwrap(),
+        2,
+        "a bulk request marks the matching New entries and counts them"
+    );
+    assert_eq!(
+        h.store.request_replay_matching(filter).await.unwrap(),
+        0,
+        "a bulk request marks only entries without a pending request"
+    );
     let requested: Vec<_> = h
         .store
         .list(pulse_extensibility::ListQuery {
@@ -99,9 +139,17 @@ pub async fn request_replay_matching_marks_only_matching_new_entries(h: Harness)
         .into_iter()
         .filter(|e| e.replay_requested_at.is_some())
         .collect();
-    assert_eq!(ids(&requested), [a.id, b.id]);
+    assert_eq!(
+        ids(&requested),
+        [a.id, b.id],
+        "a bulk request marks only New entries its filter matches: not another command type, not Dismissed ones"
+    );
     let only_dismissed = EntryFilter { statuses: vec![Status::Dismissed], ..EntryFilter::default() };
-    assert_eq!(h.store.request_replay_matching(only_dismissed).await.unwrap(), 0);
+    assert_eq!(
+        h.store.request_replay_matching(only_dismissed).await.unwrap(),
+        0,
+        "request_replay_matching with a filter that admits no New entry marks none and counts 0"
+    );
 }
 
 /// Claiming begins replay of requested entries, oldest request first, up to the limit.
@@ -115,16 +163,30 @@ pub async fn claim_takes_requested_entries_oldest_request_first(h: Harness) {
         h.clock.advance(Duration::from_millis(1));
     }
     let first = h.store.claim_requested(2).await.unwrap();
-    assert_eq!(first.iter().map(|t| t.entry.id).collect::<Vec<_>>(), [c.id, a.id]);
+    let order = "a claim takes up to `limit` requested entries, earliest slot first";
+    assert_eq!(first.iter().map(|t| t.entry.id).collect::<Vec<_>>(), [c.id, a.id], "{order}");
     for ticket in &first {
-        assert_eq!(ticket.entry.status, Status::Replaying);
-        assert_eq!(ticket.entry.lease, Some(ticket.lease));
-        assert_eq!(ticket.lease.expires_at, h.clock.now().saturating_add(LEASE));
-        assert_eq!(h.store.get_entry(ticket.entry.id).await.unwrap().as_ref(), Some(&ticket.entry));
+        let begun = "a claim begins replay of each entry it takes: Replaying, under a fresh lease";
+        assert_eq!(ticket.entry.status, Status::Replaying, "{begun}");
+        assert_eq!(ticket.entry.lease, Some(ticket.lease), "{begun}");
+        assert_eq!(
+            ticket.lease.expires_at,
+            h.clock.now().saturating_add(LEASE),
+            "a claimed entry's lease expires one lease duration after the claim"
+        );
+        assert_eq!(
+            h.store.get_entry(ticket.entry.id).await.unwrap().as_ref(),
+            Some(&ticket.entry),
+            "a claim's tickets carry the entries as stored"
+        );
     }
     let second = h.store.claim_requested(10).await.unwrap();
-    assert_eq!(second.iter().map(|t| t.entry.id).collect::<Vec<_>>(), [b.id]);
-    assert_eq!(h.store.claim_requested(10).await.unwrap(), Vec::new());
+    assert_eq!(second.iter().map(|t| t.entry.id).collect::<Vec<_>>(), [b.id], "{order}");
+    assert_eq!(
+        h.store.claim_requested(10).await.unwrap(),
+        Vec::new(),
+        "unrequested entries and entries under a live lease are not claimed"
+    );
 }
 
 /// A claimed entry under a live lease is not claimed again; once the lease expires it is.
@@ -132,18 +194,26 @@ pub async fn claim_skips_live_leases_and_takes_expired_ones(h: Harness) {
     let entry = store(&h.store, command("a")).await;
     h.store.request_replay(entry.id).await.unwrap();
     let first = h.store.claim_requested(10).await.unwrap();
-    assert_eq!(first.len(), 1);
-    assert_eq!(h.store.claim_requested(10).await.unwrap(), Vec::new());
+    assert_eq!(first.len(), 1, "a requested entry whose slot has come is claimed");
+    assert_eq!(
+        h.store.claim_requested(10).await.unwrap(),
+        Vec::new(),
+        "a claim skips entries under a live lease"
+    );
     h.clock.advance(LEASE);
     let again = h.store.claim_requested(10).await.unwrap();
-    assert_eq!(ids(&again.iter().map(|t| t.entry.clone()).collect::<Vec<_>>()), [entry.id]);
-    assert_ne!(again[0].lease.token, first[0].lease.token);
+    assert_eq!(
+        ids(&again.iter().map(|t| t.entry.clone()).collect::<Vec<_>>()),
+        [entry.id],
+        "a claim takes a requested entry whose lease expired"
+    );
+    assert_ne!(again[0].lease.token, first[0].lease.token, "a claim of an expired lease takes a fresh lease");
     // The first claimer has lost its lease.
     let stale = first.into_iter().next().unwrap();
-    assert!(matches!(
-        h.store.finish_replay(stale, ReplayOutcome::Succeeded).await,
-        Err(Error::LeaseLost { .. })
-    ));
+    assert!(
+        matches!(h.store.finish_replay(stale, ReplayOutcome::Succeeded).await, Err(Error::LeaseLost { .. })),
+        "finishing with a lease another claimer took over is LeaseLost"
+    );
 }
 
 /// Finishing a claimed replay, either way, clears the request so it is not claimed again.
@@ -156,37 +226,59 @@ pub async fn finished_replay_clears_the_request(h: Harness) {
     let done = h.store.finish_replay(tickets.next().unwrap(), ReplayOutcome::Succeeded).await.unwrap();
     let failed =
         h.store.finish_replay(tickets.next().unwrap(), ReplayOutcome::Failed(timeout(1))).await.unwrap();
-    assert_eq!((done.replay_requested_at, failed.replay_requested_at), (None, None));
-    assert_eq!((done.resolution, failed.status), (Some(Resolution::Replayed), Status::New));
+    assert_eq!(
+        (done.replay_requested_at, failed.replay_requested_at),
+        (None, None),
+        "a finish, successful or failed, clears the entry's request"
+    );
+    assert_eq!(
+        (done.resolution, failed.status),
+        (Some(Resolution::Replayed), Status::New),
+        "a successful finish resolves as replayed; a failed one returns the entry to New"
+    );
     h.clock.advance(LEASE);
-    assert_eq!(h.store.claim_requested(10).await.unwrap(), Vec::new());
+    assert_eq!(
+        h.store.claim_requested(10).await.unwrap(),
+        Vec::new(),
+        "an entry whose replay finished is not claimed again for the same request"
+    );
 }
 
 /// Four claimers racing over 200 requested entries, released together by a barrier, receive disjoint sets that cover them all.
 pub async fn concurrent_claimers_receive_disjoint_sets(h: Harness) {
     let inputs = (0..200).map(|i| command(&format!("c{}", i % 7))).collect();
     h.store.store_many(inputs).await.unwrap();
-    assert_eq!(h.store.request_replay_matching(EntryFilter::default()).await.unwrap(), 200);
+    assert_eq!(
+        h.store.request_replay_matching(EntryFilter::default()).await.unwrap(),
+        200,
+        "a bulk request marks every matching New entry and counts them"
+    );
     let claimed = race(4, |_| {
         let store = h.store.clone();
         async move {
             let mut mine = Vec::new();
             // Bounded: 200 entries in claims of 7 take at most 29 non-empty claims.
             for _ in 0..100 {
-                let batch = store.claim_requested(7).await.unwrap();
+                let batch = store.claim_requested(7).await.expect("a claim racing other claimers succeeds");
                 if batch.is_empty() {
                     return mine;
                 }
                 mine.extend(batch.into_iter().map(|t| t.entry.id));
             }
-            panic!("claims never ran dry: entries are claimed more than once");
+            panic!(
+                "concurrent claimers receive disjoint sets, so 200 entries run dry within 100 claims of 7 (they did not)"
+            );
         }
     })
     .await;
     let all: Vec<_> = claimed.into_iter().flatten().collect();
     let unique: HashSet<_> = all.iter().collect();
-    assert_eq!((all.len(), unique.len()), (200, 200), "every entry claimed exactly once");
-    assert_eq!(h.store.statistics().await.unwrap().replaying, 200);
+    assert_eq!(
+        (all.len(), unique.len()),
+        (200, 200),
+        "concurrent claimers receive disjoint sets that cover every requested entry"
+    );
+    assert_eq!(h.store.statistics().await.unwrap().replaying, 200, "every claimed entry is Replaying");
 }
 
 /// A bulk request writes on each entry it marks exactly what a transition would: the request,
@@ -262,7 +354,7 @@ pub async fn a_bulk_request_racing_dismisses_loses_no_write(h: Harness) {
                 })
             })
             .collect();
-        let marked = requester.await.unwrap().unwrap();
+        let marked = requester.await.unwrap().expect("a bulk request racing dismisses succeeds");
         for dismisser in dismissers {
             let dismissed = dismisser.await.unwrap();
             assert!(

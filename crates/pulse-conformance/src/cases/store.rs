@@ -13,14 +13,17 @@ use crate::Harness;
 /// Asserts that storing `input` is rejected as invalid `field` and writes nothing.
 async fn assert_rejected(h: &Harness, input: NewDeadLetter, field: &str) {
     match h.store.store(input).await {
-        Err(Error::InvalidInput { field: rejected, .. }) => assert_eq!(rejected, field),
-        other => panic!("expected InvalidInput on {field}, got {other:?}"),
+        Err(Error::InvalidInput { field: rejected, .. }) => {
+            assert_eq!(
+                rejected, field,
+                "invalid input is rejected as InvalidInput naming the field at fault"
+            );
+        }
+        other => {
+            panic!("invalid input is rejected as InvalidInput naming the field ({field}); got {other:?}")
+        }
     }
-    assert_eq!(
-        h.store.statistics().await.unwrap(),
-        Statistics::default(),
-        "a rejected store wrote something"
-    );
+    assert_eq!(h.store.statistics().await.unwrap(), Statistics::default(), "invalid input writes nothing");
 }
 
 /// Every field given is stored and read back exactly, with the defaults the contract sets.
@@ -39,8 +42,16 @@ pub async fn stored_entry_has_every_field_as_given(h: Harness) {
     let now = h.clock.now();
     let receipt = h.store.store(input.clone()).await.unwrap();
     let entry = h.store.get_entry(receipt.id).await.unwrap().unwrap();
-    assert_eq!(entry, expected_entry(&input, receipt, now));
-    assert_eq!(entry.metadata, metadata(&[("correlation_id", "c-1"), ("trace_id", "t-9")]));
+    assert_eq!(
+        entry,
+        expected_entry(&input, receipt, now),
+        "a stored entry reads back with every field as given: New, failed now, at revision 1"
+    );
+    assert_eq!(
+        entry.metadata,
+        metadata(&[("correlation_id", "c-1"), ("trace_id", "t-9")]),
+        "metadata is stored key for key and value for value"
+    );
 }
 
 /// A minimal store: one attempt, first failure and latest failure now, status New.
@@ -48,10 +59,11 @@ pub async fn store_defaults_to_one_attempt_and_now(h: Harness) {
     let input = command("orders.create");
     let now = h.clock.now();
     let receipt = h.store.store(input.clone()).await.unwrap();
-    assert!(!receipt.duplicate);
+    assert!(!receipt.duplicate, "an entry without a message id is never a duplicate");
     let entry = h.store.get_entry(receipt.id).await.unwrap().unwrap();
-    assert_eq!(entry, expected_entry(&input, receipt, now));
-    assert_eq!((entry.attempt_count, entry.first_failed_at, entry.occurred_at), (1, now, now));
+    let rule = "a new entry is New, with attempt count 1 and first failure = latest failure = now";
+    assert_eq!(entry, expected_entry(&input, receipt, now), "{rule}");
+    assert_eq!((entry.attempt_count, entry.first_failed_at, entry.occurred_at), (1, now, now), "{rule}");
 }
 
 /// A given attempt count and first failure time are kept.
@@ -60,7 +72,11 @@ pub async fn store_keeps_attempt_count_and_first_failure(h: Harness) {
     h.clock.advance(Duration::from_secs(90));
     let input = command("orders.create").attempt_count(5).first_failed_at(first);
     let entry = store(&h.store, input).await;
-    assert_eq!((entry.attempt_count, entry.first_failed_at, entry.occurred_at), (5, first, h.clock.now()));
+    assert_eq!(
+        (entry.attempt_count, entry.first_failed_at, entry.occurred_at),
+        (5, first, h.clock.now()),
+        "a given attempt count and first failure are kept; the latest failure is now"
+    );
 }
 
 /// An empty command type is rejected.
@@ -74,14 +90,21 @@ pub async fn store_rejects_whitespace_only_command_type(h: Harness) {
         assert_rejected(&h, command(blank), "command_type").await;
     }
     let entry = store(&h.store, command(" orders.create ")).await;
-    assert_eq!(entry.command_type, " orders.create ");
+    assert_eq!(
+        entry.command_type, " orders.create ",
+        "a command type with surrounding whitespace is valid and kept untrimmed"
+    );
 }
 
 /// A command type of 500 characters is accepted, 501 is rejected.
 pub async fn store_limits_command_type_to_500_characters(h: Harness) {
     assert_rejected(&h, command(&"é".repeat(501)), "command_type").await;
     let entry = store(&h.store, command(&"é".repeat(500))).await;
-    assert_eq!(entry.command_type.chars().count(), 500);
+    assert_eq!(
+        entry.command_type.chars().count(),
+        500,
+        "a command type of 500 characters is accepted and kept whole"
+    );
 }
 
 /// An empty payload is rejected.
@@ -96,7 +119,11 @@ pub async fn store_limits_payload_size(h: Harness) {
     assert_rejected(&h, NewDeadLetter::new("orders.create", "x".repeat(max + 1), timeout(1)), "payload")
         .await;
     let entry = store(&h.store, NewDeadLetter::new("orders.create", "x".repeat(max), timeout(1))).await;
-    assert_eq!(entry.payload.len(), max);
+    assert_eq!(
+        entry.payload.len(),
+        max,
+        "a payload of exactly the configured maximum is accepted and kept whole"
+    );
 }
 
 /// A payload with a NUL character is rejected.
@@ -126,8 +153,15 @@ pub async fn store_truncates_exception_type_on_a_character_boundary(h: Harness) 
     let input = NewDeadLetter::new("orders.create", "{}", Failure::new(long_type, "boom"));
     let entry = store(&h.store, input).await;
     let kept = format!("{}€", "a".repeat(499));
-    assert_eq!(entry.exception_type, kept);
-    assert_eq!(entry.fingerprint, fingerprint("orders.create", &kept, "boom"));
+    assert_eq!(
+        entry.exception_type, kept,
+        "an exception type over 500 characters is truncated to 500, on a character boundary"
+    );
+    assert_eq!(
+        entry.fingerprint,
+        fingerprint("orders.create", &kept, "boom"),
+        "the fingerprint is of the kept (truncated) exception type"
+    );
 }
 
 /// NUL characters in exception text, which some databases cannot hold, become U+FFFD.
@@ -140,7 +174,8 @@ pub async fn store_replaces_nul_in_exception_text(h: Harness) {
     let entry = store(&h.store, input).await;
     assert_eq!(
         (entry.exception_type.as_str(), entry.exception_message.as_str(), entry.exception_details.as_deref()),
-        ("Io\u{FFFD}Error", "read\u{FFFD}failed", Some("d\u{FFFD}"))
+        ("Io\u{FFFD}Error", "read\u{FFFD}failed", Some("d\u{FFFD}")),
+        "NUL in exception type, message and details becomes U+FFFD"
     );
 }
 
@@ -150,9 +185,17 @@ pub async fn store_keeps_unicode_and_large_payloads_exactly(h: Harness) {
     let input = NewDeadLetter::new("orders.create", payload.clone(), Failure::new("Ошибка", "сбой 🚨"))
         .metadata("ключ", "значение ✓");
     let entry = store(&h.store, input).await;
-    assert_eq!(entry.payload, payload);
-    assert_eq!((entry.exception_type.as_str(), entry.exception_message.as_str()), ("Ошибка", "сбой 🚨"));
-    assert_eq!(entry.metadata, super::metadata(&[("ключ", "значение ✓")]));
+    assert_eq!(entry.payload, payload, "a payload is kept byte for byte, whatever its characters and size");
+    assert_eq!(
+        (entry.exception_type.as_str(), entry.exception_message.as_str()),
+        ("Ошибка", "сбой 🚨"),
+        "exception text is kept byte for byte"
+    );
+    assert_eq!(
+        entry.metadata,
+        super::metadata(&[("ключ", "значение ✓")]),
+        "metadata keys and values are kept byte for byte"
+    );
 }
 
 /// Timestamps keep every microsecond, before and after the epoch's millisecond boundaries.
@@ -161,7 +204,11 @@ pub async fn store_keeps_microsecond_timestamps(h: Harness) {
     h.clock.set(odd);
     let first = Timestamp::from_micros(1_767_225_599_999_999);
     let entry = store(&h.store, command("orders.create").first_failed_at(first)).await;
-    assert_eq!((entry.first_failed_at, entry.occurred_at, entry.created_at), (first, odd, odd));
+    assert_eq!(
+        (entry.first_failed_at, entry.occurred_at, entry.created_at),
+        (first, odd, odd),
+        "instants are stored to the microsecond"
+    );
 }
 
 /// Ids are UUID v7, and entries stored later have greater ids.
@@ -170,38 +217,54 @@ pub async fn ids_are_time_ordered_uuid_v7(h: Harness) {
     for _ in 0..20 {
         ids.push(h.store.store(command("orders.create")).await.unwrap().id);
     }
-    assert!(ids.iter().all(|id| id.as_uuid().get_version_num() == 7));
+    assert!(ids.iter().all(|id| id.as_uuid().get_version_num() == 7), "entry ids are UUID v7");
     let mut sorted = ids.clone();
     sorted.sort();
-    assert_eq!(ids, sorted);
+    assert_eq!(ids, sorted, "entry ids are time-ordered: an entry stored later has a greater id");
 }
 
 /// `store_many` returns one receipt per input, in input order.
 pub async fn store_many_returns_receipts_in_order(h: Harness) {
     let inputs: Vec<_> = (0..5).map(|i| command(&format!("command.{i}"))).collect();
     let receipts = h.store.store_many(inputs.clone()).await.unwrap();
-    assert_eq!(receipts.len(), 5);
+    assert_eq!(receipts.len(), 5, "store_many returns one receipt per input");
     for (input, receipt) in inputs.iter().zip(&receipts) {
         let entry = h.store.get_entry(receipt.id).await.unwrap().unwrap();
-        assert_eq!((entry.command_type.as_str(), receipt.duplicate), (input.command_type.as_str(), false));
+        assert_eq!(
+            (entry.command_type.as_str(), receipt.duplicate),
+            (input.command_type.as_str(), false),
+            "store_many's receipts are in input order, each naming the new entry stored from its input"
+        );
     }
-    assert_eq!(h.store.statistics().await.unwrap().total, 5);
+    assert_eq!(
+        h.store.statistics().await.unwrap().total,
+        5,
+        "store_many writes every new entry of the batch"
+    );
 }
 
 /// One invalid entry rejects the whole batch: nothing is written.
 pub async fn store_many_is_all_or_nothing(h: Harness) {
     let inputs = vec![command("a"), command("b"), command("c").attempt_count(0), command("d")];
-    assert!(matches!(
-        h.store.store_many(inputs).await,
-        Err(Error::InvalidInput { field: "attempt_count", .. })
-    ));
-    assert_eq!(h.store.statistics().await.unwrap(), Statistics::default());
+    assert!(
+        matches!(h.store.store_many(inputs).await, Err(Error::InvalidInput { field: "attempt_count", .. })),
+        "one invalid entry rejects the whole batch as InvalidInput naming its field"
+    );
+    assert_eq!(
+        h.store.statistics().await.unwrap(),
+        Statistics::default(),
+        "a batch rejected for one invalid entry writes none of its entries"
+    );
 }
 
 /// An empty batch writes nothing and returns no receipts.
 pub async fn store_many_of_nothing_writes_nothing(h: Harness) {
-    assert_eq!(h.store.store_many(Vec::new()).await.unwrap(), Vec::new());
-    assert_eq!(h.store.statistics().await.unwrap(), Statistics::default());
+    assert_eq!(
+        h.store.store_many(Vec::new()).await.unwrap(),
+        Vec::new(),
+        "an empty batch returns no receipts"
+    );
+    assert_eq!(h.store.statistics().await.unwrap(), Statistics::default(), "an empty batch writes nothing");
 }
 
 /// Text that a database, a driver or a careless trim would change comes back byte for byte:

@@ -95,26 +95,44 @@ fn of_tenant(tenant_name: &str, n: u32) -> NewDeadLetter {
 pub async fn tenant_scope_cannot_change_another_tenants_entries(h: Harness) {
     let theirs = store(&h.store, command("x").tenant(tenant("b"))).await;
     let a = h.store.for_tenant(tenant("a"));
-    assert!(matches!(a.begin_replay(theirs.id).await, Err(Error::NotFound { .. })));
-    assert!(matches!(a.dismiss(theirs.id, None).await, Err(Error::NotFound { .. })));
-    assert!(matches!(
-        a.resolve(theirs.id, Resolution::HandledExternally, None).await,
-        Err(Error::NotFound { .. })
-    ));
-    assert!(matches!(a.request_replay(theirs.id).await, Err(Error::NotFound { .. })));
-    assert_eq!(h.store.get_entry(theirs.id).await.unwrap().unwrap(), theirs);
+    let rule = "in a tenant scope, a change to another tenant's entry is NotFound";
+    assert!(matches!(a.begin_replay(theirs.id).await, Err(Error::NotFound { .. })), "{rule}: begin replay");
+    assert!(matches!(a.dismiss(theirs.id, None).await, Err(Error::NotFound { .. })), "{rule}: dismiss");
+    assert!(
+        matches!(
+            a.resolve(theirs.id, Resolution::HandledExternally, None).await,
+            Err(Error::NotFound { .. })
+        ),
+        "{rule}: resolve"
+    );
+    assert!(
+        matches!(a.request_replay(theirs.id).await, Err(Error::NotFound { .. })),
+        "{rule}: request replay"
+    );
+    assert_eq!(
+        h.store.get_entry(theirs.id).await.unwrap().unwrap(),
+        theirs,
+        "a change refused across tenants changes nothing"
+    );
 }
 
 /// A tenant-scoped store refuses to store an entry of another tenant.
 pub async fn tenant_scope_stores_only_its_own_tenant(h: Harness) {
     let a = h.store.for_tenant(tenant("a"));
-    assert!(matches!(
-        a.store(command("x").tenant(tenant("b"))).await,
-        Err(Error::InvalidInput { field: "tenant", .. })
-    ));
+    assert!(
+        matches!(
+            a.store(command("x").tenant(tenant("b"))).await,
+            Err(Error::InvalidInput { field: "tenant", .. })
+        ),
+        "storing an entry of another tenant through a tenant's handle is InvalidInput naming tenant"
+    );
     let stored = store(&a, command("x").tenant(tenant("a"))).await;
-    assert_eq!(stored.tenant, tenant("a"));
-    assert_eq!(h.store.statistics().await.unwrap().total, 1);
+    assert_eq!(stored.tenant, tenant("a"), "a tenant's handle stores an entry of its own tenant");
+    assert_eq!(
+        h.store.statistics().await.unwrap().total,
+        1,
+        "a store refused for another tenant writes nothing"
+    );
 }
 
 /// Bulk requests, claims and purges in a tenant scope touch only that tenant's entries.
@@ -125,10 +143,18 @@ pub async fn tenant_scope_requests_claims_and_purges_only_its_own(h: Harness) {
         let tenant = scoped.scope().tenant().unwrap().clone();
         scoped.store_many((0..3).map(|_| command("x").tenant(tenant.clone())).collect()).await.unwrap();
     }
-    assert_eq!(a.request_replay_matching(EntryFilter::default()).await.unwrap(), 3);
-    assert_eq!(b.claim_requested(10).await.unwrap(), Vec::new());
+    assert_eq!(
+        a.request_replay_matching(EntryFilter::default()).await.unwrap(),
+        3,
+        "a bulk request in a tenant scope marks only that tenant's entries"
+    );
+    assert_eq!(
+        b.claim_requested(10).await.unwrap(),
+        Vec::new(),
+        "a claim in a tenant scope takes only that tenant's requested entries"
+    );
     let claimed = a.claim_requested(10).await.unwrap();
-    assert_eq!(claimed.len(), 3);
+    assert_eq!(claimed.len(), 3, "a claim in a tenant scope takes that tenant's requested entries");
     for ticket in claimed {
         a.finish_replay(ticket, pulse_extensibility::ReplayOutcome::Succeeded).await.unwrap();
     }
@@ -136,7 +162,19 @@ pub async fn tenant_scope_requests_claims_and_purges_only_its_own(h: Harness) {
         b.dismiss(entry.id, None).await.unwrap();
     }
     h.clock.advance(Duration::from_secs(1));
-    assert_eq!(a.purge(h.clock.now(), 100).await.unwrap(), 3);
-    assert_eq!(a.statistics().await.unwrap(), Statistics::default());
-    assert_eq!(b.statistics().await.unwrap(), Statistics { dismissed: 3, total: 3, ..Statistics::default() });
+    assert_eq!(
+        a.purge(h.clock.now(), 100).await.unwrap(),
+        3,
+        "a purge in a tenant scope deletes only that tenant's entries"
+    );
+    assert_eq!(
+        a.statistics().await.unwrap(),
+        Statistics::default(),
+        "a purge in a tenant scope deletes every entry of that tenant it may"
+    );
+    assert_eq!(
+        b.statistics().await.unwrap(),
+        Statistics { dismissed: 3, total: 3, ..Statistics::default() },
+        "a purge in one tenant's scope leaves another tenant's entries"
+    );
 }

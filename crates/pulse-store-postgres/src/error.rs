@@ -19,10 +19,17 @@
 
 use pulse_extensibility::Error;
 
+use crate::liveness;
 use crate::tls::rustls_error;
 
 /// Maps `error`, raised while doing `what`, to a Pulse error that keeps it as its source.
+///
+/// An error that says the connection broke is recorded ([`liveness::connection_broke`]), so
+/// that the pool checks its other connections before it hands them out.
 pub(crate) fn map(what: &str, error: sqlx::Error) -> Error {
+    if broken_connection(&error) {
+        liveness::connection_broke();
+    }
     let message = format!("{what}: {error}");
     match &error {
         // A certificate that does not verify, or a handshake rustls refuses: retrying cannot
@@ -72,6 +79,19 @@ pub(crate) fn is_creation_race(error: &sqlx::Error) -> bool {
         .as_database_error()
         .and_then(sqlx::error::DatabaseError::code)
         .is_some_and(|code| matches!(code.as_ref(), "23505" | "42P06" | "42P07" | "42710"))
+}
+
+/// Whether `error` says the statement's connection is gone: an I/O error, or the server
+/// closing it (SQLSTATE class `08`, or `57P01..03` when it shuts down or an administrator
+/// terminated the backend).
+fn broken_connection(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 mod config;
 mod database_url;
 mod error;
+mod liveness;
 mod migrate;
 mod sql;
 mod store;

@@ -30,7 +30,7 @@ use pulse_extensibility::{
 };
 use sqlx::postgres::{PgArguments, Postgres};
 use sqlx::query::Query;
-use sqlx::{Arguments, AssertSqlSafe, Encode, Type};
+use sqlx::{Arguments as _, AssertSqlSafe, Encode, Type};
 
 /// How many counter rows each `(tenant, status)` pair spreads over, so concurrent writers in one
 /// tenant rarely wait for each other's counter row.
@@ -115,15 +115,34 @@ pub(crate) struct Names {
     count_function: String,
     /// `"Id", "Tenant", ...`: every entry column.
     select_list: String,
+    /// The insert of one entry, as one row of parameters: rendered once, at open.
+    insert_one: Arc<str>,
+    /// The insert of a batch, as one array per column: rendered once, at open.
+    insert_many: Arc<str>,
 }
 
 impl Names {
     pub(crate) fn new(schema: &SqlIdentifier, table: &SqlIdentifier) -> Self {
         let select_list = ENTRY_COLUMNS.iter().map(|c| col(c)).collect::<Vec<_>>().join(", ");
+        let entries = qualified(schema, table);
+        let insert = |cast: &dyn Fn(&str) -> String, source: &str| -> Arc<str> {
+            let placeholders = (1..=ENTRY_ARRAY_TYPES.len()).zip(ENTRY_ARRAY_TYPES);
+            let values = placeholders.map(|(n, ty)| format!("${n}::{}", cast(ty))).collect::<Vec<_>>();
+            format!(
+                "INSERT INTO {entries} ({select_list}) {source}({}) ON CONFLICT DO NOTHING RETURNING {}",
+                values.join(", "),
+                col(columns::ID)
+            )
+            .into()
+        };
+        let insert_one = insert(&|ty| scalar(ty).to_owned(), "VALUES ");
+        let insert_many = insert(&|ty| ty.to_owned(), "SELECT * FROM UNNEST");
         Self {
             schema: schema.clone(),
             table: table.clone(),
-            entries: qualified(schema, table),
+            insert_one,
+            insert_many,
+            entries,
             counts: qualified(schema, &derived(table, "_Counts")),
             requests: qualified(schema, &derived(table, "_ReplayRequests")),
             migrations: qualified(schema, &SqlIdentifier::new(MIGRATIONS_TABLE).expect("valid")),
@@ -182,22 +201,18 @@ impl Statement {
 /// Builds one statement: text and arguments side by side.
 struct Builder {
     sql: String,
-    args: PgArguments,
+    args: Bound,
 }
 
 impl Builder {
     fn new() -> Self {
-        Self { sql: String::with_capacity(512), args: PgArguments::default() }
+        Self { sql: String::with_capacity(512), args: Bound::default() }
     }
 
     /// Binds `value` and returns its placeholder.
     fn param<'t, T: Encode<'t, Postgres> + Type<Postgres>>(&mut self, value: T) -> Result<String> {
-        self.args.add(value).map_err(|e| Error::Backend {
-            message: format!("cannot encode a value: {e}"),
-            retryable: false,
-            source: Some(e),
-        })?;
-        Ok(format!("${}", self.args.len()))
+        self.args.bind(value)?;
+        Ok(format!("${}", self.args.0.len()))
     }
 
     fn push(&mut self, text: &str) {
@@ -205,7 +220,26 @@ impl Builder {
     }
 
     fn finish(self) -> Statement {
-        Statement { sql: self.sql.into(), args: self.args }
+        self.args.finish(self.sql.into())
+    }
+}
+
+/// The arguments of a statement whose text is rendered already.
+#[derive(Default)]
+struct Bound(PgArguments);
+
+impl Bound {
+    /// Binds `value` as the next placeholder.
+    fn bind<'t, T: Encode<'t, Postgres> + Type<Postgres>>(&mut self, value: T) -> Result<()> {
+        self.0.add(value).map_err(|e| Error::Backend {
+            message: format!("cannot encode a value: {e}"),
+            retryable: false,
+            source: Some(e),
+        })
+    }
+
+    fn finish(self, sql: Arc<str>) -> Statement {
+        Statement { sql, args: self.0 }
     }
 }
 
@@ -288,45 +322,43 @@ struct Row {
 }
 
 /// Binds every column, in [`Row`]'s order, as `$wrap`, given `$take`: a function that moves
-/// that column's value out of a row. Returns the placeholders.
+/// that column's value out of a row, into `$args` (a [`Bound`]).
 macro_rules! bind_columns {
-    ($b:expr, |$take:ident| $wrap:expr) => {{
+    ($args:expr, |$take:ident| $wrap:expr) => {{
         macro_rules! one {
             ($name:ident) => {{
                 let $take = |row: &mut Row| std::mem::take(&mut row.$name);
-                $b.param($wrap)?
+                $args.bind($wrap)?;
             }};
         }
-        [
-            one!(id),
-            one!(tenant),
-            one!(message_id),
-            one!(command_type),
-            one!(command_version),
-            one!(payload),
-            one!(original_payload),
-            one!(exception_type),
-            one!(exception_message),
-            one!(exception_details),
-            one!(fingerprint),
-            one!(source),
-            one!(metadata),
-            one!(attempt_count),
-            one!(first_failed_at),
-            one!(occurred_at),
-            one!(status),
-            one!(resolution),
-            one!(note),
-            one!(resolved_at),
-            one!(lease_token),
-            one!(lease_expires_at),
-            one!(replay_requested_at),
-            one!(created_at),
-            one!(updated_at),
-            one!(revision),
-            one!(replay_request),
-            one!(changed_by),
-        ]
+        one!(id);
+        one!(tenant);
+        one!(message_id);
+        one!(command_type);
+        one!(command_version);
+        one!(payload);
+        one!(original_payload);
+        one!(exception_type);
+        one!(exception_message);
+        one!(exception_details);
+        one!(fingerprint);
+        one!(source);
+        one!(metadata);
+        one!(attempt_count);
+        one!(first_failed_at);
+        one!(occurred_at);
+        one!(status);
+        one!(resolution);
+        one!(note);
+        one!(resolved_at);
+        one!(lease_token);
+        one!(lease_expires_at);
+        one!(replay_requested_at);
+        one!(created_at);
+        one!(updated_at);
+        one!(revision);
+        one!(replay_request);
+        one!(changed_by);
     }};
 }
 
@@ -375,23 +407,15 @@ impl Names {
     /// one array per column through `UNNEST`, so every batch size shares one prepared statement.
     pub(crate) fn insert(&self, entries: &[&DeadLetterEntry]) -> Result<Statement> {
         let mut rows = entries.iter().map(|entry| Row::of(entry)).collect::<Result<Vec<_>>>()?;
-        let mut b = Builder::new();
-        let source = if let [row] = rows.as_mut_slice() {
-            let values = bind_columns!(b, |take| take(row));
-            let cast = values.iter().zip(ENTRY_ARRAY_TYPES).map(|(p, ty)| format!("{p}::{}", scalar(ty)));
-            format!("VALUES ({})", cast.collect::<Vec<_>>().join(", "))
+        let mut args = Bound::default();
+        let sql = if let [row] = rows.as_mut_slice() {
+            bind_columns!(args, |take| take(row));
+            &self.insert_one
         } else {
-            let arrays = bind_columns!(b, |take| rows.iter_mut().map(take).collect::<Vec<_>>());
-            let cast = arrays.iter().zip(ENTRY_ARRAY_TYPES).map(|(p, ty)| format!("{p}::{ty}"));
-            format!("SELECT * FROM UNNEST({})", cast.collect::<Vec<_>>().join(", "))
+            bind_columns!(args, |take| rows.iter_mut().map(take).collect::<Vec<_>>());
+            &self.insert_many
         };
-        b.push(&format!(
-            "INSERT INTO {table} ({cols}) {source} ON CONFLICT DO NOTHING RETURNING {id}",
-            table = self.entries,
-            cols = self.select_list,
-            id = col(columns::ID),
-        ));
-        Ok(b.finish())
+        Ok(args.finish(sql.clone()))
     }
 
     /// The stored rows that hold one of `ids` or one of the `(tenant, message id)` keys:
@@ -1310,6 +1334,36 @@ mod tests {
             derived(&SqlIdentifier::default_table(), "_Pending").as_str(),
             "CommandDeadLetter_Pending"
         );
+    }
+
+    #[test]
+    fn inserts_are_rendered_once_and_bind_every_column() {
+        let names = names();
+        let entry = pulse_extensibility::validate::new_entry(
+            pulse_extensibility::NewDeadLetter::new(
+                "orders.create",
+                "{}",
+                pulse_extensibility::Failure::new("E", "m"),
+            ),
+            Timestamp::from_micros(0),
+            1024,
+        )
+        .unwrap();
+        let one = names.insert(&[&entry]).unwrap();
+        let many = names.insert(&[&entry, &entry]).unwrap();
+        assert!(Arc::ptr_eq(&one.sql, &names.insert_one), "a single row uses the text rendered at open");
+        assert!(Arc::ptr_eq(&many.sql, &names.insert_many), "a batch uses the text rendered at open");
+        let columns = ENTRY_COLUMNS.len();
+        assert_eq!((one.args.len(), many.args.len()), (columns, columns));
+        let prefix = format!(r#"INSERT INTO "pulse"."CommandDeadLetter" ({}) "#, names.select_list);
+        assert_eq!(
+            one.text(),
+            format!(
+                r#"{prefix}VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::int8, $6::text, $7::text, $8::text, $9::text, $10::text, $11::text, $12::text, $13::jsonb, $14::int8, $15::timestamptz, $16::timestamptz, $17::int2, $18::text, $19::text, $20::timestamptz, $21::uuid, $22::timestamptz, $23::timestamptz, $24::timestamptz, $25::timestamptz, $26::int8, $27::uuid, $28::text) ON CONFLICT DO NOTHING RETURNING "Id""#
+            )
+        );
+        assert!(one.text().ends_with(r#"ON CONFLICT DO NOTHING RETURNING "Id""#));
+        assert!(many.text().starts_with(&format!("{prefix}SELECT * FROM UNNEST($1::uuid[], $2::text[], ")));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use sqlx::{PgPool, Row};
 use crate::config::{Connection, PostgresConfig};
 use crate::database_url::DatabaseUrl;
 use crate::error::map;
+use crate::liveness;
 use crate::migrate;
 use crate::sql::Names;
 use crate::tls;
@@ -152,9 +153,19 @@ async fn connect(config: &PostgresConfig, url: &DatabaseUrl) -> Result<PgPool> {
         None => options.application_name("pulse"),
     };
     let pool = |mode| {
+        // No ping before every acquire, only after a connection broke (see `liveness`).
         PgPoolOptions::new()
             .max_connections(config.max_connections)
             .acquire_timeout(config.acquire_timeout)
+            .test_before_acquire(false)
+            .before_acquire(|connection, meta| {
+                Box::pin(async move {
+                    if liveness::released_before_a_break(meta.idle_for) {
+                        return Ok(sqlx::Connection::ping(connection).await.is_ok());
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(tls.apply(options.clone(), mode))
     };
     let attempts = tls.attempts();

@@ -219,8 +219,8 @@ pub async fn list_paging_survives_new_arrivals(h: Harness) {
     }
 }
 
-/// A listing that ends exactly at a page boundary says so on that page or with one empty page,
-/// and the last page never carries a cursor.
+/// A listing that ends exactly at a page boundary says so on that page: the page that holds the
+/// last entry never carries a cursor, also when it is full.
 pub async fn list_last_page_has_no_cursor(h: Harness) {
     for i in 0..4 {
         store_tick(&h, &format!("c{i}")).await;

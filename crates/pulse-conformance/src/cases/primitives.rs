@@ -24,8 +24,20 @@ pub async fn swap_from_the_stored_revision_writes(h: Harness) {
     );
     assert_eq!(
         h.store.get_entry(entry.id).await.unwrap(),
-        Some(next),
+        Some(next.clone()),
         "a swap from the stored revision writes every mutable field"
+    );
+    let mut renamed = next.clone();
+    renamed.revision += 1;
+    renamed.note = Some("renamed".to_owned());
+    renamed.message_id = Some("m-2".to_owned());
+    renamed.created_at = Timestamp::from_micros(entry.created_at.as_micros() + 7);
+    assert!(h.store.backend().swap(&renamed).await.unwrap(), "a swap from the stored revision writes");
+    let expected = DeadLetterEntry { message_id: next.message_id, created_at: next.created_at, ..renamed };
+    assert_eq!(
+        h.store.get_entry(entry.id).await.unwrap(),
+        Some(expected),
+        "a swap never writes the identity fields: id, tenant, message id and created_at stay as stored"
     );
 }
 

@@ -100,7 +100,7 @@ pub async fn claims_take_only_entries_whose_slot_has_come(h: Harness) {
     let claimed = |tickets: Vec<pulse_extensibility::ReplayTicket>| -> Vec<DeadLetterId> {
         tickets.into_iter().map(|ticket| ticket.entry.id).collect()
     };
-    let other = h.store.clone();
+    let other = h.open_again().await;
     let due = "a claim takes only entries whose slot has come, earliest slot first, whoever claims";
     assert_eq!(claimed(h.store.claim_requested(10).await.unwrap()), [entries[0].id], "{due}");
     assert_eq!(claimed(other.claim_requested(10).await.unwrap()), Vec::<DeadLetterId>::new(), "{due}");
@@ -219,7 +219,7 @@ pub async fn progress_counts_how_each_entry_of_a_request_stands(h: Harness) {
     h.store.dismiss(entries[3].id, Some("not needed".to_owned())).await.unwrap();
     h.store.resolve(entries[4].id, Resolution::HandledExternally, None).await.unwrap();
     // Read from a second handle: progress is in the store, not in the process that asked.
-    let progress = h.store.clone().replay_progress(request.id).await.unwrap();
+    let progress = h.open_again().await.replay_progress(request.id).await.unwrap();
     assert_eq!(
         progress,
         ReplayProgress { request, remaining: 1, claimed: 1, replayed: 1, failed: 1, cancelled: 0, other: 2 },

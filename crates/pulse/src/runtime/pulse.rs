@@ -7,8 +7,6 @@ use pulse_extensibility::{
     DeadLetterEntry, DeadLetterId, DeadLetters, Error, JsonSerializer, NewDeadLetter, PayloadSerializer,
     ReplayReport, ReplayTicket, Result, Timestamp,
 };
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use tracing::Instrument;
 
 use super::command::{Command, Envelope};
@@ -154,7 +152,6 @@ impl<S: PayloadSerializer + 'static> Pulse<S> {
             return handler(command).await;
         }
         let policy = self.registry.get(C::NAME).and_then(|r| r.retry).unwrap_or(self.retry);
-        let mut rng = StdRng::from_os_rng();
         let mut first_failed_at = None;
         let mut attempt = 1;
         loop {
@@ -167,7 +164,10 @@ impl<S: PayloadSerializer + 'static> Pulse<S> {
                 return Err(error);
             }
             tracing::debug!(command_type = C::NAME, attempt, error = %error, "command failed; retrying");
-            tokio::time::sleep(policy.backoff(attempt, &mut rng)).await;
+            // The thread's generator, seeded once per thread: a dispatch that succeeds, or fails
+            // for good at once, draws nothing.
+            let backoff = policy.backoff(attempt, &mut rand::rng());
+            tokio::time::sleep(backoff).await;
             attempt += 1;
         }
     }

@@ -108,14 +108,15 @@ impl AdminApi {
         self
     }
 
-    /// The thresholds `GET health` checks.
+    /// The thresholds `GET health` checks; none by default (`HealthCheck::default()`), so it
+    /// reports healthy whenever the store answers.
     #[must_use]
     pub fn health_check(mut self, check: HealthCheck) -> Self {
         self.health_check = check;
         self
     }
 
-    /// Whether `GET health` needs a token (the default). A public health check sees every
+    /// Whether `GET health` needs a token (`true`, the default). A public health check sees every
     /// tenant, and shows only counts, ages and the store's error message.
     #[must_use]
     pub fn health_requires_token(mut self, required: bool) -> Self {
@@ -131,15 +132,16 @@ impl AdminApi {
         self
     }
 
-    /// How long a request may take before it is answered 503. A replay cut off keeps its
-    /// entry until the replay's lease expires.
+    /// How long a request may take before it is answered 503; 30 seconds by default. A replay cut
+    /// off keeps its entry until the replay's lease expires.
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// The largest request body accepted, in bytes; larger ones are 413.
+    /// The largest request body accepted, in bytes; larger ones are 413. By default 1 MiB more
+    /// than the store's largest payload.
     #[must_use]
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = Some(bytes);

@@ -156,14 +156,15 @@ impl PostgresConfig {
     }
 
     /// The most connections of a pool the store opens itself, at least 1 (opening refuses 0 with
-    /// [`Error::InvalidConfig`]).
+    /// [`Error::InvalidConfig`]); [`Self::DEFAULT_MAX_CONNECTIONS`] (10) by default.
     #[must_use]
     pub fn max_connections(mut self, max: u32) -> Self {
         self.max_connections = max;
         self
     }
 
-    /// How long a call waits for a free connection of a pool the store opens itself.
+    /// How long a call waits for a free connection of a pool the store opens itself;
+    /// [`Self::DEFAULT_ACQUIRE_TIMEOUT`] (30 s) by default.
     #[must_use]
     pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
         self.acquire_timeout = timeout;

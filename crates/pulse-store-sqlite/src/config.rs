@@ -116,15 +116,15 @@ impl SqliteConfig {
         self.run_migrations
     }
 
-    /// Stores entries in `table` instead of `CommandDeadLetter`. Several stores with different
-    /// tables may share one file.
+    /// Stores entries in `table` instead of `CommandDeadLetter` (the default). Several stores with
+    /// different tables may share one file.
     #[must_use]
     pub fn table(mut self, table: SqlIdentifier) -> Self {
         self.table = table;
         self
     }
 
-    /// Sets the durability level.
+    /// Sets the durability level; [`Synchronous::Normal`] by default.
     #[must_use]
     pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
         self.synchronous = synchronous;
@@ -132,15 +132,15 @@ impl SqliteConfig {
     }
 
     /// How long a statement waits for another process's write lock before it fails with a
-    /// retryable error.
+    /// retryable error; [`Self::DEFAULT_BUSY_TIMEOUT`] (5 s) by default.
     #[must_use]
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
         self
     }
 
-    /// How many connections serve reads, 1 to [`Self::MAX_READERS`]. Writes always go through
-    /// one writer connection.
+    /// How many connections serve reads, 1 to [`Self::MAX_READERS`]; [`Self::DEFAULT_READERS`]
+    /// (2) by default. Writes always go through one writer connection.
     #[must_use]
     pub fn readers(mut self, readers: usize) -> Self {
         self.readers = readers;

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,6 +31,8 @@ pub trait BackendFactory: Send + Sync + 'static {
 pub struct Harness {
     factory: Arc<dyn BackendFactory>,
     name: String,
+    /// Every store name the case opened, the first included: [`run_case`] cleans them all up.
+    names: Arc<Mutex<Vec<String>>>,
     /// The clock every instant comes from; cases move it.
     pub clock: Arc<ManualClock>,
     /// The store under test, seeing all tenants.
@@ -39,11 +41,20 @@ pub struct Harness {
 }
 
 impl Harness {
-    async fn open(factory: Arc<dyn BackendFactory>, name: String) -> Self {
+    async fn open(factory: Arc<dyn BackendFactory>, names: Arc<Mutex<Vec<String>>>) -> Self {
+        let name = format!("pulse_c_{:016x}", rand::random::<u64>());
+        names.lock().expect("the name list is never poisoned").push(name.clone());
         let clock = Arc::new(ManualClock::default());
         let backend = factory.open(&name).await;
         let store = dead_letters(backend.clone(), clock.clone());
-        Self { factory, name, clock, store, backend }
+        Self { factory, name, names, clock, store, backend }
+    }
+
+    /// Another harness of the same backend on a new, empty store with a clock of its own, for a
+    /// case that runs one scenario several times from scratch (the differential case shrinking
+    /// a failure). Its store is cleaned up when the case ends, with the case's own.
+    pub async fn fresh(&self) -> Self {
+        Self::open(self.factory.clone(), self.names.clone()).await
     }
 
     /// What the backend declares it can do.
@@ -59,12 +70,12 @@ impl Harness {
     /// Drops the store (every handle the case kept must be dropped first) and opens it again,
     /// as after a restart.
     pub async fn reopen(self) -> Self {
-        let Self { factory, name, clock, store, backend } = self;
+        let Self { factory, name, names, clock, store, backend } = self;
         drop(store);
         drop(backend);
         let backend = factory.open(&name).await;
         let store = dead_letters(backend.clone(), clock.clone());
-        Self { factory, name, clock, store, backend }
+        Self { factory, name, names, clock, store, backend }
     }
 
     /// Fails the case unless the backend declares itself durable.
@@ -94,7 +105,8 @@ pub fn check_declared_durability(factory: Arc<dyn BackendFactory>, declared: boo
     });
 }
 
-/// Runs one case on a fresh store from `factory`, then cleans up, also when the case fails.
+/// Runs one case on a fresh store from `factory`, then cleans up every store the case opened,
+/// also when the case fails.
 /// Called by the tests that [`crate::conformance_tests!`] generates.
 pub fn run_case<F, Fut>(factory: Arc<dyn BackendFactory>, case: F)
 where
@@ -107,10 +119,13 @@ where
         .build()
         .expect("a tokio runtime for the case");
     runtime.block_on(async move {
-        let name = format!("pulse_c_{:016x}", rand::random::<u64>());
-        let harness = Harness::open(factory.clone(), name.clone()).await;
+        let names = Arc::new(Mutex::new(Vec::new()));
+        let harness = Harness::open(factory.clone(), names.clone()).await;
         let outcome = tokio::spawn(AssertUnwindSafe(case(harness))).await;
-        factory.cleanup(&name).await;
+        let names = std::mem::take(&mut *names.lock().expect("the name list is never poisoned"));
+        for name in names {
+            factory.cleanup(&name).await;
+        }
         if let Err(error) = outcome {
             std::panic::resume_unwind(error.into_panic());
         }

@@ -291,20 +291,18 @@ async fn run(h: &Harness, ops: &[Op]) -> Result<(), Divergence> {
     Ok(())
 }
 
-/// Delta debugging: drops chunks of halving size, down to single operations, keeping every
-/// shorter sequence that still breaks the same rule. Each attempt runs on a fresh store.
+/// Delta debugging: drops chunks of halving size, then single operations until none can go,
+/// keeping every shorter sequence that still breaks the same rule. Each attempt runs on a
+/// fresh store.
 async fn shrink(h: &Harness, ops: Vec<Op>, found: Divergence) -> (Divergence, usize) {
     let started = Instant::now();
-    let mut best = found;
     // Operations after the failing one cannot matter.
-    best.ops = ops[..best.step.min(ops.len())].to_vec();
-    if best.step < ops.len() {
-        best.ops.push(ops[best.step].clone());
-    }
+    let mut best = Divergence { ops: ops.into_iter().take(found.step + 1).collect(), ..found };
     let mut replays = 0;
-    let mut chunk = best.ops.len().div_ceil(2);
-    while chunk > 0 {
+    let mut chunk = best.ops.len().div_ceil(2).max(1);
+    loop {
         let mut start = 0;
+        let mut shrunk = false;
         while start < best.ops.len() {
             if replays == MAX_REPLAYS || started.elapsed() > SHRINK_TIME {
                 return (best, replays);
@@ -314,16 +312,21 @@ async fn shrink(h: &Harness, ops: Vec<Op>, found: Divergence) -> (Divergence, us
             replays += 1;
             match run(&h.fresh().await, &candidate).await {
                 Err(found) if found.mismatch.rule == best.mismatch.rule => {
-                    let keep = (found.step + 1).min(candidate.len());
-                    candidate.truncate(keep);
+                    candidate.truncate(found.step + 1);
                     best = Divergence { ops: candidate, ..found };
+                    shrunk = true;
                 }
                 _ => start += chunk,
             }
         }
-        chunk /= 2;
+        // Dropping one operation can make an earlier one droppable: single operations go
+        // round again until a whole round drops none.
+        match chunk {
+            1 if !shrunk => return (best, replays),
+            1 => {}
+            _ => chunk /= 2,
+        }
     }
-    (best, replays)
 }
 
 fn report(seed: u64, original_step: usize, found: &Divergence, replays: usize) -> String {

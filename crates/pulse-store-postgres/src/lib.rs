@@ -22,6 +22,7 @@ mod database_url;
 mod error;
 mod liveness;
 mod migrate;
+mod row;
 mod sql;
 mod store;
 mod tls;

@@ -19,6 +19,7 @@
 
 mod checkpoint;
 mod config;
+mod connection;
 mod error;
 mod migrate;
 mod pool;

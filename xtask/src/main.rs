@@ -5,6 +5,7 @@
 
 mod browser;
 mod fuzz;
+mod mutants;
 mod pg;
 
 use std::env;
@@ -43,6 +44,15 @@ tasks:
                   as the tests, with the release-built `pulse` binary and `wrk` (apt-get install
                   wrk); writes docs/benchmarks.md and target/bench/report.json, or with --quick a
                   small smoke run into target/bench/ only
+  mutants [--list] [NAME...]
+                  how much the conformance suite checks: applies each mutant of the catalogue
+                  (xtask/src/mutants/catalogue.rs, a small realistic bug in a store or in the
+                  shared layer) to a copy of the workspace in target/mutants/, runs the conformance
+                  cases of the backend it belongs to, and reports which cases caught it, in a
+                  table and in target/mutants/report.md. Fails when a mutant is not caught, does
+                  not compile, or is stale (its text no longer occurs exactly once). NAMEs run
+                  only those mutants; --list prints the catalogue. Not part of `ci`: a full run
+                  takes a long while
   help            this message";
 
 fn main() -> ExitCode {
@@ -58,6 +68,7 @@ fn main() -> ExitCode {
         Some("deny") => no_args("deny", &rest).and_then(|()| deny()),
         Some("ci") => no_args("ci", &rest).and_then(|()| ci()),
         Some("bench") => bench(&rest),
+        Some("mutants") => mutants::mutants(&rest),
         // Hidden: start the throwaway cluster, run one query against it, stop it.
         Some("pg-smoke") => no_args("pg-smoke", &rest).and_then(|()| pg_smoke()),
         Some("help" | "-h" | "--help") => {

@@ -229,7 +229,7 @@ pub(crate) const CATALOGUE: &[Mutant] = &[
         rule: "a paced request numbers its entries oldest failure first",
         file: SQLITE_SQL,
         find: "row_number() OVER (ORDER BY {occurred}, {c_id})",
-        replace: "row_number() OVER (ORDER BY {c_id})",
+        replace: "row_number() OVER (ORDER BY {c_id}, {occurred})",
     },
     Mutant {
         name: "sqlite-count-ignores-the-scope",

@@ -44,10 +44,16 @@ impl Outcome {
                 "caught (the test binary failed; see its log)".to_owned()
             }
             Self::Caught(cases) => {
-                let names: Vec<String> = cases
-                    .iter()
-                    .map(|case| format!("`{}`", case.strip_prefix("conformance::").unwrap_or(case)))
-                    .collect();
+                // `module::case`, once: a store may run the suite more than once (the memory
+                // store runs it again under the trait's default histogram).
+                let mut names: Vec<String> = Vec::new();
+                for case in cases {
+                    let name = case.rsplit_once("conformance::").map_or(case.as_str(), |(_, name)| name);
+                    let name = format!("`{name}`");
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
                 format!("caught by {}", names.join(", "))
             }
             other => other.summary(),
@@ -69,9 +75,10 @@ pub(super) fn render(rows: &[Row], took: Duration) -> String {
     let mut out = String::from("# Mutants\n\n");
     let _ = writeln!(
         out,
-        "{caught} of {} mutants caught by the conformance suite, in {} min.\n",
+        "{caught} of {} mutants caught by the conformance suite, in {} min {} s.\n",
         rows.len(),
-        took.as_secs().div_ceil(60)
+        took.as_secs() / 60,
+        took.as_secs() % 60
     );
     out.push_str("| mutant | backend | rule it breaks | result | seconds |\n|---|---|---|---|---|\n");
     let mut ordered: Vec<&Row> = rows.iter().collect();
@@ -102,7 +109,13 @@ mod tests {
     #[test]
     fn the_report_puts_what_was_not_caught_first() {
         let rows = [
-            row("caught", Outcome::Caught(vec!["conformance::purge::cutoff".to_owned()])),
+            row(
+                "caught",
+                Outcome::Caught(vec![
+                    "conformance::purge::cutoff".to_owned(),
+                    "default_histogram::conformance::purge::cutoff".to_owned(),
+                ]),
+            ),
             row("missed", Outcome::NotCaught),
             row("slow", Outcome::TimedOut),
         ];
@@ -110,7 +123,7 @@ mod tests {
         let expected = "\
 # Mutants
 
-2 of 3 mutants caught by the conformance suite, in 2 min.
+2 of 3 mutants caught by the conformance suite, in 1 min 1 s.
 
 | mutant | backend | rule it breaks | result | seconds |
 |---|---|---|---|---|

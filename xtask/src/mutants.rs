@@ -28,6 +28,14 @@ use scratch::Scratch;
 /// How long one mutant's build and test run may take before it is stopped and counted as caught.
 const TIME_LIMIT: Duration = Duration::from_secs(10 * 60);
 
+/// The variable the conformance suite's random differential case reads its seed from.
+const SEED_VAR: &str = "PULSE_CONFORMANCE_SEED";
+
+/// The seed the differential case runs with unless `$PULSE_CONFORMANCE_SEED` says otherwise:
+/// fixed, so that a report says the same thing twice, and a mutant the random case catches by
+/// luck is not caught one run and missed the next.
+const DEFAULT_SEED: &str = "1";
+
 /// One bug: `find` replaced by `replace` in `file` (relative to the workspace root).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mutant {
@@ -123,7 +131,9 @@ fn run(selected: &[Mutant]) -> Result<()> {
     let scratch = Scratch::sync(root, &base.join("workspace"))?;
     let logs = base.join("logs");
     fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    let runner = Runner { scratch: &scratch, target: base.join("target"), logs };
+    let seed = std::env::var(SEED_VAR).unwrap_or_else(|_| DEFAULT_SEED.to_owned());
+    eprintln!("xtask: the differential case runs with {SEED_VAR}={seed}");
+    let runner = Runner { scratch: &scratch, target: base.join("target"), logs, seed: seed.clone() };
 
     let backends: BTreeSet<Backend> = selected.iter().map(Mutant::backend).collect();
     for backend in &backends {
@@ -146,7 +156,7 @@ fn run(selected: &[Mutant]) -> Result<()> {
         });
     }
 
-    let table = report::render(&rows, started.elapsed());
+    let table = report::render(&rows, started.elapsed(), &seed);
     println!("\n{table}");
     let path = base.join("report.md");
     fs::write(&path, &table).with_context(|| format!("writing {}", path.display()))?;
@@ -169,6 +179,8 @@ struct Runner<'a> {
     scratch: &'a Scratch,
     target: PathBuf,
     logs: PathBuf,
+    /// The differential case's seed.
+    seed: String,
 }
 
 impl Runner<'_> {
@@ -248,6 +260,7 @@ impl Runner<'_> {
             .args(args)
             .current_dir(self.scratch.root())
             .env("CARGO_TARGET_DIR", &self.target)
+            .env(SEED_VAR, &self.seed)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -54,7 +54,9 @@ impl Outcome {
                         names.push(name);
                     }
                 }
-                format!("caught by {}", names.join(", "))
+                let only_random = names.iter().all(|name| name.starts_with("`differential::"));
+                let hint = if only_random { " (only the random case: add a case for its rule)" } else { "" };
+                format!("caught by {}{hint}", names.join(", "))
             }
             other => other.summary(),
         }
@@ -70,7 +72,7 @@ pub(super) struct Row {
 }
 
 /// The report: a count, then one table row per mutant, the ones not caught first.
-pub(super) fn render(rows: &[Row], took: Duration) -> String {
+pub(super) fn render(rows: &[Row], took: Duration, seed: &str) -> String {
     let caught = rows.iter().filter(|row| row.outcome.is_caught()).count();
     let mut out = String::from("# Mutants\n\n");
     let _ = writeln!(
@@ -79,6 +81,11 @@ pub(super) fn render(rows: &[Row], took: Duration) -> String {
         rows.len(),
         took.as_secs() / 60,
         took.as_secs() % 60
+    );
+    let _ = writeln!(
+        out,
+        "The random differential case ran with seed {seed}: a mutant only it catches may be missed with \
+         another seed.\n"
     );
     out.push_str("| mutant | backend | rule it breaks | result | seconds |\n|---|---|---|---|---|\n");
     let mut ordered: Vec<&Row> = rows.iter().collect();
@@ -118,18 +125,22 @@ mod tests {
             ),
             row("missed", Outcome::NotCaught),
             row("slow", Outcome::TimedOut),
+            row("lucky", Outcome::Caught(vec!["conformance::differential::random_operations".to_owned()])),
         ];
-        let report = render(&rows, Duration::from_secs(61));
+        let report = render(&rows, Duration::from_secs(61), "7");
         let expected = "\
 # Mutants
 
-2 of 3 mutants caught by the conformance suite, in 1 min 1 s.
+3 of 4 mutants caught by the conformance suite, in 1 min 1 s.
+
+The random differential case ran with seed 7: a mutant only it catches may be missed with another seed.
 
 | mutant | backend | rule it breaks | result | seconds |
 |---|---|---|---|---|
 | `missed` | memory | a rule | NOT CAUGHT | 3 |
 | `caught` | memory | a rule | caught by `purge::cutoff` | 3 |
 | `slow` | memory | a rule | timed out (counted as caught) | 3 |
+| `lucky` | memory | a rule | caught by `differential::random_operations` (only the random case: add a case for its rule) | 3 |
 ";
         assert_eq!(report, expected);
     }

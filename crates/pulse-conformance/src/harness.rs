@@ -78,6 +78,12 @@ impl Harness {
         Self { factory, name, names, clock, store, backend }
     }
 
+    /// A handle on `backend` with this case's clock and settings: for a case that wraps the
+    /// store under test.
+    pub fn dead_letters_over(&self, backend: Arc<dyn DeadLetterBackend>) -> DeadLetters {
+        dead_letters(backend, self.clock.clone())
+    }
+
     /// Fails the case unless the backend declares itself durable.
     pub fn assert_durable(&self) {
         assert!(

@@ -31,6 +31,7 @@
 
 pub mod cases;
 mod harness;
+mod interleave;
 
 pub use harness::{BackendFactory, Harness, LEASE, check_declared_durability, run_case};
 

@@ -2,11 +2,16 @@
 //! they overlap on every backend.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
-use pulse_extensibility::{CommandDeadLetterStatus as Status, Error, ReplayOutcome, ReplayTicket};
+use pulse_extensibility::{
+    CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, DeadLetters, Error, ReplayOutcome,
+    ReplayTicket, Resolution,
+};
 
 use super::{LIVE_LEASE, command, race, store};
 use crate::Harness;
+use crate::interleave::Interleaved;
 
 /// 100 concurrent stores of distinct commands all land, with distinct ids.
 pub async fn concurrent_stores_all_land(h: Harness) {
@@ -91,3 +96,49 @@ pub async fn concurrent_finishes_with_one_token_apply_once(h: Harness) {
         assert_eq!((&stored, stored.attempt_count), (applied[0], 2), "the failed replay is counted once");
     }
 }
+
+/// An operator's change whose compare-and-swap loses (a replay began between its read and its
+/// write, made to happen every time) reads the entry again and decides again: dismiss, resolve
+/// and an edit each get a `Conflict` on the replay's live lease, and the store
+/// holds the replay's entry, unchanged by them. A change that reported success without having
+/// written would pass every race that happens not to overlap.
+pub async fn a_change_that_loses_its_swap_reads_and_decides_again(h: Harness) {
+    type Change = fn(DeadLetters, DeadLetterId) -> BoxedChange;
+    let changes: [(&str, Change); 3] = [
+        ("dismiss", |s, id| Box::pin(async move { s.dismiss(id, None).await })),
+        ("resolve", |s, id| {
+            Box::pin(async move { s.resolve(id, Resolution::HandledExternally, None).await })
+        }),
+        ("edit_payload", |s, id| Box::pin(async move { s.edit_payload(id, "{}".to_owned(), 1).await })),
+    ];
+    for (name, change) in changes {
+        let entry = store(&h.store, command(name)).await;
+        let rival = h.store.clone();
+        let won = Arc::new(std::sync::Mutex::new(None));
+        let record = won.clone();
+        let interleaved = Interleaved::new(h.store.backend().clone(), async move {
+            let ticket = rival.begin_replay(entry.id).await.expect("the rival's replay begins");
+            *record.lock().unwrap() = Some(ticket.entry);
+        });
+        let loser = h.dead_letters_over(Arc::new(interleaved));
+        let result = change(loser, entry.id).await;
+        let replaying = won.lock().unwrap().clone().expect("the rival ran before the swap");
+        match result {
+            Err(Error::Conflict { reason, .. }) => assert_eq!(
+                reason, LIVE_LEASE,
+                "{name} that lost its swap to a replay reads again and conflicts on the replay's live lease"
+            ),
+            other => panic!(
+                "{name} that lost its swap to a replay reads again and conflicts, never reports a change it did not write: {other:?}"
+            ),
+        }
+        assert_eq!(
+            h.store.get_entry(entry.id).await.unwrap(),
+            Some(replaying),
+            "{name} that lost its swap leaves the replay's entry as the replay wrote it"
+        );
+    }
+}
+
+type BoxedChange =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<DeadLetterEntry, Error>> + Send>>;

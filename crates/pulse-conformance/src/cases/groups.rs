@@ -85,6 +85,20 @@ pub async fn error_groups_leave_out_terminal_entries(h: Harness) {
         ["c"],
         "error groups count only unresolved entries: Replaying ones, not Resolved or Dismissed ones"
     );
+    // A group whose latest failures are resolved: its sample and last seen come from the
+    // latest unresolved one.
+    let open = store(&h.store, failed("d", "E", "order 1 failed")).await;
+    h.clock.advance(std::time::Duration::from_millis(5));
+    for n in 2..4 {
+        let later = store(&h.store, failed("d", "E", &format!("order {n} failed"))).await;
+        h.store.dismiss(later.id, None).await.unwrap();
+    }
+    let group = h.store.error_groups(10).await.unwrap().into_iter().find(|g| g.command_type == "d");
+    assert_eq!(
+        group.map(|g| (g.sample_message, g.count, g.last_seen)),
+        Some(("order 1 failed".to_owned(), 1, open.occurred_at)),
+        "a group's sample, count and last seen come from its unresolved entries only"
+    );
 }
 
 /// Groups come largest first, then most recent, then by fingerprint, and `limit` bounds them.
@@ -130,6 +144,8 @@ const PINNED: &[(&str, &str)] = &[
     ("pointer 0x7ffd1234 invalid", "c66ea220520a8523"),
     ("commit a3f9c2e1 rejected", "80a97dd8a5a11d56"),
     ("commit 0b1c2d3e4f rejected", "80a97dd8a5a11d56"),
+    ("commit a3f9c2 rejected", "80a97dd8a5a11d56"),
+    ("commit b71e04f rejected", "80a97dd8a5a11d56"),
     ("commit a3f9c rejected", "4ce67c2042c1cc2d"),
     ("code deadbeef", "65af9b056228967b"),
     ("build 123456 failed", "d1b4ba9694311cd9"),
@@ -142,8 +158,8 @@ const PINNED: &[(&str, &str)] = &[
 
 /// Every pinned vector, stored through the backend, keeps its fingerprint exactly, and the error
 /// groups put together exactly the messages whose pinned fingerprints are equal: numbers, quoted
-/// values, UUIDs in either case and hex ids of six or more mixed characters (or `0x…`) are
-/// masked; five-character or letters-only hex words are not.
+/// values, UUIDs in either case and hex ids of six or more mixed characters (six, seven, eight
+/// and ten are pinned) or `0x…` are masked; five-character or letters-only hex words are not.
 pub async fn stored_fingerprints_match_the_pinned_vectors(h: Harness) {
     let mut expected_counts = BTreeMap::<&str, u64>::new();
     for (message, pinned) in PINNED {
@@ -196,6 +212,13 @@ pub async fn error_groups_tied_on_count_and_last_seen_are_ordered_by_fingerprint
         [3, 2, 2, 2, 2, 2],
         "an error group counts every unresolved entry of its fingerprint"
     );
+    for limit in 1..=groups.len() {
+        assert_eq!(
+            h.store.error_groups(u32::try_from(limit).unwrap()).await.unwrap(),
+            groups[..limit],
+            "a limit keeps the first groups of the full order, ties cut by fingerprint ascending"
+        );
+    }
 }
 
 /// A group's sample message is the message of its latest failure; among entries whose latest

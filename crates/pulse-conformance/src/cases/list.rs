@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use pulse_extensibility::{
     CommandDeadLetterStatus as Status, DeadLetterEntry, DeadLetterId, EntryFilter, Error, Failure, ListQuery,
-    NewDeadLetter, SortOrder,
+    NewDeadLetter, Resolution, SortOrder, Statistics, Timestamp,
 };
 
 use super::{ids, store_tick};
@@ -303,4 +303,40 @@ pub async fn list_rejects_an_inverted_time_range(h: Harness) {
         ),
         "a time range whose occurred_from is after its occurred_before is InvalidInput naming occurred_from"
     );
+}
+
+/// `resolved_before` selects Resolved and Dismissed entries resolved strictly before it, in
+/// `list` and `count` alike (a purge's dry run counts with it): an entry resolved exactly at the
+/// bound is left out, and an unresolved entry never matches.
+pub async fn list_and_count_select_entries_resolved_strictly_before(h: Harness) {
+    let resolved = store_tick(&h, "a").await;
+    let dismissed = store_tick(&h, "b").await;
+    let open = store_tick(&h, "c").await;
+    h.store.resolve(resolved.id, Resolution::HandledExternally, None).await.unwrap();
+    h.clock.advance(Duration::from_micros(1_001));
+    let bound = h.clock.now();
+    h.store.dismiss(dismissed.id, None).await.unwrap();
+    h.clock.advance(Duration::from_secs(1));
+    let cases = [
+        (bound, vec![resolved.id], Statistics { resolved: 1, total: 1, ..Statistics::default() }),
+        (
+            Timestamp::from_micros(bound.as_micros() + 1),
+            vec![resolved.id, dismissed.id],
+            Statistics { resolved: 1, dismissed: 1, total: 2, ..Statistics::default() },
+        ),
+    ];
+    for (before, expected_ids, expected_counts) in cases {
+        let filter = EntryFilter { resolved_before: Some(before), ..EntryFilter::default() };
+        assert_eq!(
+            walk(&h, query(filter.clone(), SortOrder::OldestFirst, 10)).await,
+            expected_ids,
+            "resolved_before lists entries resolved strictly before it, never an unresolved one"
+        );
+        assert_eq!(
+            h.store.count(&filter).await.unwrap(),
+            expected_counts,
+            "resolved_before counts what it lists: entries resolved strictly before it"
+        );
+    }
+    assert!(h.store.get_entry(open.id).await.unwrap().is_some_and(|e| e.resolved_at.is_none()));
 }

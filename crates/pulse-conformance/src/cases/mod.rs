@@ -100,6 +100,7 @@ macro_rules! for_each_case {
                 list_rejects_limits_outside_1_to_1000,
                 list_rejects_a_cursor_of_the_other_order,
                 list_rejects_an_inverted_time_range,
+                list_and_count_select_entries_resolved_strictly_before,
             ],
             statistics: [
                 statistics_of_an_empty_store_are_zero,
@@ -209,6 +210,7 @@ macro_rules! for_each_case {
                 concurrent_stores_all_land,
                 concurrent_dismiss_and_replay_exactly_one_wins,
                 concurrent_finishes_with_one_token_apply_once,
+                a_change_that_loses_its_swap_reads_and_decides_again,
             ],
             primitives: [
                 swap_from_the_stored_revision_writes,

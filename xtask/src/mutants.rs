@@ -53,7 +53,13 @@ impl Mutant {
     /// The backend whose conformance tests must catch it: the store the file belongs to, the
     /// memory store for the shared layer.
     fn backend(&self) -> Backend {
-        if self.file.starts_with("crates/pulse-store-sqlite/") { Backend::Sqlite } else { Backend::Memory }
+        if self.file.starts_with("crates/pulse-store-sqlite/") {
+            Backend::Sqlite
+        } else if self.file.starts_with("crates/pulse-store-postgres/") {
+            Backend::Postgres
+        } else {
+            Backend::Memory
+        }
     }
 }
 
@@ -62,6 +68,7 @@ impl Mutant {
 enum Backend {
     Memory,
     Sqlite,
+    Postgres,
 }
 
 impl Backend {
@@ -69,6 +76,7 @@ impl Backend {
         match self {
             Self::Memory => "pulse-store-memory",
             Self::Sqlite => "pulse-store-sqlite",
+            Self::Postgres => "pulse-store-postgres",
         }
     }
 
@@ -76,6 +84,7 @@ impl Backend {
         match self {
             Self::Memory => "memory",
             Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
         }
     }
 }
@@ -124,7 +133,17 @@ fn select(catalogue: &[Mutant], names: &[&str]) -> Result<Vec<Mutant>> {
     Ok(catalogue.iter().filter(|m| names.is_empty() || names.contains(&m.name)).copied().collect())
 }
 
+/// Runs `selected`, with a PostgreSQL server when one of them is PostgreSQL's (the one in
+/// `$PULSE_TEST_DATABASE_URL`, or a throwaway cluster).
 fn run(selected: &[Mutant]) -> Result<()> {
+    if selected.iter().any(|mutant| mutant.backend() == Backend::Postgres) {
+        crate::with_database(|database| run_with(selected, database))
+    } else {
+        run_with(selected, &Vec::new())
+    }
+}
+
+fn run_with(selected: &[Mutant], database: &crate::DatabaseEnv) -> Result<()> {
     let root = crate::workspace_root();
     let base = root.join("target").join("mutants");
     crate::section("copying the workspace");
@@ -133,7 +152,8 @@ fn run(selected: &[Mutant]) -> Result<()> {
     fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
     let seed = std::env::var(SEED_VAR).unwrap_or_else(|_| DEFAULT_SEED.to_owned());
     eprintln!("xtask: the differential case runs with {SEED_VAR}={seed}");
-    let runner = Runner { scratch: &scratch, target: base.join("target"), logs, seed: seed.clone() };
+    let runner =
+        Runner { scratch: &scratch, target: base.join("target"), logs, seed: seed.clone(), database };
 
     let backends: BTreeSet<Backend> = selected.iter().map(Mutant::backend).collect();
     for backend in &backends {
@@ -181,6 +201,8 @@ struct Runner<'a> {
     logs: PathBuf,
     /// The differential case's seed.
     seed: String,
+    /// Where the PostgreSQL suite finds its server.
+    database: &'a crate::DatabaseEnv,
 }
 
 impl Runner<'_> {
@@ -261,6 +283,7 @@ impl Runner<'_> {
             .current_dir(self.scratch.root())
             .env("CARGO_TARGET_DIR", &self.target)
             .env(SEED_VAR, &self.seed)
+            .envs(self.database.iter().cloned())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

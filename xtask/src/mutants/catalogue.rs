@@ -1,5 +1,6 @@
 //! The catalogue of backend mutants: small, realistic bugs the conformance suite is expected to
-//! catch, each one textual substitution in one file.
+//! catch, each one textual substitution in one file, in the memory, SQLite or PostgreSQL store or
+//! in the shared layer.
 //!
 //! A mutant's `find` must occur exactly once in its file; when the code moves on and it no longer
 //! does, `cargo xtask mutants` reports the mutant as stale, so the catalogue is kept up to date
@@ -16,6 +17,9 @@ const MACHINE: &str = "crates/pulse-extensibility/src/machine.rs";
 const VALIDATE: &str = "crates/pulse-extensibility/src/validate.rs";
 const FINGERPRINT: &str = "crates/pulse-extensibility/src/fingerprint.rs";
 const DEAD_LETTERS: &str = "crates/pulse-extensibility/src/dead_letters.rs";
+const POSTGRES_ENTRIES: &str = "crates/pulse-store-postgres/src/sql/entries.rs";
+const POSTGRES_REQUESTS: &str = "crates/pulse-store-postgres/src/sql/requests.rs";
+const POSTGRES_SQL: &str = "crates/pulse-store-postgres/src/sql/mod.rs";
 
 /// Every mutant, grouped by file so that consecutive mutants rebuild as little as possible.
 pub(crate) const CATALOGUE: &[Mutant] = &[
@@ -316,6 +320,70 @@ pub(crate) const CATALOGUE: &[Mutant] = &[
         file: SQLITE_STORE,
         find: "                    rest = after;\n",
         replace: "                    rest = after;\n                    transaction.execute_batch(\"COMMIT; BEGIN IMMEDIATE\").context(WHAT)?;\n",
+    },
+    // ---- the PostgreSQL store ----
+    Mutant {
+        name: "postgres-swap-accepts-a-stale-revision",
+        rule: "a compare-and-swap writes only from the stored revision",
+        file: POSTGRES_ENTRIES,
+        find: "AND {tenant_col} = {tenant} AND {rev_col} = {expected}\",",
+        replace: "AND {tenant_col} = {tenant} AND {rev_col} <= {expected}\",",
+    },
+    Mutant {
+        name: "postgres-resolved-before-inclusive",
+        rule: "the resolved_before filter selects entries resolved strictly before it",
+        file: POSTGRES_ENTRIES,
+        find: "b.push(&format!(\" AND {} < {p}\", col(columns::RESOLVED_AT)));",
+        replace: "b.push(&format!(\" AND {} <= {p}\", col(columns::RESOLVED_AT)));",
+    },
+    Mutant {
+        name: "postgres-groups-tie-break-descending",
+        rule: "error groups of equal count and last seen are ordered by fingerprint ascending",
+        file: POSTGRES_ENTRIES,
+        find: "ORDER BY g.n DESC, g.last_seen DESC, g.fp COLLATE \\\"C\\\" ASC\"",
+        replace: "ORDER BY g.n DESC, g.last_seen DESC, g.fp COLLATE \\\"C\\\" DESC\"",
+    },
+    Mutant {
+        name: "postgres-group-sample-lowest-id",
+        rule: "a group's sample is its latest failure's message, the highest id among failures in the same microsecond",
+        file: POSTGRES_ENTRIES,
+        find: "ORDER BY e.{occurred} DESC, e.{id} DESC LIMIT 1) AS s",
+        replace: "ORDER BY e.{occurred} DESC, e.{id} ASC LIMIT 1) AS s",
+    },
+    Mutant {
+        name: "postgres-claim-takes-live-leases",
+        rule: "a claim skips entries whose replay lease is still live",
+        file: POSTGRES_ENTRIES,
+        find: "AND {status} = {replaying} AND {expires} <= {now}\",",
+        replace: "AND {status} = {replaying}\",",
+    },
+    Mutant {
+        name: "postgres-claim-takes-slots-not-due",
+        rule: "a claim takes only entries whose slot has come",
+        file: POSTGRES_ENTRIES,
+        find: "\"WITH open AS MATERIALIZED (SELECT {id}, {requested} FROM {table} WHERE {requested} <= {now} \\",
+        replace: "\"WITH open AS MATERIALIZED (SELECT {id}, {requested} FROM {table} WHERE {requested} IS NOT NULL \\",
+    },
+    Mutant {
+        name: "postgres-claim-keeps-the-revision",
+        rule: "a claim advances the revision of every entry it claims",
+        file: POSTGRES_ENTRIES,
+        find: "{updated} = {now}, {revision} = e.{revision} + 1 \\",
+        replace: "{updated} = {now}, {revision} = e.{revision} \\",
+    },
+    Mutant {
+        name: "postgres-request-keeps-the-revision",
+        rule: "a bulk replay request advances the revision of every entry it marks",
+        file: POSTGRES_REQUESTS,
+        find: "{updated} = {at}::timestamptz, {revision} = e.{revision} + 1 \\",
+        replace: "{updated} = {at}::timestamptz, {revision} = e.{revision} \\",
+    },
+    Mutant {
+        name: "postgres-instants-in-milliseconds",
+        rule: "every instant is stored to the microsecond",
+        file: POSTGRES_SQL,
+        find: "DateTime::from_timestamp_micros(instant.as_micros()).ok_or_else(",
+        replace: "DateTime::from_timestamp_micros(instant.as_micros().div_euclid(1000) * 1000).ok_or_else(",
     },
     // ---- the shared layer, run against the memory store ----
     Mutant {

@@ -98,10 +98,12 @@ pub async fn concurrent_finishes_with_one_token_apply_once(h: Harness) {
 }
 
 /// An operator's change whose compare-and-swap loses (a replay began between its read and its
-/// write, made to happen every time) reads the entry again and decides again: dismiss, resolve
-/// and an edit each get a `Conflict` on the replay's live lease, and the store
-/// holds the replay's entry, unchanged by them. A change that reported success without having
-/// written would pass every race that happens not to overlap.
+/// write, made to happen every time, by `begin_replay` or by a worker's claim of a requested
+/// entry) reads the entry again and decides again: dismiss, resolve and an edit each get a
+/// `Conflict` on the replay's live lease, and the store holds the replay's entry, unchanged by
+/// them. So a replay's start, a claim included, advances the revision, and a change that
+/// reported success without having written is caught, which races that happen not to overlap
+/// would miss.
 pub async fn a_change_that_loses_its_swap_reads_and_decides_again(h: Harness) {
     type Change = fn(DeadLetters, DeadLetterId) -> BoxedChange;
     let changes: [(&str, Change); 3] = [
@@ -112,31 +114,50 @@ pub async fn a_change_that_loses_its_swap_reads_and_decides_again(h: Harness) {
         ("edit_payload", |s, id| Box::pin(async move { s.edit_payload(id, "{}".to_owned(), 1).await })),
     ];
     for (name, change) in changes {
-        let entry = store(&h.store, command(name)).await;
-        let rival = h.store.clone();
-        let won = Arc::new(std::sync::Mutex::new(None));
-        let record = won.clone();
-        let interleaved = Interleaved::new(h.store.backend().clone(), async move {
-            let ticket = rival.begin_replay(entry.id).await.expect("the rival's replay begins");
-            *record.lock().unwrap() = Some(ticket.entry);
-        });
-        let loser = h.dead_letters_over(Arc::new(interleaved));
-        let result = change(loser, entry.id).await;
-        let replaying = won.lock().unwrap().clone().expect("the rival ran before the swap");
-        match result {
-            Err(Error::Conflict { reason, .. }) => assert_eq!(
-                reason, LIVE_LEASE,
-                "{name} that lost its swap to a replay reads again and conflicts on the replay's live lease"
-            ),
-            other => panic!(
-                "{name} that lost its swap to a replay reads again and conflicts, never reports a change it did not write: {other:?}"
-            ),
+        for by_claim in [false, true] {
+            let rival_name = if by_claim { "a claim" } else { "begin_replay" };
+            let entry = store(&h.store, command(name)).await;
+            if by_claim {
+                h.store.request_replay(entry.id).await.unwrap();
+            }
+            let rival = h.store.clone();
+            let won = Arc::new(std::sync::Mutex::new(None));
+            let record = won.clone();
+            let interleaved = Interleaved::new(h.store.backend().clone(), async move {
+                let ticket = if by_claim {
+                    rival.claim_requested(10).await.ok().and_then(|mut claimed| claimed.pop())
+                } else {
+                    rival.begin_replay(entry.id).await.ok()
+                };
+                *record.lock().unwrap() = ticket.map(|ticket| ticket.entry);
+            });
+            let loser = h.dead_letters_over(Arc::new(interleaved));
+            let result = change(loser, entry.id).await;
+            let replaying = won
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or_else(|| panic!("{rival_name} takes the entry before {name} swaps"));
+            assert_eq!(
+                replaying.revision,
+                entry.revision + 1 + u64::from(by_claim),
+                "{rival_name} advances the entry's revision"
+            );
+            match result {
+                Err(Error::Conflict { reason, .. }) => assert_eq!(
+                    reason, LIVE_LEASE,
+                    "{name} that lost its swap to {rival_name} reads again and conflicts on the replay's live lease"
+                ),
+                other => panic!(
+                    "{name} that lost its swap to {rival_name} reads again and conflicts, never reports a change it did not write: {other:?}"
+                ),
+            }
+            assert_eq!(
+                h.store.get_entry(entry.id).await.unwrap(),
+                Some(replaying),
+                "{name} that lost its swap to {rival_name} leaves the replay's entry as the replay wrote it"
+            );
         }
-        assert_eq!(
-            h.store.get_entry(entry.id).await.unwrap(),
-            Some(replaying),
-            "{name} that lost its swap leaves the replay's entry as the replay wrote it"
-        );
     }
 }
 

@@ -86,7 +86,7 @@ mod paced {
         let (pulse, _bank) = crate::operations::refunds_for_pacing(&env, 6).await;
         let plan = pulse.plan(Selection::Query(EntryFilter::default())).await.unwrap();
         let started = tokio::time::Instant::now();
-        let progress = pulse.bulk_replay(plan, BulkOptions { rate_limit: Some(5.0) }).wait().await;
+        let progress = pulse.bulk_replay(plan, BulkOptions::default().rate_limit(5.0)).wait().await;
         assert_eq!((progress.done, progress.remaining), (6, 0));
         // The first entry goes at once, the next five 200 ms apart.
         assert_eq!(started.elapsed(), Duration::from_secs(1));

@@ -181,10 +181,8 @@ pub(crate) async fn worker_shutdown_finishes_what_it_can_and_leaves_the_rest_rep
     assert_eq!((stats.resolved, stats.replaying), (1, 1));
     assert_eq!(bank.completed.lock().unwrap().len(), 1);
     assert_ne!(first, second);
-    let stuck = pulse.dead_letters().list(pulse::ListQuery {
-        filter: EntryFilter { statuses: vec![Status::Replaying], ..Default::default() },
-        ..Default::default()
-    });
+    let replaying = EntryFilter::default().statuses([Status::Replaying]);
+    let stuck = pulse.dead_letters().list(pulse::ListQuery::default().filter(replaying));
     let stuck = stuck.await.unwrap().entries.remove(0).id;
     assert!(ids.contains(&stuck));
     assert!(matches!(pulse.dead_letters().begin_replay(stuck).await, Err(pulse::Error::Conflict { .. })));
@@ -293,8 +291,7 @@ pub(crate) async fn retention_purges_old_terminal_entries_and_never_unresolved_o
     env.clock.advance(Duration::from_secs(6 * 24 * 3600));
     dead_letters.dismiss(ids[3], None).await.unwrap();
     env.clock.advance(Duration::from_secs(2 * 24 * 3600));
-    let sweeper =
-        Sweeper::new(dead_letters.clone(), RetentionPolicy { batch: 1, ..RetentionPolicy::default() });
+    let sweeper = Sweeper::new(dead_letters.clone(), RetentionPolicy::default().batch(1));
     let report = sweeper.sweep_once().await.unwrap();
     assert_eq!((report.dismissed, report.purged), (0, 2));
     assert_eq!(
@@ -319,10 +316,7 @@ pub(crate) async fn auto_dismiss_rules_record_their_name_and_keep_entries_visibl
         fingerprint: None,
         older_than: Duration::from_secs(3600),
     };
-    let sweeper = Sweeper::new(
-        dead_letters.clone(),
-        RetentionPolicy { rules: vec![rule], ..RetentionPolicy::default() },
-    );
+    let sweeper = Sweeper::new(dead_letters.clone(), RetentionPolicy::default().rules([rule]));
     assert_eq!(sweeper.sweep_once().await.unwrap().dismissed, 2);
     for id in &old {
         let entry = dead_letters.get_entry(*id).await.unwrap().unwrap();
@@ -347,10 +341,7 @@ pub(crate) async fn concurrent_sweepers_purge_each_entry_once(env: &Env) {
     env.clock.advance(Duration::from_secs(8 * 24 * 3600));
     let sweepers: Vec<_> = (0..3)
         .map(|_| {
-            let sweeper = Sweeper::new(
-                dead_letters.clone(),
-                RetentionPolicy { batch: 7, ..RetentionPolicy::default() },
-            );
+            let sweeper = Sweeper::new(dead_letters.clone(), RetentionPolicy::default().batch(7));
             tokio::spawn(async move { sweeper.sweep_once().await.unwrap().purged })
         })
         .collect();
@@ -365,11 +356,7 @@ pub(crate) async fn concurrent_sweepers_purge_each_entry_once(env: &Env) {
 /// The health check reports the backlog, trips its thresholds, and reports an unreachable store.
 pub(crate) async fn health_check_reports_backlog_and_thresholds(env: &Env) {
     let dead_letters = env.dead_letters();
-    let check = HealthCheck {
-        max_unresolved: Some(2),
-        max_oldest_age: Some(Duration::from_secs(600)),
-        max_replay_wait: None,
-    };
+    let check = HealthCheck::default().max_unresolved(2).max_oldest_age(Duration::from_secs(600));
     let empty = check.check(&dead_letters).await;
     assert_eq!(
         (empty.status, empty.unresolved, empty.oldest_unresolved_age),
@@ -387,7 +374,7 @@ pub(crate) async fn health_check_reports_backlog_and_thresholds(env: &Env) {
             "the oldest unresolved entry failed 900s ago, longer than 600s".to_owned(),
         ]
     );
-    let lenient = HealthCheck { max_unresolved: Some(3), ..HealthCheck::default() };
+    let lenient = HealthCheck::default().max_unresolved(3);
     assert_eq!(lenient.check(&dead_letters).await.status, HealthStatus::Healthy);
     let unreachable = DeadLetters::new(Arc::new(crate::env::Unreachable)).with_clock(env.clock.clone());
     let report = check.check(&unreachable).await;
@@ -399,7 +386,7 @@ pub(crate) async fn health_check_reports_backlog_and_thresholds(env: &Env) {
 /// when no worker claims them: replays requested, nobody replaying.
 pub(crate) async fn health_check_reports_replays_nobody_claims(env: &Env) {
     let dead_letters = env.dead_letters();
-    let check = HealthCheck { max_replay_wait: Some(Duration::from_secs(60)), ..HealthCheck::default() };
+    let check = HealthCheck::default().max_replay_wait(Duration::from_secs(60));
     store_refunds(&dead_letters, 0..2).await;
     let report = check.check(&dead_letters).await;
     assert_eq!((report.status, report.oldest_replay_wait), (HealthStatus::Healthy, None));

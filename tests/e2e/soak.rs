@@ -155,7 +155,7 @@ async fn wait_until_all_resolved(dead_letters: &DeadLetters) {
             return;
         }
         assert!(started.elapsed() < DEADLINE, "the soak did not finish in {DEADLINE:?}: {stats:?}");
-        let new = EntryFilter { statuses: vec![Status::New], ..EntryFilter::default() };
+        let new = EntryFilter::default().statuses([Status::New]);
         dead_letters.request_replay_matching(new).await.unwrap();
     }
 }
@@ -214,7 +214,7 @@ fn check_runs(runs: &[PathBuf], tally: [u64; 4]) -> Outcome {
 async fn check_entries(dead_letters: &DeadLetters) {
     let stats = dead_letters.statistics().await.unwrap();
     assert_eq!(stats, Statistics { resolved: ENTRIES, total: ENTRIES, ..Statistics::default() });
-    let mut query = ListQuery { limit: 1000, ..ListQuery::default() };
+    let mut query = ListQuery::default().limit(1000);
     let mut seen = 0;
     loop {
         let page = dead_letters.list(query.clone()).await.unwrap();

@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for id in ids.iter().skip(1).step_by(11) {
         dead_letters.resolve(*id, Resolution::HandledExternally, Some("fixed by hand".to_owned())).await?;
     }
-    let orders = EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() };
+    let orders = EntryFilter::default().command_type("orders.create");
     let paced = ReplayRequestSpec::new(ReplaySelection::Matching(orders))
         .note("after the fix")
         .per_second(NonZeroU32::new(2).ok_or("a pace")?);

@@ -192,16 +192,16 @@ pub(crate) struct FilterArgs {
 impl FilterArgs {
     /// The library's filter.
     pub(crate) fn filter(&self) -> EntryFilter {
-        EntryFilter {
-            statuses: self.status.iter().map(|status| status.status()).collect(),
-            command_type: self.command_type.clone(),
-            exception_type: self.exception_type.clone(),
-            fingerprint: self.group.clone().map(Fingerprint::from_stored),
-            occurred_from: self.from,
-            occurred_before: self.before,
-            replay_request: self.request,
-            ..EntryFilter::default()
-        }
+        let mut filter = EntryFilter::default()
+            .statuses(self.status.iter().map(|status| status.status()))
+            .fingerprint(self.group.clone().map(Fingerprint::from_stored))
+            .occurred_from(self.from)
+            .occurred_before(self.before)
+            .replay_request(self.request);
+        // The text setters take a value, not an `Option`.
+        filter.command_type.clone_from(&self.command_type);
+        filter.exception_type.clone_from(&self.exception_type);
+        filter
     }
 
     /// Whether any flag narrows the selection.

@@ -76,11 +76,7 @@ pub(crate) async fn replay(
         let plan = match &selection {
             ReplaySelection::Entry(id) => {
                 let entry = dead_letters.get_entry(*id).await?.ok_or(pulse::Error::NotFound { id: *id })?;
-                pulse::plan(
-                    dead_letters,
-                    Selection::Query(EntryFilter { ids: vec![entry.id], ..EntryFilter::default() }),
-                )
-                .await?
+                pulse::plan(dead_letters, Selection::Query(EntryFilter::default().ids([entry.id]))).await?
             }
             ReplaySelection::Matching(filter) => {
                 pulse::plan(dead_letters, Selection::Query(filter.clone())).await?
@@ -316,11 +312,9 @@ pub(crate) async fn purge(
 ) -> Result<(), Failure> {
     let before = dead_letters.now().saturating_sub(older_than);
     if !yes {
-        let purgeable = EntryFilter {
-            statuses: vec![CommandDeadLetterStatus::Resolved, CommandDeadLetterStatus::Dismissed],
-            resolved_before: Some(before),
-            ..EntryFilter::default()
-        };
+        let purgeable = EntryFilter::default()
+            .statuses([CommandDeadLetterStatus::Resolved, CommandDeadLetterStatus::Dismissed])
+            .resolved_before(before);
         let counts = dead_letters.count(&purgeable).await?;
         if out.json {
             out.document(&json!({

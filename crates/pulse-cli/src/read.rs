@@ -55,7 +55,8 @@ pub(crate) async fn groups(dead_letters: &DeadLetters, limit: u32, out: &Output)
 pub(crate) async fn list(dead_letters: &DeadLetters, list: ListArgs, out: &Output) -> Result<(), Failure> {
     let order = if list.oldest_first { SortOrder::OldestFirst } else { SortOrder::NewestFirst };
     let cursor = list.cursor.as_deref().map(str::parse::<Cursor>).transpose()?;
-    let query = ListQuery { filter: list.filter.filter(), order, limit: list.limit, cursor };
+    let query =
+        ListQuery::default().filter(list.filter.filter()).order(order).limit(list.limit).cursor(cursor);
     let page = dead_letters.list(query).await?;
     let next = page.next_cursor.map(|cursor| cursor.to_string());
     if out.json {

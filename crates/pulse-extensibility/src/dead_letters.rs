@@ -273,7 +273,7 @@ impl DeadLetters {
         check_limit("count", count)?;
         let query = EntryQuery {
             scope: self.scope.clone(),
-            filter: EntryFilter { statuses: vec![CommandDeadLetterStatus::New], ..EntryFilter::default() },
+            filter: EntryFilter::default().statuses([CommandDeadLetterStatus::New]),
             order: SortOrder::OldestFirst,
             after: None,
             offset: skip,
@@ -294,12 +294,10 @@ impl DeadLetters {
     /// use pulse_extensibility::{CommandDeadLetterStatus, DeadLetters, EntryFilter, ListQuery, SortOrder};
     ///
     /// async fn each_new_charge(dead_letters: &DeadLetters) -> pulse_extensibility::Result<usize> {
-    ///     let filter = EntryFilter {
-    ///         statuses: vec![CommandDeadLetterStatus::New],
-    ///         command_type: Some("billing.charge".to_owned()),
-    ///         ..EntryFilter::default()
-    ///     };
-    ///     let mut query = ListQuery { filter, order: SortOrder::OldestFirst, limit: 100, cursor: None };
+    ///     let filter = EntryFilter::default()
+    ///         .statuses([CommandDeadLetterStatus::New])
+    ///         .command_type("billing.charge");
+    ///     let mut query = ListQuery::default().filter(filter).order(SortOrder::OldestFirst).limit(100);
     ///     let mut seen = 0;
     ///     loop {
     ///         let page = dead_letters.list(query.clone()).await?;
@@ -572,13 +570,13 @@ impl DeadLetters {
                 if let Some(pending) = self.check_requestable(*id).await? {
                     return Ok(pending);
                 }
-                (EntryFilter { ids: vec![*id], ..EntryFilter::default() }, format!("entry {id}"))
+                (EntryFilter::default().ids([*id]), format!("entry {id}"))
             }
             ReplaySelection::Entries(ids) if ids.is_empty() => {
                 return Err(Error::invalid_input("ids", "must name at least one entry"));
             }
             ReplaySelection::Entries(ids) => {
-                (EntryFilter { ids: ids.clone(), ..EntryFilter::default() }, format!("{} entries", ids.len()))
+                (EntryFilter::default().ids(ids.clone()), format!("{} entries", ids.len()))
             }
             ReplaySelection::Matching(filter) if !admits_new(filter) => {
                 return Err(Error::invalid_input("statuses", "only New entries can be requested for replay"));
@@ -586,8 +584,7 @@ impl DeadLetters {
             ReplaySelection::Matching(filter) => (filter.clone(), filter.to_string()),
         };
         check_filter(&filter)?;
-        let filter =
-            EntryFilter { statuses: vec![CommandDeadLetterStatus::New], replay_pending: None, ..filter };
+        let filter = filter.statuses([CommandDeadLetterStatus::New]).replay_pending(None);
         let now = self.now();
         let mut request = ReplayRequest {
             id: ReplayRequestId::new_at(now),
@@ -674,13 +671,9 @@ impl DeadLetters {
     /// [`Error::RequestNotFound`]; the backend's error.
     pub async fn replay_progress(&self, id: ReplayRequestId) -> Result<ReplayProgress> {
         let request = self.replay_request(id).await?;
-        let of_request = EntryFilter { replay_request: Some(id), ..EntryFilter::default() };
+        let of_request = EntryFilter::default().replay_request(id);
         let all = self.backend.count(&self.scope, &of_request).await?;
-        let waiting = EntryFilter {
-            statuses: vec![CommandDeadLetterStatus::New],
-            replay_pending: Some(true),
-            ..of_request
-        };
+        let waiting = of_request.statuses([CommandDeadLetterStatus::New]).replay_pending(true);
         let remaining = self.backend.count(&self.scope, &waiting).await?.new;
         let failed = all.new.saturating_sub(remaining);
         let counted = remaining + all.replaying + all.resolved + failed + request.cancelled;

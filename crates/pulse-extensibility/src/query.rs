@@ -61,7 +61,26 @@ pub enum SortOrder {
 }
 
 /// What a listing or a bulk operation selects. Every field narrows; the default selects all.
+///
+/// The struct is non-exhaustive: build it from [`EntryFilter::default`] with the setters, one
+/// per field. Lists take any iterator, text anything that converts into a `String`, and the
+/// other optional fields the value or an `Option` of it (`None` leaves the field unset).
+///
+/// # Examples
+///
+/// ```
+/// use pulse_extensibility::{CommandDeadLetterStatus, EntryFilter, Timestamp};
+///
+/// let since = Timestamp::from_micros(1_767_225_600_000_000);
+/// let filter = EntryFilter::default()
+///     .statuses([CommandDeadLetterStatus::New])
+///     .command_type("orders.create")
+///     .occurred_from(since);
+/// assert_eq!(filter.command_type.as_deref(), Some("orders.create"));
+/// assert_eq!(filter.occurred_from, Some(since));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct EntryFilter {
     /// Only these statuses; empty means any.
     pub statuses: Vec<CommandDeadLetterStatus>,
@@ -87,6 +106,78 @@ pub struct EntryFilter {
 }
 
 impl EntryFilter {
+    /// Only these statuses; by default any.
+    #[must_use]
+    pub fn statuses(mut self, statuses: impl IntoIterator<Item = CommandDeadLetterStatus>) -> Self {
+        self.statuses = statuses.into_iter().collect();
+        self
+    }
+
+    /// Only this command type; by default any.
+    #[must_use]
+    pub fn command_type(mut self, command_type: impl Into<String>) -> Self {
+        self.command_type = Some(command_type.into());
+        self
+    }
+
+    /// Only this exception type; by default any.
+    #[must_use]
+    pub fn exception_type(mut self, exception_type: impl Into<String>) -> Self {
+        self.exception_type = Some(exception_type.into());
+        self
+    }
+
+    /// Only this error group; by default any.
+    #[must_use]
+    pub fn fingerprint(mut self, fingerprint: impl Into<Option<Fingerprint>>) -> Self {
+        self.fingerprint = fingerprint.into();
+        self
+    }
+
+    /// Only entries whose latest failure is at or after this instant; by default no lower bound.
+    #[must_use]
+    pub fn occurred_from(mut self, from: impl Into<Option<Timestamp>>) -> Self {
+        self.occurred_from = from.into();
+        self
+    }
+
+    /// Only entries whose latest failure is before this instant; by default no upper bound.
+    #[must_use]
+    pub fn occurred_before(mut self, before: impl Into<Option<Timestamp>>) -> Self {
+        self.occurred_before = before.into();
+        self
+    }
+
+    /// Only these entries (at most 1,000); by default any.
+    #[must_use]
+    pub fn ids(mut self, ids: impl IntoIterator<Item = DeadLetterId>) -> Self {
+        self.ids = ids.into_iter().collect();
+        self
+    }
+
+    /// Only entries whose latest replay request is this one; by default any.
+    #[must_use]
+    pub fn replay_request(mut self, request: impl Into<Option<ReplayRequestId>>) -> Self {
+        self.replay_request = request.into();
+        self
+    }
+
+    /// Only entries with (`true`) or without (`false`) a pending replay request; by default
+    /// either.
+    #[must_use]
+    pub fn replay_pending(mut self, pending: impl Into<Option<bool>>) -> Self {
+        self.replay_pending = pending.into();
+        self
+    }
+
+    /// Only entries resolved or dismissed strictly before this instant; by default any entry,
+    /// resolved or not.
+    #[must_use]
+    pub fn resolved_before(mut self, before: impl Into<Option<Timestamp>>) -> Self {
+        self.resolved_before = before.into();
+        self
+    }
+
     /// Whether `entry` passes the filter.
     pub fn matches(&self, entry: &DeadLetterEntry) -> bool {
         (self.statuses.is_empty() || self.statuses.contains(&entry.status))
@@ -153,7 +244,22 @@ impl fmt::Display for EntryFilter {
 }
 
 /// A page request for [`crate::DeadLetters::list`].
+///
+/// The struct is non-exhaustive: build it from [`ListQuery::default`] with the setters.
+///
+/// # Examples
+///
+/// ```
+/// use pulse_extensibility::{CommandDeadLetterStatus, EntryFilter, ListQuery, SortOrder};
+///
+/// let query = ListQuery::default()
+///     .filter(EntryFilter::default().statuses([CommandDeadLetterStatus::New]))
+///     .order(SortOrder::OldestFirst)
+///     .limit(100);
+/// assert_eq!((query.limit, query.cursor), (100, None));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ListQuery {
     /// What to select; by default every entry.
     pub filter: EntryFilter,
@@ -168,6 +274,37 @@ pub struct ListQuery {
 impl Default for ListQuery {
     fn default() -> Self {
         Self { filter: EntryFilter::default(), order: SortOrder::default(), limit: 50, cursor: None }
+    }
+}
+
+impl ListQuery {
+    /// What to select; by default every entry.
+    #[must_use]
+    pub fn filter(mut self, filter: EntryFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// In which order; by default [`SortOrder::NewestFirst`].
+    #[must_use]
+    pub fn order(mut self, order: SortOrder) -> Self {
+        self.order = order;
+        self
+    }
+
+    /// At most this many entries, 1 to 1000; by default 50.
+    #[must_use]
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Where the previous page ended, such as its [`Page::next_cursor`]; by default none, for the
+    /// first page.
+    #[must_use]
+    pub fn cursor(mut self, cursor: impl Into<Option<Cursor>>) -> Self {
+        self.cursor = cursor.into();
+        self
     }
 }
 
@@ -419,12 +556,8 @@ mod tests {
     #[test]
     fn a_filters_range_narrows_to_a_bucket_or_misses_it() {
         let t = Timestamp::from_micros;
-        let filter = EntryFilter {
-            command_type: Some("orders.create".to_owned()),
-            occurred_from: Some(t(10)),
-            occurred_before: Some(t(20)),
-            ..EntryFilter::default()
-        };
+        let filter =
+            EntryFilter::default().command_type("orders.create").occurred_from(t(10)).occurred_before(t(20));
         let range = |from, before| {
             filter.occurred_within(t(from), t(before)).map(|narrowed| {
                 assert_eq!(narrowed.command_type, filter.command_type);
@@ -436,8 +569,7 @@ mod tests {
         assert_eq!(range(0, 10), None);
         assert_eq!(range(20, 30), None);
         let every = EntryFilter::default().occurred_within(t(1), t(2));
-        let expected =
-            EntryFilter { occurred_from: Some(t(1)), occurred_before: Some(t(2)), ..EntryFilter::default() };
+        let expected = EntryFilter::default().occurred_from(t(1)).occurred_before(t(2));
         assert_eq!(every, Some(expected));
     }
 

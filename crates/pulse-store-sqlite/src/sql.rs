@@ -657,12 +657,7 @@ ORDER BY groups.n DESC, groups.last_seen DESC, groups.{fingerprint} ASC",
             format!("{} < min({start} + (bucket.i + 1) * {width}, {before})", c::OCCURRED_AT),
         ];
         scope_condition(&mut statement, &mut conditions, scope);
-        let others = EntryFilter {
-            statuses: Vec::new(),
-            occurred_from: None,
-            occurred_before: None,
-            ..filter.clone()
-        };
+        let others = filter.clone().statuses([]).occurred_from(None).occurred_before(None);
         filter_conditions(&mut statement, &mut conditions, &others, Reading::Counting);
         // Statuses as literals, without a unary `+`: the status indexes are walked status by
         // status, and the partial index of unresolved entries needs its own condition, word for
@@ -919,11 +914,9 @@ mod tests {
         let sql = Sql::new(&SqlIdentifier::new("Letters").unwrap());
         let query = EntryQuery {
             scope: Scope::Tenant(TenantId::new("acme'; DROP TABLE x; --").unwrap()),
-            filter: EntryFilter {
-                statuses: vec![Status::New, Status::Replaying],
-                command_type: Some("orders.create".to_owned()),
-                ..EntryFilter::default()
-            },
+            filter: EntryFilter::default()
+                .statuses([Status::New, Status::Replaying])
+                .command_type("orders.create"),
             order: SortOrder::NewestFirst,
             after: Some(SortKey {
                 occurred_at: Timestamp::from_micros(7),

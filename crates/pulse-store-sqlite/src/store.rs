@@ -703,7 +703,7 @@ mod tests {
         // A later page of a listing: keyset paging from where the last page ended.
         let after = Some(SortKey { occurred_at: now, id: DeadLetterId::new_at(now) });
         let listing = |scope: &Scope, statuses: &[Status], order, after| {
-            let filter = EntryFilter { statuses: statuses.to_vec(), ..EntryFilter::default() };
+            let filter = EntryFilter::default().statuses(statuses.iter().copied());
             sql.query(&EntryQuery { scope: scope.clone(), filter, order, after, offset: 0, limit: 10 })
         };
         let key = sql::Statement {
@@ -713,10 +713,10 @@ mod tests {
         let oldest = SortOrder::OldestFirst;
         let newest = SortOrder::NewestFirst;
         // A dashboard's error group: its entries of some unresolved statuses.
-        let group_filter = |statuses: &[Status]| EntryFilter {
-            statuses: statuses.to_vec(),
-            fingerprint: Some(Fingerprint::from_stored("0123456789abcdef".to_owned())),
-            ..EntryFilter::default()
+        let group_filter = |statuses: &[Status]| {
+            EntryFilter::default()
+                .statuses(statuses.iter().copied())
+                .fingerprint(Fingerprint::from_stored("0123456789abcdef".to_owned()))
         };
         let group_listing = |statuses: &[Status]| {
             let query = EntryQuery {
@@ -733,11 +733,9 @@ mod tests {
         let week = TimeBuckets::new(now, Duration::from_secs(3600), 168);
         let unresolved = [Status::New, Status::Replaying];
         let histogram = |scope: &Scope, statuses: &[Status], fingerprint: Option<&str>| {
-            let filter = EntryFilter {
-                statuses: statuses.to_vec(),
-                fingerprint: fingerprint.map(|fingerprint| Fingerprint::from_stored(fingerprint.to_owned())),
-                ..EntryFilter::default()
-            };
+            let filter = EntryFilter::default()
+                .statuses(statuses.iter().copied())
+                .fingerprint(fingerprint.map(|fingerprint| Fingerprint::from_stored(fingerprint.to_owned())));
             sql.histogram(scope, &filter, &week)
         };
         let cases = [
@@ -799,10 +797,7 @@ mod tests {
             (
                 "a command type's histogram",
                 {
-                    let filter = EntryFilter {
-                        command_type: Some("orders.create".to_owned()),
-                        ..EntryFilter::default()
-                    };
+                    let filter = EntryFilter::default().command_type("orders.create");
                     sql.histogram(&Scope::AllTenants, &filter, &week)
                 },
                 "OccurredAt_Id",

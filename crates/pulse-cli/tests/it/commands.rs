@@ -189,7 +189,7 @@ async fn replay_is_a_dry_run_until_yes_and_records_a_paced_request(fixture: &Fix
     );
     let cancelled = fixture.run(&["--json", "requests", "cancel", &id]).json();
     assert_eq!((cancelled["cancelled"].clone(), cancelled["cancelled_by"].clone()), (json!(3), json!("ana")));
-    let pending = EntryFilter { replay_pending: Some(true), ..EntryFilter::default() };
+    let pending = EntryFilter::default().replay_pending(true);
     assert_eq!(dead_letters.count(&pending).await.unwrap().total, 0);
 }
 

@@ -127,14 +127,8 @@ async fn runs_as_written(fixture: &Fixture) {
         ),
         (300, Some(50), Some("ana".to_owned()))
     );
-    let dismissed = dead_letters.list(pulse::ListQuery {
-        filter: pulse::EntryFilter {
-            statuses: vec![CommandDeadLetterStatus::Dismissed],
-            ..Default::default()
-        },
-        limit: 1,
-        ..Default::default()
-    });
+    let dismissed = pulse::EntryFilter::default().statuses([CommandDeadLetterStatus::Dismissed]);
+    let dismissed = dead_letters.list(pulse::ListQuery::default().filter(dismissed).limit(1));
     let dismissed = dismissed.await.unwrap().entries.remove(0);
     assert_eq!(
         (dismissed.note.as_deref(), dismissed.changed_by.map(String::from)),

@@ -42,7 +42,7 @@ fn cursor(order: SortOrder, occurred_at: Timestamp, entry: &DeadLetterEntry) -> 
 }
 
 fn page_query(filter: EntryFilter) -> ListQuery {
-    ListQuery { filter, order: SortOrder::OldestFirst, limit: 10, cursor: None }
+    ListQuery::default().filter(filter).order(SortOrder::OldestFirst).limit(10)
 }
 
 /// A first failure, a filter bound, a cursor or a purge bound outside 0001-01-01 to
@@ -54,13 +54,13 @@ pub async fn instants_outside_the_years_1_to_9999_are_invalid_input(h: Harness) 
             h.store.store(command("orders.create").first_failed_at(instant)).await,
             "first_failed_at",
         );
-        let from = EntryFilter { occurred_from: Some(instant), ..EntryFilter::default() };
+        let from = EntryFilter::default().occurred_from(instant);
         assert_invalid(h.store.list(page_query(from.clone())).await, "occurred_from");
         assert_invalid(h.store.request_replay_matching(from).await, "occurred_from");
-        let before = EntryFilter { occurred_before: Some(instant), ..EntryFilter::default() };
+        let before = EntryFilter::default().occurred_before(instant);
         assert_invalid(h.store.list(page_query(before)).await, "occurred_before");
         let cursor = cursor(SortOrder::OldestFirst, instant, &entry);
-        let query = ListQuery { cursor: Some(cursor), ..page_query(EntryFilter::default()) };
+        let query = page_query(EntryFilter::default()).cursor(cursor);
         assert_invalid(h.store.list(query).await, "cursor");
         assert_invalid(h.store.purge(instant, 10).await, "resolved_before");
     }
@@ -78,11 +78,7 @@ pub async fn instants_outside_the_years_1_to_9999_are_invalid_input(h: Harness) 
 pub async fn instants_at_the_ends_of_the_range_are_kept_and_compared(h: Harness) {
     let oldest = store(&h.store, command("orders.create").first_failed_at(Timestamp::MIN)).await;
     assert_eq!(oldest.first_failed_at, Timestamp::MIN, "Timestamp::MIN is stored exactly");
-    let all = EntryFilter {
-        occurred_from: Some(Timestamp::MIN),
-        occurred_before: Some(Timestamp::MAX),
-        ..EntryFilter::default()
-    };
+    let all = EntryFilter::default().occurred_from(Timestamp::MIN).occurred_before(Timestamp::MAX);
     let page = h.store.list(page_query(all)).await.unwrap();
     assert_eq!(
         page.entries,
@@ -90,11 +86,7 @@ pub async fn instants_at_the_ends_of_the_range_are_kept_and_compared(h: Harness)
         "Timestamp::MIN and Timestamp::MAX work as a listing's occurred_from and occurred_before"
     );
     let cursor = cursor(SortOrder::NewestFirst, Timestamp::MAX, &oldest);
-    let query = ListQuery {
-        order: SortOrder::NewestFirst,
-        cursor: Some(cursor),
-        ..page_query(EntryFilter::default())
-    };
+    let query = page_query(EntryFilter::default()).order(SortOrder::NewestFirst).cursor(cursor);
     assert_eq!(
         h.store.list(query).await.unwrap().entries,
         vec![oldest.clone()],
@@ -123,21 +115,9 @@ pub async fn instants_at_the_ends_of_the_range_are_kept_and_compared(h: Harness)
 pub async fn nul_in_filter_strings_is_invalid_input(h: Harness) {
     let entry = store(&h.store, command("orders.create")).await;
     let filters = [
-        (
-            "command_type",
-            EntryFilter { command_type: Some("orders\0create".to_owned()), ..EntryFilter::default() },
-        ),
-        (
-            "exception_type",
-            EntryFilter { exception_type: Some("Timeout\0".to_owned()), ..EntryFilter::default() },
-        ),
-        (
-            "fingerprint",
-            EntryFilter {
-                fingerprint: Some(Fingerprint::from_stored("ab\0cd".to_owned())),
-                ..EntryFilter::default()
-            },
-        ),
+        ("command_type", EntryFilter::default().command_type("orders\0create")),
+        ("exception_type", EntryFilter::default().exception_type("Timeout\0")),
+        ("fingerprint", EntryFilter::default().fingerprint(Fingerprint::from_stored("ab\0cd".to_owned()))),
     ];
     for (field, filter) in filters {
         assert_invalid(h.store.list(page_query(filter.clone())).await, field);

@@ -95,44 +95,24 @@ pub async fn histogram_applies_the_filter(h: Harness) {
     let unresolved = vec![Status::New, Status::Replaying];
     let cases = [
         (EntryFilter::default(), [2, 2, 2, 1]),
+        (EntryFilter::default().command_type("orders.create"), [1, 2, 1, 1]),
+        (EntryFilter::default().exception_type("ConnectionRefused"), [0, 1, 0, 0]),
+        (EntryFilter::default().statuses([Status::New]), [2, 1, 0, 1]),
+        (EntryFilter::default().statuses(unresolved.clone()), [2, 1, 1, 1]),
+        (EntryFilter::default().statuses([Status::Resolved, Status::Dismissed]), [0, 1, 1, 0]),
+        (EntryFilter::default().fingerprint(a.fingerprint.clone()), [1, 1, 1, 1]),
         (
-            EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() },
-            [1, 2, 1, 1],
-        ),
-        (
-            EntryFilter { exception_type: Some("ConnectionRefused".to_owned()), ..EntryFilter::default() },
-            [0, 1, 0, 0],
-        ),
-        (EntryFilter { statuses: vec![Status::New], ..EntryFilter::default() }, [2, 1, 0, 1]),
-        (EntryFilter { statuses: unresolved.clone(), ..EntryFilter::default() }, [2, 1, 1, 1]),
-        (
-            EntryFilter { statuses: vec![Status::Resolved, Status::Dismissed], ..EntryFilter::default() },
-            [0, 1, 1, 0],
-        ),
-        (EntryFilter { fingerprint: Some(a.fingerprint.clone()), ..EntryFilter::default() }, [1, 1, 1, 1]),
-        (
-            EntryFilter {
-                fingerprint: Some(a.fingerprint.clone()),
-                statuses: unresolved.clone(),
-                ..EntryFilter::default()
-            },
+            EntryFilter::default().fingerprint(a.fingerprint.clone()).statuses(unresolved.clone()),
             [1, 0, 0, 1],
         ),
         (
-            EntryFilter {
-                fingerprint: Some(f.fingerprint.clone()),
-                statuses: vec![Status::Replaying],
-                ..EntryFilter::default()
-            },
+            EntryFilter::default().fingerprint(f.fingerprint.clone()).statuses([Status::Replaying]),
             [0, 0, 1, 0],
         ),
-        (EntryFilter { ids: vec![a.id, e.id], ..EntryFilter::default() }, [1, 0, 1, 0]),
-        (EntryFilter { replay_pending: Some(true), ..EntryFilter::default() }, [1, 0, 0, 0]),
+        (EntryFilter::default().ids([a.id, e.id]), [1, 0, 1, 0]),
+        (EntryFilter::default().replay_pending(true), [1, 0, 0, 0]),
         (
-            EntryFilter {
-                resolved_before: Some(h.clock.now().saturating_add(Duration::from_secs(1))),
-                ..EntryFilter::default()
-            },
+            EntryFilter::default().resolved_before(h.clock.now().saturating_add(Duration::from_secs(1))),
             [0, 1, 1, 0],
         ),
     ];
@@ -153,10 +133,8 @@ pub async fn histogram_intersects_the_filters_time_range(h: Harness) {
         store_at(&h, at(&buckets, index, 7), command("orders.create")).await;
         store_at(&h, at(&buckets, index + 1, -3), command("orders.create")).await;
     }
-    let range = |from: Option<Timestamp>, before: Option<Timestamp>| EntryFilter {
-        occurred_from: from,
-        occurred_before: before,
-        ..EntryFilter::default()
+    let range = |from: Option<Timestamp>, before: Option<Timestamp>| {
+        EntryFilter::default().occurred_from(from).occurred_before(before)
     };
     let cases = [
         (range(None, None), [2, 2, 2, 2, 2, 2]),
@@ -192,11 +170,9 @@ pub async fn histogram_counts_only_the_scopes_tenant(h: Harness) {
     let only_b = h.store.for_tenant(tenant("b"));
     only_b.dismiss(of_b[0].id, None).await.unwrap();
     let every = EntryFilter::default();
-    let group = EntryFilter {
-        fingerprint: Some(of_b[1].fingerprint.clone()),
-        statuses: vec![Status::New, Status::Replaying],
-        ..EntryFilter::default()
-    };
+    let group = EntryFilter::default()
+        .fingerprint(of_b[1].fingerprint.clone())
+        .statuses([Status::New, Status::Replaying]);
     let only_a = h.store.for_tenant(tenant("a"));
     let rule = "a tenant's histogram counts only that tenant's entries, also with a filter";
     assert_eq!(only_a.histogram(&every, &buckets).await.unwrap(), [2, 0, 1], "{rule}");
@@ -239,21 +215,15 @@ pub async fn histogram_equals_the_counts_of_its_buckets(h: Harness) {
     let unresolved = vec![Status::New, Status::Replaying];
     let filters = [
         EntryFilter::default(),
-        EntryFilter { statuses: unresolved.clone(), ..EntryFilter::default() },
-        EntryFilter { statuses: vec![Status::Dismissed], ..EntryFilter::default() },
-        EntryFilter {
-            fingerprint: Some(stored[0].fingerprint.clone()),
-            statuses: unresolved,
-            ..EntryFilter::default()
-        },
-        EntryFilter { fingerprint: Some(stored[2].fingerprint.clone()), ..EntryFilter::default() },
-        EntryFilter { command_type: Some("orders.cancel".to_owned()), ..EntryFilter::default() },
-        EntryFilter {
-            occurred_from: Some(at(&buckets, 2, 1_000_003)),
-            occurred_before: Some(at(&buckets, 7, -999_997)),
-            ..EntryFilter::default()
-        },
-        EntryFilter { ids: ids(&stored[10..30]), ..EntryFilter::default() },
+        EntryFilter::default().statuses(unresolved.clone()),
+        EntryFilter::default().statuses([Status::Dismissed]),
+        EntryFilter::default().fingerprint(stored[0].fingerprint.clone()).statuses(unresolved),
+        EntryFilter::default().fingerprint(stored[2].fingerprint.clone()),
+        EntryFilter::default().command_type("orders.cancel"),
+        EntryFilter::default()
+            .occurred_from(at(&buckets, 2, 1_000_003))
+            .occurred_before(at(&buckets, 7, -999_997)),
+        EntryFilter::default().ids(ids(&stored[10..30])),
     ];
     let shapes =
         [buckets, TimeBuckets::new(at(&buckets, 3, 499), WIDTH * 3, 3), TimeBuckets { count: 1, ..buckets }];
@@ -311,11 +281,8 @@ pub async fn histogram_rejects_bad_buckets(h: Harness) {
         }
     }
     let bad_filters = [
-        (EntryFilter { command_type: Some("orders\0create".to_owned()), ..every.clone() }, "command_type"),
-        (
-            EntryFilter { occurred_from: Some(Timestamp::from_micros(i64::MIN)), ..every.clone() },
-            "occurred_from",
-        ),
+        (every.clone().command_type("orders\0create"), "command_type"),
+        (every.clone().occurred_from(Timestamp::from_micros(i64::MIN)), "occurred_from"),
     ];
     for (filter, field) in bad_filters {
         match h.store.histogram(&filter, &fine).await {

@@ -11,7 +11,7 @@ use super::{ids, store_tick};
 use crate::Harness;
 
 fn query(filter: EntryFilter, order: SortOrder, limit: u32) -> ListQuery {
-    ListQuery { filter, order, limit, cursor: None }
+    ListQuery::default().filter(filter).order(order).limit(limit)
 }
 
 /// Every entry `query` reaches, page by page.
@@ -49,7 +49,7 @@ async fn one_of_each_status(h: &Harness) -> [DeadLetterEntry; 4] {
 /// A status filter returns exactly the entries in those statuses.
 pub async fn list_filters_by_status(h: Harness) {
     let [new, replaying, resolved, dismissed] = one_of_each_status(&h).await;
-    let by = |statuses: Vec<Status>| EntryFilter { statuses, ..EntryFilter::default() };
+    let by = |statuses: Vec<Status>| EntryFilter::default().statuses(statuses);
     let rule = "a status filter lists exactly the entries in the statuses given";
     assert_eq!(ids_matching(&h, by(vec![Status::New])).await, [new.id], "{rule}");
     assert_eq!(
@@ -74,19 +74,19 @@ pub async fn list_filters_by_command_and_exception_type(h: Harness) {
         .await
         .unwrap();
     let _c = store_tick(&h, "orders.cancel").await;
-    let by_command = EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() };
+    let by_command = EntryFilter::default().command_type("orders.create");
     assert_eq!(
         ids_matching(&h, by_command.clone()).await,
         [a.id, b.id],
         "a command type filter lists exactly the entries of that command type"
     );
-    let by_both = EntryFilter { exception_type: Some("IoError".to_owned()), ..by_command };
+    let by_both = by_command.exception_type("IoError");
     assert_eq!(
         ids_matching(&h, by_both).await,
         [b.id],
         "command type and exception type filters together list the entries matching both"
     );
-    let none = EntryFilter { command_type: Some("orders".to_owned()), ..EntryFilter::default() };
+    let none = EntryFilter::default().command_type("orders");
     assert_eq!(
         ids_matching(&h, none).await,
         [],
@@ -100,7 +100,7 @@ pub async fn list_filters_by_fingerprint(h: Harness) {
     let _other =
         h.store.store(NewDeadLetter::new("orders.create", "{}", Failure::new("IoError", "disk"))).await;
     let b = store_tick(&h, "orders.create").await;
-    let filter = EntryFilter { fingerprint: Some(a.fingerprint.clone()), ..EntryFilter::default() };
+    let filter = EntryFilter::default().fingerprint(a.fingerprint.clone());
     assert_eq!(
         ids_matching(&h, filter).await,
         [a.id, b.id],
@@ -113,27 +113,19 @@ pub async fn list_filters_by_time_range(h: Harness) {
     let a = store_tick(&h, "a").await;
     let b = store_tick(&h, "b").await;
     let c = store_tick(&h, "c").await;
-    let filter = EntryFilter {
-        occurred_from: Some(b.occurred_at),
-        occurred_before: Some(c.occurred_at),
-        ..EntryFilter::default()
-    };
+    let filter = EntryFilter::default().occurred_from(b.occurred_at).occurred_before(c.occurred_at);
     assert_eq!(
         ids_matching(&h, filter).await,
         [b.id],
         "occurred_from is inclusive and occurred_before exclusive"
     );
-    let from_a = EntryFilter { occurred_from: Some(a.occurred_at), ..EntryFilter::default() };
+    let from_a = EntryFilter::default().occurred_from(a.occurred_at);
     assert_eq!(
         ids_matching(&h, from_a).await,
         [a.id, b.id, c.id],
         "occurred_from alone lists every entry that failed at or after it"
     );
-    let empty = EntryFilter {
-        occurred_from: Some(b.occurred_at),
-        occurred_before: Some(b.occurred_at),
-        ..EntryFilter::default()
-    };
+    let empty = EntryFilter::default().occurred_from(b.occurred_at).occurred_before(b.occurred_at);
     assert_eq!(
         ids_matching(&h, empty).await,
         [],
@@ -170,7 +162,7 @@ pub async fn list_pages_visit_every_entry_once(h: Harness) {
     expected.truncate(23);
     let extra = h.store.list(query(EntryFilter::default(), SortOrder::NewestFirst, 1)).await.unwrap();
     h.store.dismiss(extra.entries[0].id, None).await.unwrap();
-    let filter = EntryFilter { statuses: vec![Status::New], ..EntryFilter::default() };
+    let filter = EntryFilter::default().statuses([Status::New]);
     assert_eq!(
         walk(&h, query(filter.clone(), SortOrder::OldestFirst, 5)).await,
         expected,
@@ -227,11 +219,8 @@ pub async fn list_last_page_has_no_cursor(h: Harness) {
     }
     let first = h.store.list(query(EntryFilter::default(), SortOrder::OldestFirst, 2)).await.unwrap();
     let cursor = first.next_cursor.expect("a page with entries after it carries a cursor");
-    let second = h
-        .store
-        .list(ListQuery { cursor: Some(cursor), ..query(EntryFilter::default(), SortOrder::OldestFirst, 2) })
-        .await
-        .unwrap();
+    let second =
+        h.store.list(query(EntryFilter::default(), SortOrder::OldestFirst, 2).cursor(cursor)).await.unwrap();
     assert_eq!(
         (second.entries.len(), second.next_cursor),
         (2, None),
@@ -271,10 +260,7 @@ pub async fn list_rejects_a_cursor_of_the_other_order(h: Harness) {
     }
     let page = h.store.list(query(EntryFilter::default(), SortOrder::NewestFirst, 1)).await.unwrap();
     let cursor = page.next_cursor.expect("a page with entries after it carries a cursor");
-    let result = h
-        .store
-        .list(ListQuery { cursor: Some(cursor), ..query(EntryFilter::default(), SortOrder::OldestFirst, 1) })
-        .await;
+    let result = h.store.list(query(EntryFilter::default(), SortOrder::OldestFirst, 1).cursor(cursor)).await;
     assert!(
         matches!(result, Err(Error::InvalidInput { field: "cursor", .. })),
         "a cursor only continues a listing in its own order: newest-first in an oldest-first listing is InvalidInput naming cursor; got {result:?}"
@@ -291,11 +277,8 @@ pub async fn list_rejects_a_cursor_of_the_other_order(h: Harness) {
 /// A time range whose start is after its end is rejected.
 pub async fn list_rejects_an_inverted_time_range(h: Harness) {
     let now = h.clock.now();
-    let filter = EntryFilter {
-        occurred_from: Some(now.saturating_add(Duration::from_secs(1))),
-        occurred_before: Some(now),
-        ..EntryFilter::default()
-    };
+    let filter =
+        EntryFilter::default().occurred_from(now.saturating_add(Duration::from_secs(1))).occurred_before(now);
     assert!(
         matches!(
             h.store.list(query(filter, SortOrder::NewestFirst, 10)).await,

@@ -29,7 +29,7 @@ fn every_new() -> ReplaySelection {
 
 /// Every entry, oldest failure first.
 async fn all_entries(h: &Harness) -> Vec<DeadLetterEntry> {
-    let query = ListQuery { order: SortOrder::OldestFirst, limit: 1000, ..ListQuery::default() };
+    let query = ListQuery::default().order(SortOrder::OldestFirst).limit(1000);
     h.store.list(query).await.unwrap().entries
 }
 
@@ -342,17 +342,13 @@ pub async fn bad_requests_are_invalid_input_and_record_nothing(h: Harness) {
         (ReplayRequestSpec::new(every_new()).per_second(pace(1_000_001)), "per_second"),
         (ReplayRequestSpec::new(every_new()).note("x".repeat(4001)), "note"),
         (
-            ReplayRequestSpec::new(ReplaySelection::Matching(EntryFilter {
-                statuses: vec![Status::Dismissed],
-                ..EntryFilter::default()
-            })),
+            ReplayRequestSpec::new(ReplaySelection::Matching(
+                EntryFilter::default().statuses([Status::Dismissed]),
+            )),
             "statuses",
         ),
         (
-            ReplayRequestSpec::new(ReplaySelection::Matching(EntryFilter {
-                command_type: Some("a\0".to_owned()),
-                ..EntryFilter::default()
-            })),
+            ReplayRequestSpec::new(ReplaySelection::Matching(EntryFilter::default().command_type("a\0"))),
             "command_type",
         ),
     ];
@@ -431,7 +427,7 @@ pub async fn concurrent_requests_mark_each_entry_once(h: Harness) {
     let mut total = 0;
     for task in tasks {
         let request = task.await.unwrap();
-        let of_request = EntryFilter { replay_request: Some(request.id), ..EntryFilter::default() };
+        let of_request = EntryFilter::default().replay_request(request.id);
         assert_eq!(
             h.store.count(&of_request).await.unwrap().new,
             request.requested,
@@ -538,21 +534,18 @@ pub async fn count_matches_the_listing_for_every_filter(h: Harness) {
         .unwrap();
     let filters = [
         EntryFilter::default(),
-        EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() },
-        EntryFilter { fingerprint: Some(stored[4].fingerprint.clone()), ..EntryFilter::default() },
-        EntryFilter { replay_request: Some(request.id), ..EntryFilter::default() },
-        EntryFilter { replay_pending: Some(false), ..EntryFilter::default() },
-        EntryFilter { statuses: vec![Status::New, Status::Dismissed], ..EntryFilter::default() },
-        EntryFilter { occurred_before: Some(stored[6].occurred_at), ..EntryFilter::default() },
-        EntryFilter { ids: ids(&stored[..4]), ..EntryFilter::default() },
-        EntryFilter {
-            resolved_before: Some(h.clock.now().saturating_add(Duration::from_secs(1))),
-            ..EntryFilter::default()
-        },
-        EntryFilter { resolved_before: Some(stored[0].created_at), ..EntryFilter::default() },
+        EntryFilter::default().command_type("orders.create"),
+        EntryFilter::default().fingerprint(stored[4].fingerprint.clone()),
+        EntryFilter::default().replay_request(request.id),
+        EntryFilter::default().replay_pending(false),
+        EntryFilter::default().statuses([Status::New, Status::Dismissed]),
+        EntryFilter::default().occurred_before(stored[6].occurred_at),
+        EntryFilter::default().ids(ids(&stored[..4])),
+        EntryFilter::default().resolved_before(h.clock.now().saturating_add(Duration::from_secs(1))),
+        EntryFilter::default().resolved_before(stored[0].created_at),
     ];
     for filter in filters {
-        let query = ListQuery { filter: filter.clone(), limit: 1000, ..ListQuery::default() };
+        let query = ListQuery::default().filter(filter.clone()).limit(1000);
         let mut expected = Statistics::default();
         for entry in h.store.list(query).await.unwrap().entries {
             expected.add(entry.status, 1);

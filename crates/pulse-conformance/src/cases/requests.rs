@@ -116,7 +116,7 @@ pub async fn request_replay_matching_marks_only_matching_new_entries(h: Harness)
     let _other = store_tick(&h, "orders.cancel").await;
     let dismissed = store_tick(&h, "orders.create").await;
     h.store.dismiss(dismissed.id, None).await.unwrap();
-    let filter = EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() };
+    let filter = EntryFilter::default().command_type("orders.create");
     assert_eq!(
         h.store.request_replay_matching(filter.clone()).await.unwrap(),
         2,
@@ -129,10 +129,7 @@ pub async fn request_replay_matching_marks_only_matching_new_entries(h: Harness)
     );
     let requested: Vec<_> = h
         .store
-        .list(pulse_extensibility::ListQuery {
-            order: pulse_extensibility::SortOrder::OldestFirst,
-            ..Default::default()
-        })
+        .list(pulse_extensibility::ListQuery::default().order(pulse_extensibility::SortOrder::OldestFirst))
         .await
         .unwrap()
         .entries
@@ -144,7 +141,7 @@ pub async fn request_replay_matching_marks_only_matching_new_entries(h: Harness)
         [a.id, b.id],
         "a bulk request marks only New entries its filter matches: not another command type, not Dismissed ones"
     );
-    let only_dismissed = EntryFilter { statuses: vec![Status::Dismissed], ..EntryFilter::default() };
+    let only_dismissed = EntryFilter::default().statuses([Status::Dismissed]);
     assert_eq!(
         h.store.request_replay_matching(only_dismissed).await.unwrap(),
         0,
@@ -292,7 +289,7 @@ pub async fn request_replay_matching_advances_the_revision_of_each_marked_entry(
     h.clock.advance(Duration::from_micros(1_234_567));
     let now = h.clock.now();
     let ana = h.store.acting_as(Actor::new("ana").unwrap());
-    let filter = EntryFilter { command_type: Some("orders.create".to_owned()), ..EntryFilter::default() };
+    let filter = EntryFilter::default().command_type("orders.create");
     let request =
         ana.request_replays(ReplayRequestSpec::new(ReplaySelection::Matching(filter))).await.unwrap();
     assert_eq!(request.requested, 2, "a bulk request counts the entries it marked");
@@ -336,7 +333,7 @@ pub async fn a_bulk_request_racing_dismisses_loses_no_write(h: Harness) {
         let kind = format!("round.{round}");
         let receipts = h.store.store_many((0..20).map(|_| command(&kind)).collect()).await.unwrap();
         let barrier = Arc::new(tokio::sync::Barrier::new(receipts.len() + 1));
-        let filter = EntryFilter { command_type: Some(kind.clone()), ..EntryFilter::default() };
+        let filter = EntryFilter::default().command_type(kind.clone());
         let requester = {
             let (store, barrier) = (h.store.clone(), barrier.clone());
             tokio::spawn(async move {

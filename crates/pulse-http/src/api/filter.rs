@@ -54,16 +54,16 @@ impl QueryParams for Filter {
 
 impl From<Filter> for EntryFilter {
     fn from(filter: Filter) -> Self {
-        Self {
-            statuses: filter.status.unwrap_or_default().into_iter().map(Into::into).collect(),
-            command_type: filter.command_type,
-            exception_type: filter.exception_type,
-            fingerprint: filter.fingerprint.map(Fingerprint::from_stored),
-            occurred_from: filter.occurred_from.map(|instant| instant.0),
-            occurred_before: filter.occurred_before.map(|instant| instant.0),
-            replay_request: filter.request.map(ReplayRequestId::from_uuid),
-            ..Self::default()
-        }
+        let mut entries = Self::default()
+            .statuses(filter.status.unwrap_or_default().into_iter().map(Into::into))
+            .fingerprint(filter.fingerprint.map(Fingerprint::from_stored))
+            .occurred_from(filter.occurred_from.map(|instant| instant.0))
+            .occurred_before(filter.occurred_before.map(|instant| instant.0))
+            .replay_request(filter.request.map(ReplayRequestId::from_uuid));
+        // The text setters take a value, not an `Option`.
+        entries.command_type = filter.command_type;
+        entries.exception_type = filter.exception_type;
+        entries
     }
 }
 
@@ -101,7 +101,7 @@ impl QueryParams for ReadFilter {
 
 impl From<ReadFilter> for EntryFilter {
     fn from(read: ReadFilter) -> Self {
-        Self { replay_pending: read.pending.replay_pending, ..read.filter.into() }
+        Self::from(read.filter).replay_pending(read.pending.replay_pending)
     }
 }
 
@@ -175,12 +175,9 @@ impl ListParams {
             Order::Newest => SortOrder::NewestFirst,
             Order::Oldest => SortOrder::OldestFirst,
         };
+        let cursor = cursor.map(|cursor| cursor.parse::<Cursor>()).transpose()?;
         let defaults = ListQuery::default();
-        Ok(ListQuery {
-            filter: self.filter.into(),
-            order,
-            limit: limit.unwrap_or(defaults.limit),
-            cursor: cursor.map(|cursor| cursor.parse::<Cursor>()).transpose()?,
-        })
+        let limit = limit.unwrap_or(defaults.limit);
+        Ok(defaults.filter(self.filter.into()).order(order).limit(limit).cursor(cursor))
     }
 }

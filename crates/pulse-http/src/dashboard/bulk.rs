@@ -80,7 +80,7 @@ fn selection(pairs: &[(String, String)], action: Action) -> Result<Option<EntryF
         return Ok(None);
     }
     let pending = if action == Action::Replay { Some(false) } else { filter.replay_pending };
-    Ok(Some(EntryFilter { statuses: vec![CommandDeadLetterStatus::New], replay_pending: pending, ..filter }))
+    Ok(Some(filter.statuses([CommandDeadLetterStatus::New]).replay_pending(pending)))
 }
 
 /// `GET ui/bulk?action=…&<filter>`: the dry run and the confirmation form.
@@ -189,8 +189,8 @@ pub(crate) async fn run(ui: Ui, body: Bytes) -> Result<Response, UiError> {
     };
     // Bound to the preview: only entries that had failed when the operator looked.
     let cutoff = Timestamp::from_micros(seen_at);
-    let occurred_before = Some(filter.occurred_before.map_or(cutoff, |before| before.min(cutoff)));
-    let filter = EntryFilter { occurred_before, ..filter };
+    let occurred_before = filter.occurred_before.map_or(cutoff, |before| before.min(cutoff));
+    let filter = filter.occurred_before(occurred_before);
     let dead_letters = &ui.dead_letters;
     if action == Action::Replay {
         let spec = ReplayRequestSpec { selection: ReplaySelection::Matching(filter), note, per_second };
@@ -198,7 +198,7 @@ pub(crate) async fn run(ui: Ui, body: Bytes) -> Result<Response, UiError> {
         return Ok(Redirect::to(&ui.base.to(&format!("requests/{}", request.id))).into_response());
     }
     let plan = pulse::plan(dead_letters, Selection::Query(filter)).await?;
-    let options = BulkOptions { rate_limit: per_second.map(|pace| f64::from(pace.get())) };
+    let options = BulkOptions::default().rate_limit(per_second.map(|pace| f64::from(pace.get())));
     let job = match action {
         Action::Dismiss => pulse::dismiss_all(dead_letters, plan, note, options),
         _ => pulse::resolve_all(dead_letters, plan, Resolution::HandledExternally, note, options),

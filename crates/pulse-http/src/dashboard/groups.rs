@@ -83,18 +83,11 @@ pub(crate) async fn show(ui: Ui, Path(fingerprint): Path<String>) -> Result<Mark
         .into_iter()
         .find(|group| group.fingerprint == fingerprint)
         .ok_or_else(|| ApiError::NotFound(format!("no unresolved error group {fingerprint} in your view")))?;
-    let unresolved = EntryFilter {
-        fingerprint: Some(fingerprint.clone()),
-        statuses: vec![CommandDeadLetterStatus::New, CommandDeadLetterStatus::Replaying],
-        ..EntryFilter::default()
-    };
+    let unresolved = EntryFilter::default()
+        .fingerprint(fingerprint.clone())
+        .statuses([CommandDeadLetterStatus::New, CommandDeadLetterStatus::Replaying]);
     let newest = dead_letters
-        .list(ListQuery {
-            filter: unresolved.clone(),
-            order: SortOrder::NewestFirst,
-            limit: BREAKDOWN,
-            cursor: None,
-        })
+        .list(ListQuery::default().filter(unresolved.clone()).order(SortOrder::NewestFirst).limit(BREAKDOWN))
         .await?;
     let mut tenants: BTreeMap<&str, u64> = BTreeMap::new();
     for entry in &newest.entries {

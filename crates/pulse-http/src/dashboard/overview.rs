@@ -114,11 +114,9 @@ async fn latest_requests(dead_letters: &DeadLetters) -> Result<Vec<ReplayProgres
 
 /// A group's unresolved entries per day over the chart's 7 days.
 async fn trend(dead_letters: &DeadLetters, group: &ErrorGroup, start: Timestamp) -> Result<Vec<u64>> {
-    let filter = EntryFilter {
-        fingerprint: Some(group.fingerprint.clone()),
-        statuses: vec![CommandDeadLetterStatus::New, CommandDeadLetterStatus::Replaying],
-        ..EntryFilter::default()
-    };
+    let filter = EntryFilter::default()
+        .fingerprint(group.fingerprint.clone())
+        .statuses([CommandDeadLetterStatus::New, CommandDeadLetterStatus::Replaying]);
     dead_letters.histogram(&filter, &TimeBuckets::new(start, Duration::from_secs(24 * 3600), 7)).await
 }
 

@@ -28,16 +28,12 @@ fn acme() -> TenantId {
 
 /// The entries of `filter` in `dead_letters`' scope, newest first (at most 1000).
 async fn entries(dead_letters: &DeadLetters, filter: EntryFilter) -> Vec<DeadLetterEntry> {
-    let query = ListQuery { filter, order: SortOrder::NewestFirst, limit: 1000, cursor: None };
+    let query = ListQuery::default().filter(filter).order(SortOrder::NewestFirst).limit(1000);
     dead_letters.list(query).await.expect("list").entries
 }
 
 fn of_type(command_type: &str, status: CommandDeadLetterStatus) -> EntryFilter {
-    EntryFilter {
-        command_type: Some(command_type.to_owned()),
-        statuses: vec![status],
-        ..EntryFilter::default()
-    }
+    EntryFilter::default().command_type(command_type).statuses([status])
 }
 
 /// An operator of `acme` looks at the incident, dismisses one entry, replays a whole group with

@@ -278,16 +278,9 @@ async fn seed(dead_letters: &DeadLetters, clock: &ManualClock) {
         }
     }
     clock.set(now());
+    let invoices = pulse::EntryFilter::default().command_type("invoices.send");
     let quiet = dead_letters
-        .list(pulse::ListQuery {
-            filter: pulse::EntryFilter {
-                command_type: Some("invoices.send".to_owned()),
-                ..Default::default()
-            },
-            order: pulse::SortOrder::OldestFirst,
-            limit: 60,
-            cursor: None,
-        })
+        .list(pulse::ListQuery::default().filter(invoices).order(pulse::SortOrder::OldestFirst).limit(60))
         .await
         .expect("list the quiet days");
     let ids: Vec<DeadLetterId> = quiet.entries.iter().map(|entry| entry.id).collect();

@@ -270,7 +270,7 @@ pub(crate) async fn bulk_changes_act_on_what_the_preview_showed(env: &Env) {
     assert!(text(&preview).contains("<strong>3</strong> New entries would dismiss"), "{preview:?}");
     let seen_at = between(text(&preview), "name=\"seen_at\" value=\"", "\"").to_owned();
     // Nothing changed by looking.
-    let new = EntryFilter { statuses: vec![CommandDeadLetterStatus::New], ..EntryFilter::default() };
+    let new = EntryFilter::default().statuses([CommandDeadLetterStatus::New]);
     assert_eq!(env.dead_letters().count(&new).await.unwrap().new, 4);
 
     // A failure arriving after the preview is not swept in by the confirmation.

@@ -16,7 +16,7 @@ pub(crate) async fn health_is_200_when_healthy_and_503_otherwise(env: &Env) {
     env.seed("acme", "orders.create", "TimeoutError").await;
     env.seed("acme", "orders.create", "TimeoutError").await;
     env.clock.advance(Duration::from_millis(88_500));
-    let check = HealthCheck { max_unresolved: Some(1), ..HealthCheck::default() };
+    let check = HealthCheck::default().max_unresolved(1);
     let server = Server::start(env.api().health_check(check)).await;
     let healthy = server.get("health", GLOBEX).await;
     assert_eq!(healthy.status, StatusCode::OK);

@@ -587,11 +587,7 @@ mod tests {
     fn query_binds_every_value() {
         let query = EntryQuery {
             scope: Scope::Tenant(TenantId::new("acme'; DROP TABLE x; --").unwrap()),
-            filter: EntryFilter {
-                statuses: vec![Status::New],
-                command_type: Some("orders.create".to_owned()),
-                ..EntryFilter::default()
-            },
+            filter: EntryFilter::default().statuses([Status::New]).command_type("orders.create"),
             order: SortOrder::NewestFirst,
             after: None,
             offset: 3,

@@ -48,10 +48,22 @@ impl BulkPlan {
 }
 
 /// How a bulk operation runs.
+///
+/// The struct is non-exhaustive: build it from [`BulkOptions::default`] with the setters.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BulkOptions {
     /// Entries per second at most; `None` for no limit.
     pub rate_limit: Option<f64>,
+}
+
+impl BulkOptions {
+    /// Entries per second at most, or `None` for no limit; by default no limit.
+    #[must_use]
+    pub fn rate_limit(mut self, per_second: impl Into<Option<f64>>) -> Self {
+        self.rate_limit = per_second.into();
+        self
+    }
 }
 
 /// Where a bulk operation stands; read it while the operation runs.
@@ -123,14 +135,11 @@ enum Step {
 }
 
 fn filter_of(selection: Selection) -> EntryFilter {
-    let mut filter = match selection {
+    let filter = match selection {
         Selection::Query(filter) => filter,
-        Selection::ErrorGroup(fingerprint) => {
-            EntryFilter { fingerprint: Some(fingerprint), ..EntryFilter::default() }
-        }
+        Selection::ErrorGroup(fingerprint) => EntryFilter::default().fingerprint(fingerprint),
     };
-    filter.statuses = vec![CommandDeadLetterStatus::New];
-    filter
+    filter.statuses([CommandDeadLetterStatus::New])
 }
 
 /// The dry run of a bulk operation: which New entries `selection` covers now, counted by command
@@ -143,7 +152,7 @@ fn filter_of(selection: Selection) -> EntryFilter {
 pub async fn plan(dead_letters: &DeadLetters, selection: Selection) -> Result<BulkPlan> {
     let planned_at = dead_letters.now();
     let mut query =
-        ListQuery { filter: filter_of(selection), order: SortOrder::OldestFirst, limit: 1000, cursor: None };
+        ListQuery::default().filter(filter_of(selection)).order(SortOrder::OldestFirst).limit(1000);
     let mut plan = BulkPlan {
         ids: Vec::new(),
         by_command_type: BTreeMap::new(),

@@ -293,7 +293,7 @@ mod tests {
         let refunded = refund(&pulse, 8).await.unwrap_err();
         assert_eq!(refunded.to_string(), "charging invoice 7 failed");
 
-        let query = ListQuery { order: SortOrder::OldestFirst, ..ListQuery::default() };
+        let query = ListQuery::default().order(SortOrder::OldestFirst);
         let stored = dead_letters.list(query).await.unwrap().entries;
         let failures: Vec<(&str, &str, Option<&str>, u32)> = stored
             .iter()

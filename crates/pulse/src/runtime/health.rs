@@ -9,6 +9,9 @@ use pulse_extensibility::{
 
 /// Thresholds an application alerts on. Unset thresholds never trip; by default none is set.
 ///
+/// The struct is non-exhaustive: build it from [`HealthCheck::default`] with the setters, which
+/// take a threshold or an `Option` of one.
+///
 /// # Examples
 ///
 /// ```
@@ -20,11 +23,10 @@ use pulse_extensibility::{
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// let dead_letters = DeadLetters::new(Arc::new(MemoryStore::new()));
-/// let check = HealthCheck {
-///     max_unresolved: Some(1000),
-///     max_oldest_age: Some(Duration::from_secs(3600)),
-///     max_replay_wait: Some(Duration::from_secs(300)),
-/// };
+/// let check = HealthCheck::default()
+///     .max_unresolved(1000)
+///     .max_oldest_age(Duration::from_secs(3600))
+///     .max_replay_wait(Duration::from_secs(300));
 /// let report = check.check(&dead_letters).await;
 /// assert_eq!(report.status, HealthStatus::Healthy);
 /// // For a service's own health endpoint:
@@ -32,6 +34,7 @@ use pulse_extensibility::{
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct HealthCheck {
     /// More unresolved entries than this is degraded.
     pub max_unresolved: Option<u64>,
@@ -94,6 +97,29 @@ fn seconds<S: serde::Serializer>(duration: &Option<Duration>, serializer: S) -> 
 }
 
 impl HealthCheck {
+    /// More unresolved entries than this is degraded; by default no limit.
+    #[must_use]
+    pub fn max_unresolved(mut self, max: impl Into<Option<u64>>) -> Self {
+        self.max_unresolved = max.into();
+        self
+    }
+
+    /// An unresolved entry whose latest failure is older than this is degraded; by default no
+    /// limit.
+    #[must_use]
+    pub fn max_oldest_age(mut self, max: impl Into<Option<Duration>>) -> Self {
+        self.max_oldest_age = max.into();
+        self
+    }
+
+    /// A requested replay that could have started this long ago and no worker has claimed is
+    /// degraded; by default no limit.
+    #[must_use]
+    pub fn max_replay_wait(mut self, max: impl Into<Option<Duration>>) -> Self {
+        self.max_replay_wait = max.into();
+        self
+    }
+
     /// Checks `dead_letters` (in its scope) and sets the `pulse_unresolved` gauge of its tenant
     /// (`*` for all tenants).
     pub async fn check(&self, dead_letters: &DeadLetters) -> HealthReport {
@@ -109,15 +135,9 @@ impl HealthCheck {
             Ok(count) => count,
             Err(error) => return unavailable(error),
         };
-        let oldest = ListQuery {
-            filter: EntryFilter {
-                statuses: vec![CommandDeadLetterStatus::New, CommandDeadLetterStatus::Replaying],
-                ..EntryFilter::default()
-            },
-            order: SortOrder::OldestFirst,
-            limit: 1,
-            cursor: None,
-        };
+        let unresolved_filter = EntryFilter::default()
+            .statuses([CommandDeadLetterStatus::New, CommandDeadLetterStatus::Replaying]);
+        let oldest = ListQuery::default().filter(unresolved_filter).order(SortOrder::OldestFirst).limit(1);
         let oldest = match dead_letters.list(oldest).await {
             Ok(page) => page.entries.into_iter().next(),
             Err(error) => return unavailable(error),

@@ -23,7 +23,10 @@ pub struct AutoDismissRule {
 }
 
 /// How long entries are kept.
+///
+/// The struct is non-exhaustive: build it from [`RetentionPolicy::default`] with the setters.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetentionPolicy {
     /// Resolved and Dismissed entries are purged this long after they were resolved.
     pub retention: Duration,
@@ -37,6 +40,30 @@ impl Default for RetentionPolicy {
     /// Seven days, batches of 500, no auto-dismiss rules.
     fn default() -> Self {
         Self { retention: Duration::from_secs(7 * 24 * 3600), batch: 500, rules: Vec::new() }
+    }
+}
+
+impl RetentionPolicy {
+    /// Resolved and Dismissed entries are purged this long after they were resolved; by default
+    /// seven days.
+    #[must_use]
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// Entries purged per statement; by default 500.
+    #[must_use]
+    pub fn batch(mut self, batch: u32) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// Rules that dismiss unresolved entries; by default none.
+    #[must_use]
+    pub fn rules(mut self, rules: impl IntoIterator<Item = AutoDismissRule>) -> Self {
+        self.rules = rules.into_iter().collect();
+        self
     }
 }
 
@@ -64,7 +91,7 @@ pub struct SweepReport {
 /// # async fn main() -> pulse::Result<()> {
 /// let dead_letters = DeadLetters::new(Arc::new(MemoryStore::new()));
 /// // Resolved and dismissed entries go 30 days after they were resolved (default 7 days).
-/// let policy = RetentionPolicy { retention: Duration::from_secs(30 * 24 * 3600), ..RetentionPolicy::default() };
+/// let policy = RetentionPolicy::default().retention(Duration::from_secs(30 * 24 * 3600));
 /// let sweeper = Sweeper::new(dead_letters, policy);
 /// let report = sweeper.sweep_once().await?; // or `spawn(every)` to sweep in the background
 /// assert_eq!((report.dismissed, report.purged), (0, 0));
@@ -105,24 +132,17 @@ impl Sweeper {
     }
 
     async fn apply(&self, rule: &AutoDismissRule) -> Result<u64> {
-        let filter = EntryFilter {
-            statuses: vec![CommandDeadLetterStatus::New],
-            command_type: rule.command_type.clone(),
-            fingerprint: rule.fingerprint.clone(),
-            occurred_before: Some(self.dead_letters.now().saturating_sub(rule.older_than)),
-            ..EntryFilter::default()
-        };
+        let mut filter = EntryFilter::default()
+            .statuses([CommandDeadLetterStatus::New])
+            .fingerprint(rule.fingerprint.clone())
+            .occurred_before(self.dead_letters.now().saturating_sub(rule.older_than));
+        filter.command_type.clone_from(&rule.command_type);
         let note = format!("auto-dismissed by retention rule '{}'", rule.name);
         let mut dismissed = 0;
         loop {
             let page = self
                 .dead_letters
-                .list(ListQuery {
-                    filter: filter.clone(),
-                    order: SortOrder::OldestFirst,
-                    limit: 500,
-                    cursor: None,
-                })
+                .list(ListQuery::default().filter(filter.clone()).order(SortOrder::OldestFirst).limit(500))
                 .await?;
             if page.entries.is_empty() {
                 return Ok(dismissed);

@@ -199,21 +199,19 @@ impl World {
     }
 
     pub(super) fn filter(&self, narrow: &Narrow, now: Timestamp) -> EntryFilter {
-        let mut filter = EntryFilter::default();
+        let filter = EntryFilter::default();
         match narrow {
-            Narrow::Every => {}
-            Narrow::Statuses(statuses) => filter.statuses.clone_from(statuses),
-            Narrow::Command(c) => filter.command_type = Some(COMMANDS[*c].to_owned()),
-            Narrow::Exception(e) => filter.exception_type = Some(EXCEPTIONS[*e].to_owned()),
-            Narrow::Group(t) => filter.fingerprint = Some(self.group_of(*t)),
+            Narrow::Every => filter,
+            Narrow::Statuses(statuses) => filter.statuses(statuses.iter().copied()),
+            Narrow::Command(c) => filter.command_type(COMMANDS[*c]),
+            Narrow::Exception(e) => filter.exception_type(EXCEPTIONS[*e]),
+            Narrow::Group(t) => filter.fingerprint(self.group_of(*t)),
             Narrow::Occurred { ago, span } => {
                 let from = now.saturating_sub(*ago);
-                filter.occurred_from = Some(from);
-                filter.occurred_before = Some(from.saturating_add(*span));
+                filter.occurred_from(from).occurred_before(from.saturating_add(*span))
             }
-            Narrow::Pending(pending) => filter.replay_pending = Some(*pending),
+            Narrow::Pending(pending) => filter.replay_pending(*pending),
         }
-        filter
     }
 
     /// The model's own reading of a filter.
@@ -282,7 +280,7 @@ pub(super) async fn walk(
     order: SortOrder,
     limit: u32,
 ) -> Result<Vec<DeadLetterEntry>, Mismatch> {
-    let mut query = ListQuery { filter: filter.clone(), order, limit, cursor: None };
+    let mut query = ListQuery::default().filter(filter.clone()).order(order).limit(limit);
     let mut all = Vec::new();
     for _ in 0..10_000 {
         let page = succeed(store.list(query.clone()).await, "list")?;

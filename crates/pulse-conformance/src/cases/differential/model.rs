@@ -592,7 +592,7 @@ impl World {
         pace: Option<NonZeroU32>,
         line: &mut String,
     ) -> Result<(), Mismatch> {
-        let filter = EntryFilter { command_type: Some(command_type.to_owned()), ..EntryFilter::default() };
+        let filter = EntryFilter::default().command_type(command_type);
         let mut spec = ReplayRequestSpec::new(ReplaySelection::Matching(filter));
         spec.per_second = pace;
         let request = succeed(self.scoped(h, tenant).request_replays(spec).await, "request_replays")?;

@@ -309,7 +309,7 @@ pub async fn list_and_count_select_entries_resolved_strictly_before(h: Harness) 
         ),
     ];
     for (before, expected_ids, expected_counts) in cases {
-        let filter = EntryFilter { resolved_before: Some(before), ..EntryFilter::default() };
+        let filter = EntryFilter::default().resolved_before(before);
         assert_eq!(
             walk(&h, query(filter.clone(), SortOrder::OldestFirst, 10)).await,
             expected_ids,

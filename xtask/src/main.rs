@@ -28,8 +28,9 @@ tasks:
                   chromium-driver; $PULSE_TEST_CHROMIUM and $PULSE_TEST_CHROMEDRIVER override
                   where they are looked for), and check pages with axe-core, which is installed
                   with npm into target/browser-tools/ when missing and passed to them as
-                  $PULSE_TEST_AXE_JS. Their screenshots go to docs/images/, or to
-                  $PULSE_TEST_SCREENSHOTS.
+                  $PULSE_TEST_AXE_JS. Their screenshots go to target/screenshots/, or to
+                  $PULSE_TEST_SCREENSHOTS (`PULSE_TEST_SCREENSHOTS=docs/images` refreshes the
+                  documentation's images).
   fuzz-api [-- ARGS...]
                   schemathesis against `pulse serve` on a seeded SQLite file, from the API's own
                   OpenAPI document: no 5xx, and every response as documented. Needs python3 with

@@ -10,7 +10,8 @@
 //! - `PULSE_TEST_CHROMEDRIVER`: chromedriver, by default `chromedriver` on `PATH`;
 //! - `PULSE_TEST_CHROMIUM`: Chromium, by default `/usr/bin/chromium`;
 //! - `PULSE_TEST_AXE_JS`: axe-core's `axe.min.js`, for [`Browser::assert_accessible`];
-//! - `PULSE_TEST_SCREENSHOTS`: where [`Browser::screenshot`] writes, by default `docs/images`.
+//! - `PULSE_TEST_SCREENSHOTS`: where [`Browser::screenshot`] writes, by default `target/screenshots`
+//!   (`PULSE_TEST_SCREENSHOTS=docs/images` refreshes the documentation's images).
 //!
 //! A missing browser fails the test with a message saying how to install it; it never skips.
 
@@ -46,7 +47,8 @@ pub(crate) struct Options {
     /// Whether pages may run scripts: `Off` checks that a page stays usable without them.
     pub(crate) javascript: JavaScript,
     /// Where [`Browser::screenshot`] writes its PNG files: `$PULSE_TEST_SCREENSHOTS` (relative to
-    /// the workspace root), by default the workspace's `docs/images`.
+    /// the workspace root), by default the workspace's `target/screenshots`, so a test run leaves
+    /// the documentation's images alone.
     pub(crate) screenshots: PathBuf,
 }
 
@@ -55,7 +57,7 @@ impl Default for Options {
         let root = workspace_root();
         let screenshots = match std::env::var_os("PULSE_TEST_SCREENSHOTS") {
             Some(dir) if !dir.is_empty() => root.join(dir),
-            _ => root.join("docs").join("images"),
+            _ => root.join("target").join("screenshots"),
         };
         Self { javascript: JavaScript::On, screenshots }
     }
@@ -124,7 +126,7 @@ pub(crate) struct Browser {
 }
 
 impl Browser {
-    /// A browser with JavaScript on, taking screenshots into `docs/images` (or
+    /// A browser with JavaScript on, taking screenshots into `target/screenshots` (or
     /// `$PULSE_TEST_SCREENSHOTS`).
     pub(crate) async fn open() -> Self {
         Self::open_with(Options::default()).await

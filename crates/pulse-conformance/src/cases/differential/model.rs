@@ -350,17 +350,19 @@ impl World {
         };
         self.expect_outcome(&outcome(&result), &want, "begin_replay", id, now)?;
         if let Ok(ticket) = result {
-            let model = self.entries.get_mut(&id).expect("an entry the model knows");
-            model.status = Status::Replaying;
-            model.lease = Some((ticket.lease.token, ticket.lease.expires_at));
-            expect(
-                ticket.lease.expires_at,
-                now.saturating_add(LEASE),
-                "a lease runs for the lease duration",
-            )?;
-            self.expect_entry(&ticket.entry, "begin_replay")?;
-            self.tickets.push((ticket, self.step));
+            self.took_lease(ticket, now, "begin_replay")?;
         }
+        Ok(())
+    }
+
+    /// Records that `ticket`'s replay began at `now` (by `what`) and checks what it returned.
+    fn took_lease(&mut self, ticket: ReplayTicket, now: Timestamp, what: &str) -> Result<(), Mismatch> {
+        let model = self.entries.get_mut(&ticket.entry.id).expect("an entry the model knows");
+        model.status = Status::Replaying;
+        model.lease = Some((ticket.lease.token, ticket.lease.expires_at));
+        expect(ticket.lease.expires_at, now.saturating_add(LEASE), "a lease runs for the lease duration")?;
+        self.expect_entry(&ticket.entry, what)?;
+        self.tickets.push((ticket, self.step));
         Ok(())
     }
 
@@ -540,16 +542,7 @@ impl World {
             return Err(Mismatch { rule: rule.to_owned(), detail });
         }
         for ticket in claimed {
-            let model = self.entries.get_mut(&ticket.entry.id).expect("a due entry");
-            model.status = Status::Replaying;
-            model.lease = Some((ticket.lease.token, ticket.lease.expires_at));
-            expect(
-                ticket.lease.expires_at,
-                now.saturating_add(LEASE),
-                "a lease runs for the lease duration",
-            )?;
-            self.expect_entry(&ticket.entry, "claim_requested")?;
-            self.tickets.push((ticket, self.step));
+            self.took_lease(ticket, now, "claim_requested")?;
         }
         Ok(())
     }

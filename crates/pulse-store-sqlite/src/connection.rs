@@ -90,6 +90,10 @@ pub(crate) fn open_writer(config: &SqliteConfig) -> Result<Connection> {
     check_wal(&connection, config)?;
     set_synchronous(&connection, config)?;
     check_busy_timeout(&connection, config)?;
+    // The writer's statement journals (which let one statement of a transaction roll back
+    // alone) stay in memory instead of spilling to temporary files. Only the writer: a
+    // reader's temporary B-trees (sorting a large group-by) may be large.
+    connection.execute_batch(sql::TEMP_STORE_MEMORY).context("keeping temporary storage in memory")?;
     let applied = migrate::migrate(&mut connection, config.table_name())?;
     if !applied.is_empty() {
         tracing::info!(path = %path.display(), table = %config.table_name(), ?applied, "sqlite schema migrated");
@@ -185,6 +189,7 @@ mod tests {
         synchronous: i64,
         busy_timeout: i64,
         query_only: i64,
+        temp_store: i64,
     }
 
     fn pragmas(connection: &Connection) -> Result<Pragmas> {
@@ -193,6 +198,7 @@ mod tests {
             synchronous: pragma_int(connection, sql::SYNCHRONOUS)?,
             busy_timeout: pragma_int(connection, sql::BUSY_TIMEOUT)?,
             query_only: pragma_int(connection, sql::QUERY_ONLY_STATE)?,
+            temp_store: pragma_int(connection, sql::TEMP_STORE)?,
         })
     }
 
@@ -205,13 +211,15 @@ mod tests {
                 .busy_timeout(Duration::from_millis(1234));
             let writer = pragmas(&open_writer(&config).unwrap()).unwrap();
             let reader = pragmas(&open_reader(&config).unwrap()).unwrap();
-            let expected = |query_only| Pragmas {
+            // `temp_store`: 2 (MEMORY) on the writer, 0 (the default) on readers.
+            let expected = |query_only, temp_store| Pragmas {
                 journal_mode: "wal".to_owned(),
                 synchronous: level,
                 busy_timeout: 1234,
                 query_only,
+                temp_store,
             };
-            assert_eq!((writer, reader), (expected(0), expected(1)));
+            assert_eq!((writer, reader), (expected(0, 2), expected(1, 0)));
         }
     }
 }

@@ -84,6 +84,12 @@ pub(crate) const QUERY_ONLY_STATE: &str = "PRAGMA query_only";
 /// row of three counts.
 pub(crate) const CHECKPOINT_PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 
+/// Keeps temporary files (statement journals among them) in memory.
+pub(crate) const TEMP_STORE_MEMORY: &str = "PRAGMA temp_store = MEMORY";
+
+/// Reads the temporary storage setting: 0 default, 1 file, 2 memory.
+pub(crate) const TEMP_STORE: &str = "PRAGMA temp_store";
+
 /// Sets the synchronous level.
 pub(crate) fn set_synchronous(level: Synchronous) -> String {
     format!("PRAGMA synchronous = {}", level.keyword())

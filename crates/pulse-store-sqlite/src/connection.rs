@@ -94,6 +94,12 @@ pub(crate) fn open_writer(config: &SqliteConfig) -> Result<Connection> {
     // alone) stay in memory instead of spilling to temporary files. Only the writer: a
     // reader's temporary B-trees (sorting a large group-by) may be large.
     connection.execute_batch(sql::TEMP_STORE_MEMORY).context("keeping temporary storage in memory")?;
+    let temp_store = pragma_int(&connection, sql::TEMP_STORE)?;
+    if temp_store != 2 {
+        return Err(Error::InvalidConfig {
+            reason: format!("temp_store reads back as {temp_store}, not 2 (MEMORY)"),
+        });
+    }
     let applied = migrate::migrate(&mut connection, config.table_name())?;
     if !applied.is_empty() {
         tracing::info!(path = %path.display(), table = %config.table_name(), ?applied, "sqlite schema migrated");

@@ -2,6 +2,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
@@ -27,6 +28,10 @@ struct State {
     counts: HashMap<TenantId, Statistics>,
     /// Resolved and Dismissed entries by when they were resolved, so purge never walks the rest.
     terminal: BTreeSet<(Timestamp, DeadLetterId)>,
+    /// Every entry in listing order, so a page walks only as far as it reaches.
+    by_time: BTreeSet<SortKey>,
+    /// The New entries in listing order: the pending queue.
+    pending: BTreeSet<SortKey>,
     /// Replay requests, by id (time-ordered).
     requests: BTreeMap<ReplayRequestId, ReplayRequest>,
 }
@@ -35,13 +40,14 @@ struct State {
 struct Indexed {
     tenant: TenantId,
     status: Status,
+    key: SortKey,
     terminal_key: Option<(Timestamp, DeadLetterId)>,
 }
 
 impl Indexed {
     fn of(entry: &DeadLetterEntry) -> Self {
         let terminal_key = entry.resolved_at.filter(|_| entry.status.is_terminal()).map(|at| (at, entry.id));
-        Self { tenant: entry.tenant.clone(), status: entry.status, terminal_key }
+        Self { tenant: entry.tenant.clone(), status: entry.status, key: SortKey::of(entry), terminal_key }
     }
 }
 
@@ -67,11 +73,19 @@ impl State {
             if let Some(key) = before.terminal_key {
                 self.terminal.remove(&key);
             }
+            self.by_time.remove(&before.key);
+            if before.status == Status::New {
+                self.pending.remove(&before.key);
+            }
         }
         if let Some(after) = after {
             self.counts.entry(after.tenant).or_default().add(after.status, 1);
             if let Some(key) = after.terminal_key {
                 self.terminal.insert(key);
+            }
+            self.by_time.insert(after.key);
+            if after.status == Status::New {
+                self.pending.insert(after.key);
             }
         }
     }
@@ -152,23 +166,25 @@ impl DeadLetterBackend for MemoryStore {
         Ok(true)
     }
 
+    /// Walks an ordered index from the cursor: the pending queue when only New entries are
+    /// asked for, every entry otherwise; stops as soon as the page is full.
     async fn query(&self, query: &EntryQuery) -> Result<Vec<DeadLetterEntry>> {
         let state = self.state();
-        let mut matching: Vec<&DeadLetterEntry> = state
-            .visible(&query.scope)
-            .filter(|entry| query.filter.matches(entry))
-            .filter(|entry| match (query.after, query.order) {
-                (None, _) => true,
-                (Some(after), SortOrder::OldestFirst) => SortKey::of(entry) > after,
-                (Some(after), SortOrder::NewestFirst) => SortKey::of(entry) < after,
-            })
-            .collect();
-        matching.sort_by_key(|entry| SortKey::of(entry));
-        if query.order == SortOrder::NewestFirst {
-            matching.reverse();
-        }
+        let index = if query.filter.statuses == [Status::New] { &state.pending } else { &state.by_time };
+        let keys: Box<dyn Iterator<Item = &SortKey>> = match (query.order, query.after) {
+            (SortOrder::OldestFirst, None) => Box::new(index.iter()),
+            (SortOrder::OldestFirst, Some(after)) => Box::new(index.range((Excluded(after), Unbounded))),
+            (SortOrder::NewestFirst, None) => Box::new(index.iter().rev()),
+            (SortOrder::NewestFirst, Some(after)) => Box::new(index.range(..after).rev()),
+        };
         let offset = usize::try_from(query.offset).unwrap_or(usize::MAX);
-        Ok(matching.into_iter().skip(offset).take(query.limit as usize).cloned().collect())
+        Ok(keys
+            .filter_map(|key| state.entries.get(&key.id))
+            .filter(|entry| query.scope.contains(&entry.tenant) && query.filter.matches(entry))
+            .skip(offset)
+            .take(query.limit as usize)
+            .cloned()
+            .collect())
     }
 
     async fn statistics(&self, scope: &Scope) -> Result<Statistics> {

@@ -84,8 +84,8 @@ pub(crate) const CATALOGUE: &[Mutant] = &[
         name: "memory-cursor-repeats-the-last-entry",
         rule: "a page starts strictly after the cursor",
         file: MEMORY,
-        find: "(Some(after), SortOrder::OldestFirst) => SortKey::of(entry) > after,",
-        replace: "(Some(after), SortOrder::OldestFirst) => SortKey::of(entry) >= after,",
+        find: "(SortOrder::OldestFirst, Some(after)) => Box::new(index.range((Excluded(after), Unbounded))),",
+        replace: "(SortOrder::OldestFirst, Some(after)) => Box::new(index.range((std::ops::Bound::Included(after), Unbounded))),",
     },
     Mutant {
         name: "memory-groups-tie-break-descending",

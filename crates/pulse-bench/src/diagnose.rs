@@ -1,12 +1,12 @@
 //! Findings behind the figures: what Pulse's own work per entry costs, and the query plans of
-//! the page reads.
+//! the page reads (the stores' own statements, as the read baselines send them).
 
 use std::time::Instant;
 
 use anyhow::Result;
-use pulse_extensibility::{DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_TABLE, fingerprint, validate};
+use pulse_extensibility::{DEFAULT_MAX_PAYLOAD_BYTES, fingerprint, validate};
 
-use crate::backend::{Kind, Lab, Page, page_sql};
+use crate::backend::{Kind, Lab, Page, page_sql, sqlite_page_statement};
 use crate::entries::{Template, now};
 use crate::report::Figure;
 use crate::scenarios::{Out, TABLE};
@@ -45,22 +45,9 @@ pub(crate) async fn reads(lab: &Lab, kind: Kind, out: &mut Out) -> Result<()> {
         Kind::Memory => {}
         Kind::Sqlite => {
             let path = lab.sqlite_dir().join(format!("{TABLE}.db"));
-            let table = format!("\"{DEFAULT_TABLE}\"");
-            let statements = [
-                (
-                    "get_pending(50)",
-                    format!(
-                        "SELECT * FROM {table} WHERE \"Status\" IN (0) ORDER BY \"OccurredAt\", \"Id\" LIMIT 50"
-                    ),
-                ),
-                (
-                    "a list page",
-                    format!("SELECT * FROM {table} ORDER BY \"OccurredAt\" DESC, \"Id\" DESC LIMIT 51"),
-                ),
-            ];
-            for (title, sql) in statements {
-                let path = path.clone();
-                let plan = tokio::task::spawn_blocking(move || sqlite_plan(&path, &sql)).await??;
+            for (page, title) in [(Page::Pending, "get_pending(50)"), (Page::List, "a list page")] {
+                let (path, statement) = (path.clone(), sqlite_page_statement(page));
+                let plan = tokio::task::spawn_blocking(move || sqlite_plan(&path, &statement)).await??;
                 out.diagnose(
                     format!("query plan of {title} (SQLite has no statistics here: the same at every size)"),
                     plan,
@@ -82,10 +69,13 @@ pub(crate) async fn reads(lab: &Lab, kind: Kind, out: &mut Out) -> Result<()> {
     Ok(())
 }
 
-/// `EXPLAIN QUERY PLAN` of `sql` on the SQLite file at `path`.
-fn sqlite_plan(path: &std::path::Path, sql: &str) -> Result<String> {
+/// `EXPLAIN QUERY PLAN` of the statement `(sql, params)` on the SQLite file at `path`.
+fn sqlite_plan(
+    path: &std::path::Path,
+    (sql, params): &(String, Vec<rusqlite::types::Value>),
+) -> Result<String> {
     let connection = rusqlite::Connection::open(path)?;
     let mut explain = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-    let rows = explain.query_map([], |row| row.get::<_, String>(3))?;
+    let rows = explain.query_map(rusqlite::params_from_iter(params), |row| row.get::<_, String>(3))?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("\n"))
 }

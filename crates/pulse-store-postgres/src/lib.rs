@@ -17,6 +17,8 @@
 //! once, also when many instances start together. `docs/postgres.md` describes the schema, pool
 //! sizing, TLS and how statistics stay fast.
 
+#[doc(hidden)]
+pub mod bench;
 mod config;
 mod database_url;
 mod error;

@@ -17,6 +17,8 @@
 //! # Ok(()) }
 //! ```
 
+#[doc(hidden)]
+pub mod bench;
 mod checkpoint;
 mod config;
 mod connection;

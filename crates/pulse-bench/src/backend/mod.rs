@@ -1,5 +1,10 @@
 //! The backends under test: Pulse over each store, and beside it the hand-written baseline that
 //! writes the same rows straight through the same driver.
+//!
+//! The plain raw insert is the benchmark's own, the limit a simple program reaches: a prepared
+//! `INSERT` of every column a fresh entry sets ([`COLUMNS`]), in autocommit. Every other
+//! statement sent by hand, the inserts shaped as the store's and the page reads, is the store's
+//! own text, taken from its `bench` module, so it cannot drift from what the store sends.
 
 mod memory;
 mod postgres;
@@ -11,21 +16,25 @@ mod sqlite_reader;
 use std::sync::Arc;
 
 use anyhow::Result;
-use pulse_extensibility::{DeadLetters, columns as c};
+use pulse_extensibility::{
+    CommandDeadLetterStatus, DeadLetters, EntryFilter, EntryQuery, Scope, SortOrder, Uuid, columns as c,
+};
 use pulse_store_postgres::PostgresStore;
 use pulse_store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
 pub(crate) use postgres::{POOL_SIZE, PgLab};
 pub(crate) use postgres_reader::page_sql;
+pub(crate) use sqlite_reader::page_statement as sqlite_page_statement;
 
 use crate::entries::Template;
 
 /// Entries per batch in the batch figures.
 pub(crate) const BATCH: usize = 100;
 
-/// The entry columns the baselines bind, in the stores' own order: all but the last two, which
-/// only an operator's change sets, so a freshly stored row has them NULL.
+/// The entry columns the plain raw insert binds, in the stores' own order: all but the last two,
+/// which only a replay request or an operator's change sets, so a freshly stored row has them
+/// NULL.
 const COLUMNS: &[&str] = c::ALL.split_at(26).0;
 
 /// Every entry column, quoted, comma-separated.
@@ -132,9 +141,8 @@ impl Baseline {
         }
     }
 
-    /// `rows` rows sent the way the store sends them: on SQLite `INSERT`s of 64, 32, ... 1 rows
-    /// with `ON CONFLICT DO NOTHING RETURNING Id` in a `BEGIN IMMEDIATE` transaction; on
-    /// PostgreSQL one statement with `ON CONFLICT DO NOTHING RETURNING "Id"`, of one row of
+    /// `rows` rows sent in the store's own statements: on SQLite its `INSERT`s of 64, 32, ... 1
+    /// rows in a `BEGIN IMMEDIATE` transaction; on PostgreSQL its one statement, of one row of
     /// values or of arrays through `UNNEST`. `None` for memory, which has no statements.
     pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Option<Result<()>> {
         match self {
@@ -144,8 +152,8 @@ impl Baseline {
         }
     }
 
-    /// PostgreSQL: the raw insert with `ON CONFLICT DO NOTHING RETURNING "Id"`; `None` for the
-    /// others.
+    /// PostgreSQL: the plain raw insert with `ON CONFLICT DO NOTHING RETURNING "Id"`, a step
+    /// between it and the store's statement; `None` for the others.
     pub(crate) async fn insert_idempotent(&self, rows: usize) -> Option<Result<()>> {
         match self {
             Self::Postgres(raw) => Some(raw.insert_idempotent(rows).await),
@@ -179,7 +187,21 @@ pub(crate) enum Page {
     List,
 }
 
-/// The hand-written read baseline of a database store.
+impl Page {
+    /// The query `DeadLetters` hands the store for this page.
+    pub(crate) fn query(self) -> EntryQuery {
+        let (filter, order, limit) = match self {
+            Self::Pending => {
+                (EntryFilter::default().statuses([CommandDeadLetterStatus::New]), SortOrder::OldestFirst, 50)
+            }
+            Self::List => (EntryFilter::default(), SortOrder::NewestFirst, 51),
+        };
+        EntryQuery { scope: Scope::AllTenants, filter, order, after: None, offset: 0, limit }
+    }
+}
+
+/// The read baseline of a database store: the store's own page queries, sent by hand on a plain
+/// connection, every column read into an owned value.
 pub(crate) enum Reader {
     Sqlite(sqlite_reader::Reader),
     Postgres(postgres_reader::Reader),
@@ -191,6 +213,14 @@ impl Reader {
         match self {
             Self::Sqlite(reader) => reader.page(page).await,
             Self::Postgres(reader) => reader.page(page).await,
+        }
+    }
+
+    /// Reads `page` by hand; returns the id of each row, in order.
+    pub(crate) async fn ids(&self, page: Page) -> Result<Vec<Uuid>> {
+        match self {
+            Self::Sqlite(reader) => reader.ids(page).await,
+            Self::Postgres(reader) => reader.ids(page).await,
         }
     }
 

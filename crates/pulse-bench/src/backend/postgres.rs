@@ -1,6 +1,7 @@
 //! The PostgreSQL side: the run's schema on the server named by `PULSE_TEST_DATABASE_URL`, and
-//! the baseline: hand-written prepared inserts on sqlx, with the store's pool size, into a table
-//! (with its counter triggers) that Pulse's migrations laid out.
+//! the baseline: prepared inserts on sqlx, with the store's pool size, into a table (with its
+//! counter triggers) that Pulse's migrations laid out. The plain raw insert is written here by
+//! hand; the store-shaped one is the store's own statement, from `pulse_store_postgres::bench`.
 
 use std::sync::Arc;
 
@@ -59,6 +60,11 @@ impl PgLab {
     /// The run's schema.
     pub(crate) fn schema(&self) -> &str {
         self.schema.as_str()
+    }
+
+    /// The run's schema, as the store takes it.
+    pub(crate) fn schema_identifier(&self) -> &SqlIdentifier {
+        &self.schema
     }
 
     /// `"schema"."table"`.
@@ -124,9 +130,11 @@ pub(crate) struct Raw {
     pool: PgPool,
     one: Arc<str>,
     batch: Arc<str>,
-    unnest: Arc<str>,
     /// [`Self::one`] and [`Self::batch`] with `ON CONFLICT DO NOTHING RETURNING "Id"`.
     idempotent: [Arc<str>; 2],
+    /// The store's own inserts: one row of values, and arrays through `UNNEST`.
+    store_one: Arc<str>,
+    store_many: Arc<str>,
 }
 
 impl Raw {
@@ -140,8 +148,17 @@ impl Raw {
             (insert_sql(&qualified, 1, placeholder), insert_sql(&qualified, BATCH, placeholder));
         let idempotent =
             [&one, &batch].map(|sql| format!("{sql} ON CONFLICT DO NOTHING RETURNING \"Id\"").into());
-        let unnest = postgres_unnest::sql(&qualified).into();
-        Ok(Self { template, pool, one: one.into(), batch: batch.into(), unnest, idempotent })
+        let (store_one, store_many) =
+            pulse_store_postgres::bench::inserts(&lab.schema, &SqlIdentifier::new(table)?);
+        Ok(Self {
+            template,
+            pool,
+            one: one.into(),
+            batch: batch.into(),
+            idempotent,
+            store_one: store_one.into(),
+            store_many: store_many.into(),
+        })
     }
 
     /// One row, in one autocommit statement.
@@ -154,23 +171,23 @@ impl Raw {
         self.insert(&self.batch, BATCH).await
     }
 
-    /// `rows` rows in the store's statement shape, in autocommit: one row as the plain insert
-    /// with `ON CONFLICT DO NOTHING RETURNING "Id"`; more as arrays through `UNNEST`, with the
-    /// same clause.
+    /// `rows` rows in the store's own statement, in autocommit: one row of values cast to the
+    /// column types; more as arrays through `UNNEST`.
     pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Result<()> {
-        if rows == 1 {
-            return self.insert_idempotent(1).await;
-        }
         let fresh: Vec<Fresh> = (0..rows).map(|_| self.template.fresh()).collect();
-        let query = sqlx::query(AssertSqlSafe(self.unnest.clone()));
-        let inserted =
-            postgres_unnest::bind(query, self.template.entry(), &fresh).fetch_all(&self.pool).await?;
+        let entry = self.template.entry();
+        let query = if let [fresh] = fresh.as_slice() {
+            bind_later_columns(bind_row(sqlx::query(AssertSqlSafe(self.store_one.clone())), entry, fresh))
+        } else {
+            postgres_unnest::bind(sqlx::query(AssertSqlSafe(self.store_many.clone())), entry, &fresh)
+        };
+        let inserted = query.fetch_all(&self.pool).await?;
         ensure!(inserted.len() == rows, "inserted {} rows, not {rows}", inserted.len());
         Ok(())
     }
 
-    /// The raw insert of `rows` rows (1 or [`BATCH`]) with `ON CONFLICT DO NOTHING RETURNING
-    /// "Id"`: what the store's statement does, without `UNNEST`.
+    /// The plain raw insert of `rows` rows (1 or [`BATCH`]) with `ON CONFLICT DO NOTHING
+    /// RETURNING "Id"`: the store's conflict clause on the benchmark's own statement.
     pub(crate) async fn insert_idempotent(&self, rows: usize) -> Result<()> {
         let sql = &self.idempotent[usize::from(rows != 1)];
         let fresh: Vec<Fresh> = (0..rows).map(|_| self.template.fresh()).collect();
@@ -200,6 +217,12 @@ impl Raw {
 }
 
 pub(super) type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
+
+/// Binds the two columns the plain raw insert leaves out (the replay request and who changed the
+/// entry last), NULL in a New row, for the store's statement, which binds every column.
+fn bind_later_columns(query: PgQuery<'_>) -> PgQuery<'_> {
+    query.bind(None::<Uuid>).bind(None::<&str>)
+}
 
 /// Binds the values of one New row, in the columns' order, as the store encodes them.
 fn bind_row<'q>(query: PgQuery<'q>, e: &'q DeadLetterEntry, fresh: &'q Fresh) -> PgQuery<'q> {

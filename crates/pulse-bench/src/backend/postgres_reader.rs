@@ -1,14 +1,15 @@
-//! The PostgreSQL read baseline: the store's page queries, written by hand on sqlx with the
-//! store's pool size, every column decoded into its Rust type.
+//! The PostgreSQL read baseline: the store's page queries, their text taken from
+//! `pulse_store_postgres::bench`, sent on a plain sqlx pool of the store's size, every column
+//! decoded into its Rust type.
 
 use anyhow::{Result, ensure};
-use pulse_extensibility::Uuid;
+use pulse_extensibility::{SqlIdentifier, Uuid};
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::types::chrono::{DateTime, Utc};
 use sqlx::{AssertSqlSafe, PgPool, Row};
 
+use super::Page;
 use super::postgres::{POOL_SIZE, PgLab};
-use super::{Page, column_list};
 
 pub(crate) struct Reader {
     pool: PgPool,
@@ -21,13 +22,13 @@ pub(crate) struct Reader {
 struct Decoded {
     id: Uuid,
     texts: [String; 6],
-    optional_texts: [Option<String>; 6],
+    optional_texts: [Option<String>; 7],
     integers: [i64; 3],
     status: i16,
     metadata: serde_json::Value,
     times: [DateTime<Utc>; 4],
     optional_times: [Option<DateTime<Utc>>; 3],
-    lease_token: Option<Uuid>,
+    optional_uuids: [Option<Uuid>; 2],
 }
 
 impl Reader {
@@ -43,15 +44,30 @@ impl Reader {
 
     /// Reads one page; returns how many rows it had.
     pub(crate) async fn page(&self, page: Page) -> Result<usize> {
-        let (sql, limit) = match page {
-            Page::Pending => (&self.pending, 50_i64),
-            Page::List => (&self.list, 51_i64),
+        Ok(std::hint::black_box(self.read(page).await?).len())
+    }
+
+    /// Reads one page; returns the id of each row.
+    pub(crate) async fn ids(&self, page: Page) -> Result<Vec<Uuid>> {
+        Ok(self.read(page).await?.iter().map(|row| row.id).collect())
+    }
+
+    /// Every column of every row of `page`, bound as the store binds it: the offset, then the
+    /// limit.
+    async fn read(&self, page: Page) -> Result<Vec<Decoded>> {
+        let sql = match page {
+            Page::Pending => &self.pending,
+            Page::List => &self.list,
         };
-        let rows =
-            sqlx::query(AssertSqlSafe(sql.clone())).bind(0_i64).bind(limit).fetch_all(&self.pool).await?;
+        let query = page.query();
+        let rows = sqlx::query(AssertSqlSafe(sql.clone()))
+            .bind(i64::try_from(query.offset)?)
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.pool)
+            .await?;
         let decoded = rows.iter().map(decode).collect::<Result<Vec<_>, sqlx::Error>>()?;
         ensure!(!decoded.is_empty(), "an empty page");
-        Ok(std::hint::black_box(decoded).len())
+        Ok(decoded)
     }
 
     pub(crate) async fn close(self) {
@@ -59,21 +75,14 @@ impl Reader {
     }
 }
 
-/// The statement of `page` on table `table`, as the store renders it; `$1` is the offset and
+/// The store's statement of `page` on table `table` of the run's schema; `$1` is the offset and
 /// `$2` the limit.
 pub(crate) fn page_sql(lab: &PgLab, table: &str, page: Page) -> Result<String> {
-    let (columns, table) = (column_list(), lab.qualified(table)?);
-    Ok(match page {
-        Page::Pending => format!(
-            "SELECT {columns} FROM {table} WHERE TRUE AND \"Status\" IN (0) \
-             ORDER BY \"OccurredAt\" ASC, \"Id\" ASC OFFSET $1 LIMIT $2"
-        ),
-        Page::List => {
-            format!(
-                "SELECT {columns} FROM {table} WHERE TRUE ORDER BY \"OccurredAt\" DESC, \"Id\" DESC OFFSET $1 LIMIT $2"
-            )
-        }
-    })
+    Ok(pulse_store_postgres::bench::query(
+        lab.schema_identifier(),
+        &SqlIdentifier::new(table)?,
+        &page.query(),
+    )?)
 }
 
 /// Every column of `row`, by position, in the store's column order.
@@ -95,12 +104,13 @@ fn decode(row: &PgRow) -> Result<Decoded, sqlx::Error> {
             row.try_get(11)?,
             row.try_get(17)?,
             row.try_get(18)?,
+            row.try_get(27)?,
         ],
         integers: [row.try_get(4)?, row.try_get(13)?, row.try_get(25)?],
         status: row.try_get(16)?,
         metadata: row.try_get(12)?,
         times: [row.try_get(14)?, row.try_get(15)?, row.try_get(23)?, row.try_get(24)?],
         optional_times: [row.try_get(19)?, row.try_get(21)?, row.try_get(22)?],
-        lease_token: row.try_get(20)?,
+        optional_uuids: [row.try_get(20)?, row.try_get(26)?],
     })
 }

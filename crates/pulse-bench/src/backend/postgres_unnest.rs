@@ -1,56 +1,17 @@
-//! The PostgreSQL store's insert statement, written by hand for the baseline: the rows as one
-//! array per column through `UNNEST`, `ON CONFLICT DO NOTHING RETURNING "Id"`.
+//! The values of a batch bound as the PostgreSQL store's batch insert takes them: one array per
+//! column, for `UNNEST`. The statement itself is the store's own, from
+//! `pulse_store_postgres::bench::inserts`; the values are encoded here by hand, as in the plain
+//! raw insert.
 
 use pulse_extensibility::{CommandDeadLetterStatus, DeadLetterEntry, Uuid};
 use sqlx::types::Json;
 use sqlx::types::chrono::{DateTime, Utc};
 
-use super::column_list;
 use super::postgres::PgQuery;
 use crate::entries::Fresh;
 
-/// The array type of each column, in the columns' order.
-const ARRAY_TYPES: [&str; 26] = [
-    "uuid[]",
-    "text[]",
-    "text[]",
-    "text[]",
-    "int8[]",
-    "text[]",
-    "text[]",
-    "text[]",
-    "text[]",
-    "text[]",
-    "text[]",
-    "text[]",
-    "jsonb[]",
-    "int8[]",
-    "timestamptz[]",
-    "timestamptz[]",
-    "int2[]",
-    "text[]",
-    "text[]",
-    "timestamptz[]",
-    "uuid[]",
-    "timestamptz[]",
-    "timestamptz[]",
-    "timestamptz[]",
-    "timestamptz[]",
-    "int8[]",
-];
-
-/// The statement, for the table `table` (qualified and quoted).
-pub(super) fn sql(table: &str) -> String {
-    let arrays: Vec<String> =
-        ARRAY_TYPES.iter().enumerate().map(|(i, ty)| format!("${}::{ty}", i + 1)).collect();
-    format!(
-        "INSERT INTO {table} ({}) SELECT * FROM UNNEST({}) ON CONFLICT DO NOTHING RETURNING \"Id\"",
-        column_list(),
-        arrays.join(", ")
-    )
-}
-
-/// Binds one array per column, one element per row of `fresh`, New rows of `e`.
+/// Binds one array per column, every column of the store's statement in its order, one element
+/// per row of `fresh`, New rows of `e`.
 pub(super) fn bind<'q>(query: PgQuery<'q>, e: &'q DeadLetterEntry, fresh: &'q [Fresh]) -> PgQuery<'q> {
     let n = fresh.len();
     let same = |value: &'q str| vec![value; n];
@@ -84,4 +45,6 @@ pub(super) fn bind<'q>(query: PgQuery<'q>, e: &'q DeadLetterEntry, fresh: &'q [F
         .bind(times.clone())
         .bind(times)
         .bind(vec![1_i64; n])
+        .bind(vec![None::<Uuid>; n])
+        .bind(vec![None::<&str>; n])
 }

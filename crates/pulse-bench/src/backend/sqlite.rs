@@ -1,12 +1,16 @@
-//! The SQLite baseline: hand-written prepared inserts on rusqlite, with the store's pragmas,
-//! into a table that Pulse's migration laid out; called from async code the usual way, on
-//! Tokio's blocking threads, one connection behind a mutex.
+//! The SQLite baseline: prepared inserts on rusqlite, with the store's pragmas, into a table
+//! that Pulse's migration laid out; called from async code the usual way, on Tokio's blocking
+//! threads, one connection behind a mutex. The plain raw insert is written here by hand; the
+//! store-shaped writes send the store's own `INSERT`s, from `pulse_store_sqlite::bench`, split as
+//! `SqliteStore::insert` splits a batch (64, 32, ... 1 rows): that rule is restated here, in
+//! [`Inner::insert_rows`], as it is a loop in the store's writer and not a statement to share.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, ensure};
-use pulse_extensibility::{CommandDeadLetterStatus, DeadLetterEntry, SqlIdentifier};
+use pulse_extensibility::{CommandDeadLetterStatus, DeadLetterEntry, SqlIdentifier, columns};
+use pulse_store_sqlite::bench::{self as store_sql, MAX_INSERT_ROWS};
 use pulse_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior, params_from_iter};
@@ -31,21 +35,18 @@ struct Inner {
     connection: Mutex<Connection>,
     one: String,
     batch: String,
-    /// The store's statements: `INSERT`s of 1, 2, 4, ... 64 rows that skip a taken message id
-    /// and return the ids they inserted, by the base-2 logarithm of their row count.
+    /// The store's own statements: `INSERT`s of 1, 2, 4, ... 64 rows that skip a taken key and
+    /// return the ids they inserted, by the base-2 logarithm of their row count.
     like_the_store: Vec<String>,
 }
-
-/// The most rows the store puts in one `INSERT`.
-const STORE_INSERT_ROWS: usize = 64;
 
 /// How a baseline write is sent.
 #[derive(Debug, Clone, Copy)]
 enum Shape {
     /// One statement, in autocommit.
     Plain,
-    /// As the store sends it: `BEGIN IMMEDIATE`, `INSERT`s of 64, 32, ... 1 rows with
-    /// `ON CONFLICT DO NOTHING RETURNING Id`, `COMMIT`.
+    /// In the store's own statements: `BEGIN IMMEDIATE`, its `INSERT`s of 64, 32, ... 1 rows,
+    /// `COMMIT`.
     LikeTheStore,
 }
 
@@ -53,7 +54,8 @@ impl Raw {
     /// Lets Pulse's migration create the table in a new file at `path`, then opens it again with
     /// a plain connection set up as the store sets up its writer.
     pub(crate) async fn open(path: &Path, template: Arc<Template>) -> Result<Self> {
-        let config = SqliteConfig::new(path).table(SqlIdentifier::new(TABLE)?);
+        let table = SqlIdentifier::new(TABLE)?;
+        let config = SqliteConfig::new(path).table(table.clone());
         let (busy_timeout, synchronous) = (config.busy_timeout_duration(), config.synchronous_level());
         SqliteStore::open(config).await?.close().await;
         ensure!(synchronous == Synchronous::Normal, "the store's default synchronous level changed");
@@ -62,18 +64,15 @@ impl Raw {
         connection.pragma_update(None, "synchronous", "NORMAL")?;
         let mode: String = connection.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
         ensure!(mode.eq_ignore_ascii_case("wal"), "the baseline's file is not in WAL mode but {mode}");
-        let table = format!("\"{TABLE}\"");
         let placeholder = |n: usize| format!("?{n}");
         let inner = Inner {
             template,
             connection: Mutex::new(connection),
-            one: insert_sql(&table, 1, placeholder),
-            batch: insert_sql(&table, BATCH, placeholder),
+            one: insert_sql(&table.quoted(), 1, placeholder),
+            batch: insert_sql(&table.quoted(), BATCH, placeholder),
             like_the_store: std::iter::successors(Some(1), |rows| Some(rows * 2))
-                .take_while(|rows| *rows <= STORE_INSERT_ROWS)
-                .map(|rows| {
-                    format!("{} ON CONFLICT DO NOTHING RETURNING Id", insert_sql(&table, rows, placeholder))
-                })
+                .take_while(|rows| *rows <= MAX_INSERT_ROWS)
+                .map(|rows| store_sql::insert(&table, rows))
                 .collect(),
         };
         Ok(Self { inner: Arc::new(inner) })
@@ -89,7 +88,7 @@ impl Raw {
         self.run(BATCH, Shape::Plain).await
     }
 
-    /// `rows` rows the way the store writes them: in a `BEGIN IMMEDIATE` transaction, by
+    /// `rows` rows the way the store writes them: in a `BEGIN IMMEDIATE` transaction, by its
     /// `INSERT`s of 64, 32, ... 1 rows.
     pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Result<()> {
         self.run(rows, Shape::LikeTheStore).await
@@ -129,16 +128,18 @@ impl Inner {
     fn insert(&self, sql: &str, rows: usize) -> Result<()> {
         let fresh = self.fresh(rows);
         let (entry, json) = (self.template.entry(), self.template.metadata_json());
-        let values =
-            fresh.iter().flat_map(|(fresh, id)| row(entry, json, fresh, id)).map(ToSqlOutput::Borrowed);
+        let values = fresh
+            .iter()
+            .flat_map(|(fresh, id)| row(entry, json, fresh, id).into_iter().take(COLUMNS.len()))
+            .map(ToSqlOutput::Borrowed);
         let connection = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
         let inserted = connection.prepare_cached(sql)?.execute(params_from_iter(values))?;
         ensure!(inserted == rows, "inserted {inserted} rows, not {rows}");
         Ok(())
     }
 
-    /// `rows` rows in one `BEGIN IMMEDIATE` transaction, by statements of 64, 32, ... 1 rows
-    /// that each return the ids they inserted.
+    /// `rows` rows in one `BEGIN IMMEDIATE` transaction, by the store's statements of 64, 32,
+    /// ... 1 rows, each returning the ids it inserted: the split of `SqliteStore::insert`.
     fn insert_rows(&self, rows: usize) -> Result<()> {
         let fresh = self.fresh(rows);
         let (entry, json) = (self.template.entry(), self.template.metadata_json());
@@ -147,7 +148,7 @@ impl Inner {
         let mut inserted = Vec::with_capacity(rows);
         let mut rest = fresh.as_slice();
         while !rest.is_empty() {
-            let size = STORE_INSERT_ROWS.min(1 << rest.len().ilog2());
+            let size = MAX_INSERT_ROWS.min(1 << rest.len().ilog2());
             let (chunk, after) = rest.split_at(size);
             let mut insert =
                 transaction.prepare_cached(&self.like_the_store[size.trailing_zeros() as usize])?;
@@ -165,12 +166,18 @@ impl Inner {
     }
 }
 
-/// The values of one New row, in [`COLUMNS`] order, as the store encodes them.
-fn row<'a>(e: &'a DeadLetterEntry, json: &'a str, fresh: &'a Fresh, id: &'a str) -> [ValueRef<'a>; 26] {
+/// The values of one New row, every column in the stores' order, as the store encodes them; the
+/// plain raw insert binds the first [`COLUMNS`] of them.
+fn row<'a>(
+    e: &'a DeadLetterEntry,
+    json: &'a str,
+    fresh: &'a Fresh,
+    id: &'a str,
+) -> [ValueRef<'a>; columns::ALL.len()] {
     let text = |value: &'a str| ValueRef::Text(value.as_bytes());
     let optional = |value: Option<&'a str>| value.map_or(ValueRef::Null, text);
     let at = ValueRef::Integer(fresh.at.as_micros());
-    let values = [
+    [
         text(id),
         text(e.tenant.as_str()),
         text(&fresh.message_id),
@@ -197,7 +204,7 @@ fn row<'a>(e: &'a DeadLetterEntry, json: &'a str, fresh: &'a Fresh, id: &'a str)
         at,
         at,
         ValueRef::Integer(1),
-    ];
-    debug_assert_eq!(values.len(), COLUMNS.len());
-    values
+        ValueRef::Null,
+        ValueRef::Null,
+    ]
 }

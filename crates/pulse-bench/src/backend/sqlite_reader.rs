@@ -1,25 +1,29 @@
-//! The SQLite read baseline: the store's page queries, written by hand on a plain read-only
-//! connection, every column read into an owned value.
+//! The SQLite read baseline: the store's page queries, their text and parameters taken from
+//! `pulse_store_sqlite::bench`, sent on a plain connection opened as the store opens its readers,
+//! every column read into an owned value.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use anyhow::{Result, ensure};
-use pulse_extensibility::{CommandDeadLetterStatus, DEFAULT_TABLE};
+use anyhow::{Context, Result, ensure};
+use pulse_extensibility::{SqlIdentifier, Uuid};
 use pulse_store_sqlite::SqliteConfig;
 use rusqlite::types::Value;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, params_from_iter};
 
-use super::{COLUMNS, Page, column_list};
+use super::Page;
 
 pub(crate) struct Reader {
     inner: Arc<Inner>,
 }
 
+/// One statement: its text and its parameters.
+type Statement = (String, Vec<Value>);
+
 struct Inner {
     connection: Mutex<Connection>,
-    pending: String,
-    list: String,
+    pending: Statement,
+    list: Statement,
 }
 
 impl Reader {
@@ -30,41 +34,50 @@ impl Reader {
         connection.busy_timeout(SqliteConfig::DEFAULT_BUSY_TIMEOUT)?;
         connection.pragma_update(None, "query_only", "ON")?;
         connection.pragma_update(None, "synchronous", "NORMAL")?;
-        let (columns, table) = (column_list(), format!("\"{DEFAULT_TABLE}\""));
-        let pending = format!(
-            "SELECT {columns} FROM {table} WHERE \"Status\" IN (?1) \
-             ORDER BY \"OccurredAt\" ASC, \"Id\" ASC LIMIT ?2 OFFSET ?3"
-        );
-        let list = format!(
-            "SELECT {columns} FROM {table} ORDER BY \"OccurredAt\" DESC, \"Id\" DESC LIMIT ?1 OFFSET ?2"
-        );
+        let [pending, list] = [Page::Pending, Page::List].map(page_statement);
         Ok(Self { inner: Arc::new(Inner { connection: Mutex::new(connection), pending, list }) })
     }
 
     /// Reads one page; returns how many rows it had.
     pub(crate) async fn page(&self, page: Page) -> Result<usize> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.page(page)).await?
+        tokio::task::spawn_blocking(move || Ok(std::hint::black_box(inner.read(page)?).len())).await?
+    }
+
+    /// Reads one page; returns the id of each row.
+    pub(crate) async fn ids(&self, page: Page) -> Result<Vec<Uuid>> {
+        let inner = self.inner.clone();
+        let rows = tokio::task::spawn_blocking(move || inner.read(page)).await??;
+        rows.iter()
+            .map(|row| match row.first() {
+                Some(Value::Text(id)) => Ok(Uuid::parse_str(id)?),
+                other => anyhow::bail!("a row whose first column is not an id: {other:?}"),
+            })
+            .collect()
     }
 }
 
+/// The store's statement for `page` on its default table.
+pub(crate) fn page_statement(page: Page) -> Statement {
+    pulse_store_sqlite::bench::query(&SqlIdentifier::default_table(), &page.query())
+}
+
 impl Inner {
-    fn page(&self, page: Page) -> Result<usize> {
+    /// Every column of every row of `page`.
+    fn read(&self, page: Page) -> Result<Vec<Vec<Value>>> {
         let connection = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
-        let new = i64::from(CommandDeadLetterStatus::New.as_i16());
-        let mut statement = match page {
-            Page::Pending => connection.prepare_cached(&self.pending)?,
-            Page::List => connection.prepare_cached(&self.list)?,
+        let (sql, params) = match page {
+            Page::Pending => &self.pending,
+            Page::List => &self.list,
         };
-        let mut rows = match page {
-            Page::Pending => statement.query(params![new, 50, 0])?,
-            Page::List => statement.query(params![51, 0])?,
-        };
+        let mut statement = connection.prepare_cached(sql).with_context(|| sql.clone())?;
+        let columns = statement.column_count();
+        let mut rows = statement.query(params_from_iter(params))?;
         let mut read: Vec<Vec<Value>> = Vec::with_capacity(51);
         while let Some(row) = rows.next()? {
-            read.push((0..COLUMNS.len()).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?);
+            read.push((0..columns).map(|i| row.get::<_, Value>(i)).collect::<rusqlite::Result<_>>()?);
         }
         ensure!(!read.is_empty(), "an empty page");
-        Ok(std::hint::black_box(read).len())
+        Ok(read)
     }
 }

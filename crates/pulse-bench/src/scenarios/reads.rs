@@ -1,16 +1,16 @@
-//! Figures 4, 5 and 8: pending entries, a list page, statistics and the unresolved count at each
-//! table size, the pages against the same queries written by hand; how the pages grow from the
-//! smallest size to the largest; and, for the memory store, resident memory per entry. On SQLite
-//! and PostgreSQL, the operator console on the same table: the list page over HTTP at each size
-//! (`http.rs`), and the command line (`cli.rs`) and the dashboard's pages (`dashboard.rs`) at the
-//! largest.
+//! Reading: pending entries, a list page, statistics and the unresolved count at each table
+//! size, the pages against the store's own page queries sent by hand (after checking that they
+//! read the same entries as Pulse); how the pages grow from the smallest size to the largest;
+//! and, for the memory store, resident memory per entry. On SQLite and PostgreSQL, the operator
+//! console on the same table: the list page over HTTP at each size (`http.rs`), and the command
+//! line (`cli.rs`) and the dashboard's pages (`dashboard.rs`) at the largest.
 //!
 //! The sizes are measured minutes apart, and a shared machine drifts more than that in minutes;
 //! so the growth is measured separately, with a table of the smallest size read in turn with the
 //! big one, in the same window.
 
 use anyhow::{Result, bail, ensure};
-use pulse_extensibility::{DeadLetters, ListQuery};
+use pulse_extensibility::{DeadLetterEntry, DeadLetters, ListQuery};
 
 use super::Out;
 use super::cli;
@@ -124,18 +124,35 @@ async fn settle(lab: &Lab, kind: Kind, table: &str) -> Result<()> {
 
 /// Reads `page` through Pulse; returns how many entries it had.
 async fn page_by_pulse(dead_letters: &DeadLetters, page: Page) -> Result<usize> {
+    Ok(read_by_pulse(dead_letters, page).await?.len())
+}
+
+/// Reads `page` through Pulse.
+async fn read_by_pulse(dead_letters: &DeadLetters, page: Page) -> Result<Vec<DeadLetterEntry>> {
     match page {
         Page::Pending => {
             let entries = dead_letters.get_pending(50, 0).await?;
             ensure!(entries.len() == 50, "get_pending returned {} entries", entries.len());
-            Ok(entries.len())
+            Ok(entries)
         }
         Page::List => {
             let listed = dead_letters.list(ListQuery::default()).await?;
             ensure!(listed.entries.len() == 50 && listed.next_cursor.is_some(), "a short list page");
-            Ok(listed.entries.len())
+            Ok(listed.entries)
         }
     }
+}
+
+/// Fails unless `reader` reads the entries of `page` that Pulse reads, in the same order (the
+/// list page by hand has one more row: the one that tells Pulse that more follow).
+async fn check_reader(dead_letters: &DeadLetters, reader: &Reader, page: Page) -> Result<()> {
+    let by_pulse: Vec<_> = read_by_pulse(dead_letters, page).await?.iter().map(|e| *e.id.as_uuid()).collect();
+    let by_hand = reader.ids(page).await?;
+    ensure!(
+        by_hand.starts_with(&by_pulse) && by_hand.len() == page.query().limit as usize,
+        "{page:?} by hand read other entries than Pulse: {by_hand:?}, not {by_pulse:?}"
+    );
+    Ok(())
 }
 
 /// Times the pages (through Pulse and by hand), statistics and the unresolved count at one size.
@@ -152,7 +169,10 @@ async fn measure_level(
     ] {
         let pulse = latency(plan.latency, || page_by_pulse(dead_letters, page)).await?;
         let raw = match reader {
-            Some(reader) => Some(latency(plan.latency, || reader.page(page)).await?),
+            Some(reader) => {
+                check_reader(dead_letters, reader, page).await?;
+                Some(latency(plan.latency, || reader.page(page)).await?)
+            }
             None => None,
         };
         add(out, names, level, pulse, raw);
@@ -215,6 +235,7 @@ async fn growth(
             Figure::new(name, out.backend(), millis(on_big.median) / millis(on_small.median), "x")
                 .at(plan.largest());
         if let (Some(big_reader), Some(small_reader)) = (big_reader, &small_reader) {
+            check_reader(&small.dead_letters, small_reader, page).await?;
             let (on_big, on_small) =
                 interleaved(plan.latency, || big_reader.page(page), || small_reader.page(page)).await?;
             figure = figure.against(millis(on_big.median) / millis(on_small.median));

@@ -133,6 +133,12 @@ impl Names {
         format!("{}.{}", self.schema, self.table)
     }
 
+    /// The two inserts rendered at open: one entry as one row of parameters, and a batch as one
+    /// array per column.
+    pub(crate) fn inserts(&self) -> (&str, &str) {
+        (&self.insert_one, &self.insert_many)
+    }
+
     /// The qualified migrations table as text, for `to_regclass`.
     pub(crate) fn migrations_table_name(&self) -> &str {
         &self.migrations
@@ -151,8 +157,8 @@ impl Statement {
         sqlx::query_with(AssertSqlSafe(self.sql), self.args)
     }
 
-    #[cfg(test)]
-    fn text(&self) -> &str {
+    /// The statement's text.
+    pub(crate) fn text(&self) -> &str {
         &self.sql
     }
 }

@@ -1,4 +1,4 @@
-//! The Pulse benchmark (issue 7): every store, and beside each a hand-written baseline on the
+//! The Pulse benchmark: every store, and beside each a hand-written baseline on the
 //! same driver, measured in one process. Writes `docs/benchmarks.md` and
 //! `target/bench/report.json`; with `--quick`, every figure at a small size, written to
 //! `target/bench/report-quick.json` and `target/bench/benchmarks-quick.md` only.

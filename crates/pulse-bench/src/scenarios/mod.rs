@@ -1,4 +1,5 @@
-//! The figures of issue 7, one module per group, run backend by backend.
+//! What the benchmark measures, one module per group (reading, replaying, purging, storing, and
+//! the operator console over HTTP, the command line and the dashboard), run backend by backend.
 
 mod cli;
 mod dashboard;

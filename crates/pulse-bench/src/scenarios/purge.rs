@@ -1,4 +1,4 @@
-//! Figure 7: purging the big table's terminal entries in batches while stores keep coming at a
+//! Purging: the big table's terminal entries in batches while stores keep coming at a
 //! steady pace, against the latency of the same stores without a purge. Then, as diagnostics, a
 //! tenth as many entries purged in small batches, and on SQLite the same paced stores written
 //! raw with WAL checkpoints on and off.

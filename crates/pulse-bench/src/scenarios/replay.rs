@@ -1,4 +1,4 @@
-//! Figure 6: replay cycles (begin, then finish with success), and claiming the big table's
+//! Replaying: replay cycles (begin, then finish with success), and claiming the big table's
 //! requested replays with concurrent claimers, checking that no entry is claimed twice.
 
 use std::collections::HashSet;

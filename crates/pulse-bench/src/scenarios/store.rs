@@ -1,10 +1,10 @@
-//! Figures 1 to 3: storing one entry from one task and from 8, and batches of 100, against the
-//! raw insert of the same rows. More variants split the gap: the store's own `insert` primitive
-//! given complete rows (the store without `DeadLetters`), and the raw insert sent the way the
-//! store sends its own (SQLite: `INSERT`s of 64, 32, ... 1 rows in a `BEGIN IMMEDIATE`
-//! transaction; PostgreSQL: one row of values, or a batch as arrays through `UNNEST`, with
-//! `ON CONFLICT DO NOTHING RETURNING "Id"`,
-//! and between the two the raw insert with `ON CONFLICT DO NOTHING RETURNING "Id"`).
+//! Storing: one entry from one task and from 8, and batches of 100, against the plain raw insert
+//! of the same rows. More variants split the gap: the store's own `insert` primitive given
+//! complete rows (the store without `DeadLetters`), and the same rows sent by hand in the store's
+//! own statements (SQLite: its `INSERT`s of 64, 32, ... 1 rows in a `BEGIN IMMEDIATE`
+//! transaction; PostgreSQL: its one row of values, or a batch as arrays through `UNNEST`, with
+//! `ON CONFLICT DO NOTHING RETURNING "Id"`, and between the two the plain raw insert with
+//! `ON CONFLICT DO NOTHING RETURNING "Id"`).
 
 use std::sync::Arc;
 

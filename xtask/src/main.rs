@@ -19,8 +19,9 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
-  test [ARGS...]  every test of the workspace: `cargo test --workspace --all-targets`, then the
-                  doc tests. PostgreSQL comes from $PULSE_TEST_DATABASE_URL when set, otherwise
+  test [ARGS...]  every test of the workspace but the benchmark's (`bench` runs those):
+                  `cargo test --workspace --exclude pulse-bench --all-targets`, then the doc
+                  tests. PostgreSQL comes from $PULSE_TEST_DATABASE_URL when set, otherwise
                   from a throwaway cluster started (and removed) for the run. ARGS are passed to
                   both `cargo test` runs, e.g. `cargo xtask test -- --nocapture`.
                   The browser tests (pulse-http's `browser` target) drive headless Chromium
@@ -41,8 +42,8 @@ tasks:
   deny            `cargo deny check bans licenses sources` (needs cargo-deny)
   ci              lint, test, fuzz-api, doc, deny, bench --quick: everything CI checks, in that
                   order
-  bench [--quick] the benchmarks (`crates/pulse-bench`, release mode) against the same PostgreSQL
-                  as the tests, with the release-built `pulse` binary and `wrk` (apt-get install
+  bench [--quick] the benchmark's own tests, then the benchmarks (`crates/pulse-bench`, both in
+                  release mode) against the same PostgreSQL as the tests, with the release-built `pulse` binary and `wrk` (apt-get install
                   wrk); writes docs/benchmarks.md and target/bench/report.json, or with --quick a
                   small smoke run into target/bench/ only
   mutants [--list] [NAME...]
@@ -134,9 +135,12 @@ fn with_database(work: impl FnOnce(&DatabaseEnv) -> Result<()>) -> Result<()> {
 /// The variable that tells the benchmark where the `pulse` binary is.
 const BENCH_CLI_VAR: &str = "PULSE_BENCH_CLI";
 
-/// Builds the benchmark and the `pulse` command line it runs in one release build (so they
-/// share their dependencies' builds), then runs the benchmark with the binary's path.
+/// Runs the benchmark's own tests, then builds the benchmark and the `pulse` command line it runs
+/// in one release build (the tests in release too, so all three share their dependencies'
+/// builds), then runs the benchmark with the binary's path.
 fn bench(extra: &[OsString]) -> Result<()> {
+    section("cargo test --release -p pulse-bench");
+    run(cargo().args(["test", "--release", "--package", "pulse-bench"]))?;
     section("cargo build --release -p pulse-bench -p pulse-cli");
     run(cargo().args(["build", "--release", "--package", "pulse-bench", "--package", "pulse-cli"]))?;
     let release = target_dir().join("release");
@@ -162,7 +166,9 @@ fn run_tests(database: &DatabaseEnv, browser: &[(&str, String)], extra: &[OsStri
     let mut failures = Vec::new();
     for kind in ["--all-targets", "--doc"] {
         let mut cmd = cargo();
-        cmd.args(["test", "--workspace", kind, "--no-fail-fast"])
+        // The benchmark's tests run with the benchmark, in release mode (see `bench`): here they
+        // would cost a debug build of the benchmark that nothing else in this run needs.
+        cmd.args(["test", "--workspace", "--exclude", "pulse-bench", kind, "--no-fail-fast"])
             .args(extra)
             .envs(database.iter().cloned())
             .envs(browser.iter().cloned());

@@ -3,7 +3,7 @@
 //! each operation's outcome, every entry, statistics in every scope, error groups field by
 //! field, list pages in both orders and the entries each claim takes.
 //!
-//! The sequence is generated from the seed as data ([`Op`]) before it runs, so it replays
+//! The sequence is generated from the seed as data (`Op`) before it runs, so it replays
 //! without randomness. On a mismatch the case replays shorter sequences on fresh stores
 //! (dropping chunks, then single operations) and panics with the seed, the rule broken and the
 //! shortest failing sequence it found. Set `PULSE_CONFORMANCE_SEED` to replay a seed.

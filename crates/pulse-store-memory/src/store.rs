@@ -1,9 +1,9 @@
-//! [`MemoryStore`]: entries in a map behind one mutex.
+//! [`MemoryStore`]: entries in a map, with ordered indexes, behind one fair lock.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound::{Excluded, Unbounded};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use pulse_extensibility::{
@@ -11,6 +11,7 @@ use pulse_extensibility::{
     EntryFilter, EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, ReplayRequest, ReplayRequestId,
     Result, Scope, SortKey, SortOrder, Statistics, StoreReceipt, TenantId, TimeBuckets, Timestamp,
 };
+use tokio::sync::{Mutex, MutexGuard};
 
 /// A dead-letter store in memory. Clones share the same entries; nothing survives the process.
 #[derive(Debug, Clone, Default)]
@@ -57,10 +58,11 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Every operation is one critical section. A panic elsewhere cannot leave the state half
-    /// written (no operation panics while holding the lock), so a poisoned lock is safe to use.
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Every operation is one critical section. The lock is fair (first come, first served):
+    /// a purge or a bulk change that calls again at once queues behind the stores that waited
+    /// while it held the lock, instead of taking the lock back before their threads wake.
+    async fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().await
     }
 }
 
@@ -112,7 +114,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>> {
-        let mut state = self.state();
+        let mut state = self.state().await;
         // Checked before anything is written, so a clash leaves the store as it was.
         if let Some(clash) = entries.iter().find(|entry| {
             state.entries.contains_key(&entry.id)
@@ -143,11 +145,11 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Option<DeadLetterEntry>> {
-        Ok(self.state().entries.get(&id).filter(|entry| scope.contains(&entry.tenant)).cloned())
+        Ok(self.state().await.entries.get(&id).filter(|entry| scope.contains(&entry.tenant)).cloned())
     }
 
     async fn swap(&self, entry: &DeadLetterEntry) -> Result<bool> {
-        let mut state = self.state();
+        let mut state = self.state().await;
         let Some(stored) = state.entries.get_mut(&entry.id) else {
             return Ok(false);
         };
@@ -169,7 +171,7 @@ impl DeadLetterBackend for MemoryStore {
     /// Walks an ordered index from the cursor: the pending queue when only New entries are
     /// asked for, every entry otherwise; stops as soon as the page is full.
     async fn query(&self, query: &EntryQuery) -> Result<Vec<DeadLetterEntry>> {
-        let state = self.state();
+        let state = self.state().await;
         let index = if query.filter.statuses == [Status::New] { &state.pending } else { &state.by_time };
         let keys: Box<dyn Iterator<Item = &SortKey>> = match (query.order, query.after) {
             (SortOrder::OldestFirst, None) => Box::new(index.iter()),
@@ -188,7 +190,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn statistics(&self, scope: &Scope) -> Result<Statistics> {
-        let state = self.state();
+        let state = self.state().await;
         let mut statistics = Statistics::default();
         for (tenant, counts) in &state.counts {
             if scope.contains(tenant) {
@@ -201,7 +203,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn error_groups(&self, scope: &Scope, limit: u32) -> Result<Vec<ErrorGroup>> {
-        let state = self.state();
+        let state = self.state().await;
         let mut groups: HashMap<&Fingerprint, (ErrorGroup, SortKey)> = HashMap::new();
         for entry in state.visible(scope).filter(|entry| entry.status.is_unresolved()) {
             let key = SortKey::of(entry);
@@ -234,7 +236,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn count(&self, scope: &Scope, filter: &EntryFilter) -> Result<Statistics> {
-        let state = self.state();
+        let state = self.state().await;
         let mut counts = Statistics::default();
         for entry in state.visible(scope).filter(|entry| filter.matches(entry)) {
             counts.add(entry.status, 1);
@@ -253,7 +255,7 @@ impl DeadLetterBackend for MemoryStore {
         let Some(filter) = filter.occurred_within(buckets.start, buckets.end()) else {
             return Ok(counts);
         };
-        let state = self.state();
+        let state = self.state().await;
         for entry in state.visible(scope).filter(|entry| filter.matches(entry)) {
             if let Some(index) = buckets.index_of(entry.occurred_at) {
                 counts[index] += 1;
@@ -268,7 +270,7 @@ impl DeadLetterBackend for MemoryStore {
         filter: &EntryFilter,
         request: &ReplayRequest,
     ) -> Result<u64> {
-        let mut state = self.state();
+        let mut state = self.state().await;
         let mut marked: Vec<(SortKey, DeadLetterId)> = state
             .visible(scope)
             .filter(|entry| filter.matches(entry) && entry.replay_requested_at.is_none())
@@ -291,6 +293,7 @@ impl DeadLetterBackend for MemoryStore {
     async fn replay_request(&self, scope: &Scope, id: ReplayRequestId) -> Result<Option<ReplayRequest>> {
         Ok(self
             .state()
+            .await
             .requests
             .get(&id)
             .filter(|request| scope.sees_request(request.tenant.as_ref()))
@@ -303,7 +306,7 @@ impl DeadLetterBackend for MemoryStore {
         before: Option<ReplayRequestId>,
         limit: u32,
     ) -> Result<Vec<ReplayRequest>> {
-        let state = self.state();
+        let state = self.state().await;
         let below = before.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
         Ok(state
             .requests
@@ -323,7 +326,7 @@ impl DeadLetterBackend for MemoryStore {
         at: Timestamp,
         by: Option<&Actor>,
     ) -> Result<Option<ReplayRequest>> {
-        let mut guard = self.state();
+        let mut guard = self.state().await;
         let state = &mut *guard;
         let Some(request) =
             state.requests.get_mut(&id).filter(|request| scope.sees_request(request.tenant.as_ref()))
@@ -355,7 +358,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn oldest_due_replay(&self, scope: &Scope, now: Timestamp) -> Result<Option<Timestamp>> {
-        let state = self.state();
+        let state = self.state().await;
         Ok(state
             .visible(scope)
             .filter(|entry| entry.status == Status::New)
@@ -371,7 +374,7 @@ impl DeadLetterBackend for MemoryStore {
         lease: ReplayLease,
         limit: u32,
     ) -> Result<Vec<DeadLetterEntry>> {
-        let mut state = self.state();
+        let mut state = self.state().await;
         let mut candidates: Vec<(Timestamp, DeadLetterId)> = state
             .visible(scope)
             .filter(|entry| claimable(entry, now))
@@ -396,7 +399,7 @@ impl DeadLetterBackend for MemoryStore {
 
     async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> Result<u64> {
         let purged = {
-            let mut state = self.state();
+            let mut state = self.state().await;
             let doomed: Vec<DeadLetterId> = state
                 .terminal
                 .iter()
@@ -414,25 +417,6 @@ impl DeadLetterBackend for MemoryStore {
             }
             doomed.len() as u64
         };
-        // A sweeper calls again at once: let the tasks waiting for the lock have it first.
-        YieldOnce(false).await;
         Ok(purged)
-    }
-}
-
-/// Returns to the executor once before completing, so other ready tasks run first; works on
-/// any executor.
-struct YieldOnce(bool);
-
-impl std::future::Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        if self.0 {
-            return std::task::Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
     }
 }

@@ -398,10 +398,9 @@ fn purge(md: &mut String, report: &Report, backend: &str) {
                 md,
                 "The purge runs at {}, but the stores beside it wait: p99 {} (median {}), against {} without a \
                  purge. A `purge` call takes the oldest terminal entries from an index by resolution time and \
-                 holds the store's one mutex, a `std::sync::Mutex`, only for its batch, then yields to the \
-                 executor; the stores still wait, and where (the unfair mutex, or the map of a million entries \
-                 growing under a store while the purge holds the lock) is not measured here. In batches of 100: {}, \
-                 at {}.\n\n\
+                 holds the store's one lock, a fair (first come, first served) `tokio::sync::Mutex`, only for \
+                 its batch, so a store waits for at most the batch in hand; what remains is that batch's time \
+                 under the lock (the map of a million entries changing under it). In batches of 100: {}, at {}.\n\n\
                  The memory store is for tests and single-process tools; its purge target is not met.\n",
                 f("purge"),
                 f("store_p99_during_purge"),

@@ -55,6 +55,8 @@ pub(crate) struct Plan {
     pub(crate) store_interval: Duration,
     /// How long the same paced stores run without a purge, for the baseline latency.
     pub(crate) quiet_stores: Duration,
+    /// How long the stream of stores runs whose SQLite WAL is sampled.
+    pub(crate) wal_stream: Duration,
 }
 
 impl Plan {
@@ -75,6 +77,7 @@ impl Plan {
             purge_batch: 1_000,
             store_interval: Duration::from_millis(5),
             quiet_stores: Duration::from_secs(3),
+            wal_stream: Duration::from_secs(60),
         }
     }
 
@@ -95,6 +98,7 @@ impl Plan {
             purge_batch: 1_000,
             store_interval: Duration::from_millis(5),
             quiet_stores: Duration::from_millis(300),
+            wal_stream: Duration::from_secs(2),
         }
     }
 

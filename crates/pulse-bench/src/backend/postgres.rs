@@ -1,5 +1,7 @@
 //! The PostgreSQL side: the run's schema on the server named by `PULSE_TEST_DATABASE_URL`, and
-//! the baseline: prepared inserts on sqlx, with the store's pool size, into a table (with its
+//! the baseline, the limit a simple program reaches: prepared inserts on sqlx, with a pool of the
+//! store's size that never pings a connection before handing it out (one task uses one
+//! connection, as a program on one connection would), into a table (with its
 //! counter triggers) that Pulse's migrations laid out. The plain raw insert is written here by
 //! hand; the store-shaped one is the store's own statement, from `pulse_store_postgres::bench`.
 
@@ -141,7 +143,11 @@ impl Raw {
     /// Lets Pulse's migrations create table `table`, then opens a pool of the store's size.
     pub(crate) async fn open(lab: &PgLab, table: &str, template: Arc<Template>) -> Result<Self> {
         lab.open_store(table).await?.close().await;
-        let pool = PgPoolOptions::new().max_connections(POOL_SIZE).connect(lab.url()).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .test_before_acquire(false)
+            .connect(lab.url())
+            .await?;
         let qualified = lab.qualified(table)?;
         let placeholder = |n: usize| format!("${n}");
         let (one, batch) =

@@ -1,6 +1,7 @@
-//! The SQLite baseline: prepared inserts on rusqlite, with the store's pragmas, into a table
-//! that Pulse's migration laid out; called from async code the usual way, on Tokio's blocking
-//! threads, one connection behind a mutex. The plain raw insert is written here by hand; the
+//! The SQLite baseline, the limit a simple program reaches: prepared inserts on rusqlite, with
+//! the store's pragmas, into a table that Pulse's migration laid out, one connection, run on the
+//! calling thread (no hand-off to another thread; with several tasks they take turns on the one
+//! connection, as a loop would). The plain raw insert is written here by hand; the
 //! store-shaped writes send the store's own `INSERT`s, from `pulse_store_sqlite::bench`, split as
 //! `SqliteStore::insert` splits a batch (64, 32, ... 1 rows): that rule is restated here, in
 //! [`Inner::insert_rows`], as it is a loop in the store's writer and not a statement to share.
@@ -101,14 +102,15 @@ impl Raw {
         Ok(())
     }
 
+    /// Runs on the calling thread: the simplest program does no hand-off.
+    #[allow(clippy::unused_async, reason = "called like every other baseline")]
     async fn run(&self, rows: usize, shape: Shape) -> Result<()> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || match shape {
+        let inner = &self.inner;
+        match shape {
             Shape::Plain if rows == 1 => inner.insert(&inner.one, 1),
             Shape::Plain => inner.insert(&inner.batch, rows),
             Shape::LikeTheStore => inner.insert_rows(rows),
-        })
-        .await?
+        }
     }
 }
 

@@ -18,9 +18,9 @@ pub(super) const METHOD: &str = "## How it measures\n\n\
 - **Baselines** are measured in the same run, in rounds that alternate with Pulse's (which goes first alternates \
   too), after a warm-up of each; medians of the rounds are reported. The raw insert writes the same row into the \
   same table (laid out by Pulse's own migrations, triggers and indexes included) with a hand-written prepared \
-  statement in autocommit: rusqlite with the store's pragmas, called through Tokio's blocking pool and one \
-  connection behind a mutex; sqlx with the store's pool size; for memory, one `Mutex<HashMap>` insert of the \
-  entry. A batch is one multi-row `INSERT`. Only the id, the message id and the instants are computed per row. \
+  statement in autocommit, as the simplest program would: rusqlite with the store's pragmas on one connection, \
+  on the calling thread; sqlx with a pool of the store's size that never pings before handing out a \
+  connection; for memory, one `Mutex<HashMap>` insert of the entry. It is the limit the targets are held to. A batch is one multi-row `INSERT`. Only the id, the message id and the instants are computed per row. \
   The raw SQLite connection checkpoints its WAL as SQLite does by default, on the committing connection, once the \
   WAL passes 1,000 pages; the store hands its checkpoints to a connection of its own, so its writes never wait \
   for one, which is how it can outrun the raw insert.\n\
@@ -199,8 +199,8 @@ fn stores(md: &mut String, report: &Report, backend: &str) {
                  recorder is installed.\n\n\
                  What would narrow it: take the entries by value in `DeadLetterBackend::insert`, so a store can move \
                  them (a change to the trait in pulse-extensibility), and build metric labels only when a recorder is \
-                 installed. The validation and the fingerprint stay: 0.9 of a bare map insert is not a target an \
-                 in-memory store with Pulse's contract can reach.\n",
+                 installed. The validation and the fingerprint stay: 0.8 of a bare map insert may not be within reach \
+                 of an in-memory store with Pulse's contract.\n",
                 fig(report, "prepare_entry", "pulse"),
                 r("store_one_task_store_insert"),
                 r("store_8_tasks_store_insert"),

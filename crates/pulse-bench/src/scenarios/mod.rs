@@ -9,6 +9,7 @@ mod purge;
 mod reads;
 mod replay;
 mod store;
+mod wal;
 
 pub(crate) use cli::RUNS as CLI_RUNS;
 pub(crate) use http::{CONNECTIONS, WRK_THREADS};
@@ -58,7 +59,8 @@ impl Out {
 }
 
 /// Every figure of `kind`: first the big table (reads, the console over HTTP and the command
-/// line, replays, claims, purge), then the store throughput on tables of their own. `tools` are
+/// line, replays, claims, purge), then the store throughput on tables of their own, and for
+/// SQLite the WAL under a stream of stores. `tools` are
 /// needed by every store but memory.
 pub(crate) async fn run(lab: &Lab, plan: &Plan, tools: Option<&Tools>, kind: Kind) -> Result<Out> {
     let mut out = Out::new(kind);
@@ -67,5 +69,8 @@ pub(crate) async fn run(lab: &Lab, plan: &Plan, tools: Option<&Tools>, kind: Kin
     purge::run(lab, plan, &big, replayed, &mut out).await?;
     big.subject.close().await;
     store::run(lab, plan, kind, &mut out).await?;
+    if kind == Kind::Sqlite {
+        wal::run(lab, plan, &mut out).await?;
+    }
     Ok(out)
 }

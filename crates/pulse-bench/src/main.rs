@@ -9,6 +9,7 @@
 //! figures also need `wrk` on `PATH` and the `pulse` binary (see [`tools`]).
 
 mod backend;
+mod capture;
 mod diagnose;
 mod entries;
 mod format;
@@ -45,8 +46,17 @@ PostgreSQL) run wrk, from PATH, and the pulse binary: $PULSE_BENCH_CLI, or pulse
   --only    one store (memory, sqlite or postgres), to study it; writes target/bench/report-STORE.json
             and target/bench/benchmarks-STORE.md (never docs/benchmarks.md)";
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some(capture::ARG) {
+        let calls =
+            args.next().and_then(|calls| calls.parse().ok()).context("--capture-calls takes a count")?;
+        return capture::child(calls);
+    }
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(bench())
+}
+
+async fn bench() -> Result<()> {
     let Some(plan) = parse(std::env::args().skip(1))? else {
         println!("{USAGE}");
         return Ok(());
@@ -92,6 +102,21 @@ async fn run(lab: &Lab, plan: &Plan, tools: Option<&Tools>) -> Result<Report> {
     let machine = Machine::probe(&lab.pg, lab.sqlite_dir(), tools).await?;
     eprintln!("pulse-bench: {} run; SQLite files in {}", mode(plan), lab.sqlite_dir().display());
     let (mut figures, mut diagnostics) = (diagnose::prepare(&lab.template)?, Vec::new());
+    if plan.runs(Kind::Memory) {
+        match capture::instructions_per_call(lab.sqlite_dir())? {
+            Some(instructions) => {
+                figures.push(report::Figure::new(
+                    "capture_instructions",
+                    "memory",
+                    instructions,
+                    "instructions",
+                ));
+            }
+            None => {
+                eprintln!("pulse-bench: valgrind is not installed: no instruction count of the capture path");
+            }
+        }
+    }
     for figure in &figures {
         eprintln!("[pulse] {}", format::figure(figure));
     }

@@ -45,6 +45,11 @@ pub(super) const METHOD: &str = "## How it measures\n\n\
   from spawn to exit.\n\
 - **Claims**, **purge** and **replay cycles** run on the big table at its largest size; the purge removes as many \
   terminal entries as the largest size (topped up first), with one task storing an entry every 5 ms beside it.\n\
+- **The SQLite WAL**: 8 tasks store one entry at a time for 60 seconds into a file of their own while the size of \
+  its `-wal` file is read every 100 ms; the largest reading is the figure.\n\
+- **The capture path**: a failing `dispatch_with` (retries off, the memory store), counted in instructions by \
+  valgrind's callgrind, which counts the same on a busy machine: the benchmark runs itself under callgrind once \
+  capturing no command and once 2,000, and reports the difference per call.\n\
 - Ratios are always *value / baseline*: above 1 is faster for rates, slower for latencies.\n\n";
 
 /// The explanations of the missed targets, then the diagnostics.

@@ -31,13 +31,13 @@ use crate::sql;
 /// WAL pages after a commit that ask for a checkpoint: SQLite's own default.
 pub(crate) const THRESHOLD_PAGES: c_int = 1000;
 
-/// WAL pages after a commit at which the writer checkpoints and truncates the WAL itself:
+/// WAL pages after a commit at which the writer checkpoints the WAL itself and starts it over:
 /// 32 MiB of 4 KiB pages, SQLite's default page size, so that the file stays well under
 /// 64 MiB.
 pub(crate) const LIMIT_PAGES: c_int = 8 * 1024;
 
-/// How long the writer waits for a running checkpoint before it truncates the WAL anyway
-/// (the truncation then fails, is logged, and the next commit tries again).
+/// How long the writer waits for a running checkpoint before it restarts the WAL anyway
+/// (the restart then fails, is logged, and the next commit tries again).
 const WAIT_FOR_CHECKPOINT: Duration = Duration::from_secs(5);
 
 thread_local! {
@@ -104,12 +104,12 @@ fn after_commit(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
 impl Nudge {
     fn after_commit(&self, wal: &Wal, pages: c_int) {
         if pages >= LIMIT_PAGES {
-            // A checkpoint running on the checkpointer would make the truncation fail at once.
+            // A checkpoint running on the checkpointer would make the restart fail at once.
             self.pending.wait(WAIT_FOR_CHECKPOINT);
-            match wal.checkpoint_v2(CheckpointMode::TRUNCATE) {
+            match wal.checkpoint_v2(CheckpointMode::RESTART) {
                 Ok(_) => self.asked_at.set(0),
                 Err(error) => {
-                    tracing::warn!(%error, "truncating the WAL failed; the next commit past the limit tries again");
+                    tracing::warn!(%error, "restarting the WAL failed; the next commit past the limit tries again");
                 }
             }
         } else {

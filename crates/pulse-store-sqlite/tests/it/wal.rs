@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::common::{command, database, dead_letters, open};
 
-/// The most the `-wal` file may hold at any moment: the store truncates it past 64 MiB.
+/// The most the `-wal` file may hold at any moment: the store starts it over past 32 MiB, so it stays well under 64 MiB.
 const WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
 fn wal_size(db: &Path) -> u64 {

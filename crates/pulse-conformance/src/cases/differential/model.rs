@@ -342,17 +342,23 @@ impl World {
     ) -> Result<(), Mismatch> {
         let id = self.id(target);
         let result = h.store.begin_replay(id).await;
-        let want = match self.entries.get(&id) {
-            None => Outcome::NotFound,
-            Some(m) if m.status == Status::Dismissed => Outcome::Dismissed,
-            Some(m) if m.status == Status::Resolved || m.live(now) => Outcome::Conflict,
-            Some(_) => Outcome::Ok,
-        };
+        let want = self.replay_outcome(id, now);
         self.expect_outcome(&outcome(&result), &want, "begin_replay", id, now)?;
         if let Ok(ticket) = result {
             self.took_lease(ticket, now, "begin_replay")?;
         }
         Ok(())
+    }
+
+    /// What starting a replay of `id` at `now` gives, by `begin_replay` or a request for it: it
+    /// starts only from an unresolved entry that no live lease holds.
+    fn replay_outcome(&self, id: DeadLetterId, now: Timestamp) -> Outcome {
+        match self.entries.get(&id) {
+            None => Outcome::NotFound,
+            Some(m) if m.status == Status::Dismissed => Outcome::Dismissed,
+            Some(m) if m.status == Status::Resolved || m.live(now) => Outcome::Conflict,
+            Some(_) => Outcome::Ok,
+        }
     }
 
     /// Records that `ticket`'s replay began at `now` (by `what`) and checks what it returned.
@@ -465,12 +471,7 @@ impl World {
     ) -> Result<(), Mismatch> {
         let id = self.id(target);
         let result = h.store.request_replay(id).await;
-        let want = match self.entries.get(&id) {
-            None => Outcome::NotFound,
-            Some(m) if m.status == Status::Dismissed => Outcome::Dismissed,
-            Some(m) if m.status == Status::Resolved || m.live(now) => Outcome::Conflict,
-            Some(_) => Outcome::Ok,
-        };
+        let want = self.replay_outcome(id, now);
         self.expect_outcome(&outcome(&result), &want, "request_replay", id, now)?;
         let Ok(entry) = result else { return Ok(()) };
         let model = self.entries.get_mut(&id).expect("an entry the model knows");

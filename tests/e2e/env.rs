@@ -163,7 +163,7 @@ backend_forwarding_requests!(Unreachable, |self| Down, {
     fn capabilities(&self) -> pulse::Capabilities {
         pulse::Capabilities::new(true)
     }
-    async fn insert(&self, _: &[pulse::DeadLetterEntry]) -> pulse::Result<Vec<pulse::StoreReceipt>> {
+    async fn insert(&self, _: Vec<pulse::DeadLetterEntry>) -> pulse::Result<Vec<pulse::StoreReceipt>> {
         down()
     }
     async fn get(

@@ -28,7 +28,7 @@ crate::env::backend_forwarding_requests!(SlowClaims, |self| self.inner, {
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
-    async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>> {
+    async fn insert(&self, entries: Vec<DeadLetterEntry>) -> Result<Vec<StoreReceipt>> {
         self.inner.insert(entries).await
     }
     async fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Option<DeadLetterEntry>> {

@@ -346,7 +346,7 @@ crate::env::backend_forwarding_requests!(Unwritable, |self| self.0, {
     fn capabilities(&self) -> Capabilities {
         self.0.capabilities()
     }
-    async fn insert(&self, _: &[DeadLetterEntry]) -> pulse::Result<Vec<StoreReceipt>> {
+    async fn insert(&self, _: Vec<DeadLetterEntry>) -> pulse::Result<Vec<StoreReceipt>> {
         Err(Error::unavailable("the database is down", std::io::Error::other("connection refused")))
     }
     async fn get(&self, scope: &Scope, id: DeadLetterId) -> pulse::Result<Option<DeadLetterEntry>> {

@@ -381,6 +381,22 @@ test conformance::not_a_result_line
         assert!(CATALOGUE.len() >= 25, "{} mutants", CATALOGUE.len());
     }
 
+    /// A store's code that moves on must take its mutants along: each one's text still occurs,
+    /// once, in its file.
+    #[test]
+    fn every_mutant_applies_to_the_tree_as_it_is() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace");
+        let stale: Vec<String> = CATALOGUE
+            .iter()
+            .filter_map(|mutant| {
+                let text = fs::read_to_string(root.join(mutant.file)).expect("a catalogued file exists");
+                let why = substitute(&text, mutant.find, mutant.replace).err()?;
+                Some(format!("{} in {}: {why}", mutant.name, mutant.file))
+            })
+            .collect();
+        assert!(stale.is_empty(), "mutants that no longer apply:\n{}", stale.join("\n"));
+    }
+
     #[test]
     fn mutants_are_selected_by_name_in_catalogue_order() {
         let all = select(CATALOGUE, &[]).unwrap();

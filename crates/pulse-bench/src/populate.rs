@@ -37,7 +37,7 @@ pub(crate) async fn fill(
         }
         let backend = backend.clone();
         writes.spawn(async move {
-            let receipts = backend.insert(&entries).await?;
+            let receipts = backend.insert(entries).await?;
             ensure!(receipts.iter().all(|receipt| !receipt.duplicate), "a filled entry was a duplicate");
             anyhow::Ok(())
         });

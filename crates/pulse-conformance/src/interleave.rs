@@ -43,7 +43,7 @@ impl DeadLetterBackend for Interleaved {
         self.inner.capabilities()
     }
 
-    async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>> {
+    async fn insert(&self, entries: Vec<DeadLetterEntry>) -> Result<Vec<StoreReceipt>> {
         self.inner.insert(entries).await
     }
 

@@ -87,7 +87,10 @@ pub trait DeadLetterBackend: Send + Sync + fmt::Debug {
     /// The ids within one batch are distinct (the shared layer makes each entry's id fresh).
     /// An entry whose id is already stored and whose key is not is [`crate::Error::Conflict`]
     /// on that id, and nothing of the batch is written.
-    async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>>;
+    ///
+    /// The entries are the backend's to keep: a store that holds them moves them in, without a
+    /// copy.
+    async fn insert(&self, entries: Vec<DeadLetterEntry>) -> Result<Vec<StoreReceipt>>;
 
     /// The entry with `id`, if it exists in `scope`.
     async fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Option<DeadLetterEntry>>;

@@ -248,9 +248,10 @@ impl DeadLetters {
         }
         let now = self.now();
         let entries = inputs.into_iter().map(|input| self.prepare(input, now)).collect::<Result<Vec<_>>>()?;
-        let receipts = self.backend.insert(&entries).await?;
-        for (entry, receipt) in entries.iter().zip(&receipts) {
-            observe::stored(entry, receipt);
+        let stored: Vec<observe::Stored> = entries.iter().map(observe::Stored::of).collect();
+        let receipts = self.backend.insert(entries).await?;
+        for (stored, receipt) in stored.into_iter().zip(&receipts) {
+            observe::stored(stored, receipt);
         }
         Ok(receipts)
     }

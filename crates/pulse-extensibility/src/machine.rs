@@ -128,7 +128,7 @@ pub fn apply(entry: &DeadLetterEntry, transition: &Transition, now: Timestamp) -
                     next.resolved_at = Some(now);
                 }
                 ReplayOutcome::Failed(failure) => {
-                    let failure = normalize_failure(failure);
+                    let failure = normalize_failure(failure.clone());
                     next.status = Status::New;
                     next.resolution = None;
                     next.resolved_at = None;

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use crate::entry::{DeadLetterEntry, StoreReceipt};
+use metrics::Label;
+
+use crate::entry::{DeadLetterEntry, StoreReceipt, TenantId};
 use crate::status::CommandDeadLetterStatus;
 
 /// Counter: commands stored as dead letters.
@@ -29,16 +31,33 @@ fn labels(entry: &DeadLetterEntry) -> [(&'static str, String); 2] {
     [("command_type", entry.command_type.clone()), ("tenant", entry.tenant.to_string())]
 }
 
-pub(crate) fn stored(entry: &DeadLetterEntry, receipt: &StoreReceipt) {
+/// What the event and the metric of a stored entry name, taken before the entry goes to the
+/// backend (which keeps it).
+pub(crate) struct Stored {
+    command_type: String,
+    tenant: TenantId,
+}
+
+impl Stored {
+    pub(crate) fn of(entry: &DeadLetterEntry) -> Self {
+        Self { command_type: entry.command_type.clone(), tenant: entry.tenant.clone() }
+    }
+}
+
+pub(crate) fn stored(stored: Stored, receipt: &StoreReceipt) {
     tracing::debug!(
         id = %receipt.id,
         duplicate = receipt.duplicate,
-        command_type = %entry.command_type,
-        tenant = %entry.tenant,
+        command_type = %stored.command_type,
+        tenant = %stored.tenant,
         "dead letter stored"
     );
     let name = if receipt.duplicate { DUPLICATES } else { CAPTURED };
-    metrics::counter!(name, &labels(entry)).increment(1);
+    let labels = vec![
+        Label::new("command_type", stored.command_type),
+        Label::new("tenant", String::from(stored.tenant)),
+    ];
+    metrics::counter!(name, labels).increment(1);
 }
 
 pub(crate) fn replay_finished(entry: &DeadLetterEntry) {

@@ -22,21 +22,19 @@ pub fn truncate_chars(text: &str, max: usize) -> &str {
 /// A failure as it is stored: NUL characters (which PostgreSQL text cannot hold) replaced by
 /// U+FFFD, then each field truncated to its limit. Nothing is rejected: a failure is never lost
 /// for the shape of its message.
-pub fn normalize_failure(failure: &Failure) -> Failure {
+pub fn normalize_failure(failure: Failure) -> Failure {
     Failure {
-        exception_type: clean(&failure.exception_type, MAX_EXCEPTION_TYPE_LEN),
-        exception_message: clean(&failure.exception_message, MAX_EXCEPTION_MESSAGE_LEN),
-        exception_details: failure
-            .exception_details
-            .as_deref()
-            .map(|details| clean(details, MAX_EXCEPTION_DETAILS_LEN)),
+        exception_type: clean(failure.exception_type, MAX_EXCEPTION_TYPE_LEN),
+        exception_message: clean(failure.exception_message, MAX_EXCEPTION_MESSAGE_LEN),
+        exception_details: failure.exception_details.map(|details| clean(details, MAX_EXCEPTION_DETAILS_LEN)),
     }
 }
 
-/// `text` with NUL replaced and cut to `max` characters; one allocation, for the result.
-fn clean(text: &str, max: usize) -> String {
-    let kept = truncate_chars(text, max);
-    if kept.contains('\0') { kept.replace('\0', "\u{FFFD}") } else { kept.to_owned() }
+/// `text` with NUL replaced and cut to `max` characters, in place unless there is a NUL.
+fn clean(mut text: String, max: usize) -> String {
+    let kept = truncate_chars(&text, max).len();
+    text.truncate(kept);
+    if text.contains('\0') { text.replace('\0', "\u{FFFD}") } else { text }
 }
 
 /// Checks a payload: non-empty, no NUL, at most `max_bytes`.
@@ -112,7 +110,7 @@ pub fn new_entry(input: NewDeadLetter, now: Timestamp, max_payload_bytes: usize)
     if first_failed_at > now {
         return Err(Error::invalid_input("first_failed_at", "must not be in the future"));
     }
-    let failure = normalize_failure(&input.failure);
+    let failure = normalize_failure(input.failure);
     Ok(DeadLetterEntry {
         id: DeadLetterId::new_at(now),
         tenant: input.tenant,
@@ -273,7 +271,7 @@ mod tests {
     fn failures_are_cleaned_and_truncated() {
         let failure = Failure::new("E".repeat(501), "bad\0byte").with_details("d\0");
         assert_eq!(
-            normalize_failure(&failure),
+            normalize_failure(failure),
             Failure {
                 exception_type: "E".repeat(500),
                 exception_message: "bad\u{FFFD}byte".to_owned(),

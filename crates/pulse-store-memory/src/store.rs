@@ -1,17 +1,22 @@
-//! [`MemoryStore`]: entries in a map, with ordered indexes, behind one fair lock.
+//! [`MemoryStore`]: entries in a map, with ordered indexes, behind one lock that long operations
+//! hand on fairly.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use parking_lot::{Mutex, MutexGuard};
 use pulse_extensibility::{
     Actor, Capabilities, CommandDeadLetterStatus as Status, DeadLetterBackend, DeadLetterEntry, DeadLetterId,
     EntryFilter, EntryQuery, Error, ErrorGroup, Fingerprint, ReplayLease, ReplayRequest, ReplayRequestId,
     Result, Scope, SortKey, SortOrder, Statistics, StoreReceipt, TenantId, TimeBuckets, Timestamp,
 };
-use tokio::sync::{Mutex, MutexGuard};
+
+/// A hash map with a fast hasher that is still seeded per map (hashbrown's default): message ids
+/// come from outside, so the seed keeps them from being chosen to collide.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// A dead-letter store in memory. Clones share the same entries; nothing survives the process.
 #[derive(Debug, Clone, Default)]
@@ -37,9 +42,9 @@ struct State {
     requests: BTreeMap<ReplayRequestId, ReplayRequest>,
 }
 
-/// What the indexes of [`State`] know of one entry.
+/// What the indexes of [`State`] know of one entry, besides its tenant.
+#[derive(Clone, Copy)]
 struct Indexed {
-    tenant: TenantId,
     status: Status,
     key: SortKey,
     terminal_key: Option<(Timestamp, DeadLetterId)>,
@@ -48,7 +53,7 @@ struct Indexed {
 impl Indexed {
     fn of(entry: &DeadLetterEntry) -> Self {
         let terminal_key = entry.resolved_at.filter(|_| entry.status.is_terminal()).map(|at| (at, entry.id));
-        Self { tenant: entry.tenant.clone(), status: entry.status, key: SortKey::of(entry), terminal_key }
+        Self { status: entry.status, key: SortKey::of(entry), terminal_key }
     }
 }
 
@@ -58,20 +63,26 @@ impl MemoryStore {
         Self::default()
     }
 
-    /// Every operation is one critical section. The lock is fair (first come, first served):
-    /// a purge or a bulk change that calls again at once queues behind the stores that waited
-    /// while it held the lock, instead of taking the lock back before their threads wake.
-    async fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().await
+    /// Every operation is one critical section, never held across an `.await`. Short ones
+    /// release the lock as a plain mutex does; operations that may hold it long (a purge, a bulk
+    /// change) release it with [`release_fairly`], so that a purge called again at once queues
+    /// behind the stores that waited, instead of taking the lock back before their threads wake.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
     }
 }
 
+/// Releases the lock to the thread that has waited longest, if any: see [`MemoryStore::state`].
+fn release_fairly(state: MutexGuard<'_, State>) {
+    MutexGuard::unlock_fair(state);
+}
+
 impl State {
-    /// Moves one entry in the indexes from what it was (`None`: it is new) to what it is (`None`:
-    /// it is gone).
-    fn track(&mut self, before: Option<Indexed>, after: Option<Indexed>) {
+    /// Moves one entry of `tenant` in the indexes from what it was (`None`: it is new) to what it
+    /// is (`None`: it is gone).
+    fn track(&mut self, tenant: &TenantId, before: Option<Indexed>, after: Option<Indexed>) {
         if let Some(before) = before {
-            self.counts.entry(before.tenant).or_default().remove(before.status, 1);
+            self.tenant_counts(tenant).remove(before.status, 1);
             if let Some(key) = before.terminal_key {
                 self.terminal.remove(&key);
             }
@@ -81,7 +92,7 @@ impl State {
             }
         }
         if let Some(after) = after {
-            self.counts.entry(after.tenant).or_default().add(after.status, 1);
+            self.tenant_counts(tenant).add(after.status, 1);
             if let Some(key) = after.terminal_key {
                 self.terminal.insert(key);
             }
@@ -90,6 +101,13 @@ impl State {
                 self.pending.insert(after.key);
             }
         }
+    }
+
+    fn tenant_counts(&mut self, tenant: &TenantId) -> &mut Statistics {
+        if !self.counts.contains_key(tenant) {
+            self.counts.insert(tenant.clone(), Statistics::default());
+        }
+        self.counts.get_mut(tenant).expect("inserted above")
     }
 
     fn visible<'a>(&'a self, scope: &'a Scope) -> impl Iterator<Item = &'a DeadLetterEntry> + 'a {
@@ -113,8 +131,8 @@ impl DeadLetterBackend for MemoryStore {
         Capabilities::new(false)
     }
 
-    async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>> {
-        let mut state = self.state().await;
+    async fn insert(&self, entries: Vec<DeadLetterEntry>) -> Result<Vec<StoreReceipt>> {
+        let mut state = self.state();
         // Checked before anything is written, so a clash leaves the store as it was.
         if let Some(clash) = entries.iter().find(|entry| {
             state.entries.contains_key(&entry.id)
@@ -137,19 +155,19 @@ impl DeadLetterBackend for MemoryStore {
                     }
                 }
             }
-            state.entries.insert(entry.id, entry.clone());
-            state.track(None, Some(Indexed::of(entry)));
+            state.track(&entry.tenant, None, Some(Indexed::of(&entry)));
             receipts.push(StoreReceipt { id: entry.id, duplicate: false });
+            state.entries.insert(entry.id, entry);
         }
         Ok(receipts)
     }
 
     async fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Option<DeadLetterEntry>> {
-        Ok(self.state().await.entries.get(&id).filter(|entry| scope.contains(&entry.tenant)).cloned())
+        Ok(self.state().entries.get(&id).filter(|entry| scope.contains(&entry.tenant)).cloned())
     }
 
     async fn swap(&self, entry: &DeadLetterEntry) -> Result<bool> {
-        let mut state = self.state().await;
+        let mut state = self.state();
         let Some(stored) = state.entries.get_mut(&entry.id) else {
             return Ok(false);
         };
@@ -164,14 +182,14 @@ impl DeadLetterBackend for MemoryStore {
             created_at: stored.created_at,
             ..entry.clone()
         };
-        state.track(Some(before), Some(Indexed::of(entry)));
+        state.track(&entry.tenant, Some(before), Some(Indexed::of(entry)));
         Ok(true)
     }
 
     /// Walks an ordered index from the cursor: the pending queue when only New entries are
     /// asked for, every entry otherwise; stops as soon as the page is full.
     async fn query(&self, query: &EntryQuery) -> Result<Vec<DeadLetterEntry>> {
-        let state = self.state().await;
+        let state = self.state();
         let index = if query.filter.statuses == [Status::New] { &state.pending } else { &state.by_time };
         let keys: Box<dyn Iterator<Item = &SortKey>> = match (query.order, query.after) {
             (SortOrder::OldestFirst, None) => Box::new(index.iter()),
@@ -190,7 +208,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn statistics(&self, scope: &Scope) -> Result<Statistics> {
-        let state = self.state().await;
+        let state = self.state();
         let mut statistics = Statistics::default();
         for (tenant, counts) in &state.counts {
             if scope.contains(tenant) {
@@ -203,8 +221,8 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn error_groups(&self, scope: &Scope, limit: u32) -> Result<Vec<ErrorGroup>> {
-        let state = self.state().await;
-        let mut groups: HashMap<&Fingerprint, (ErrorGroup, SortKey)> = HashMap::new();
+        let state = self.state();
+        let mut groups: HashMap<&Fingerprint, (ErrorGroup, SortKey)> = HashMap::default();
         for entry in state.visible(scope).filter(|entry| entry.status.is_unresolved()) {
             let key = SortKey::of(entry);
             let (group, latest) = groups.entry(&entry.fingerprint).or_insert_with(|| {
@@ -236,7 +254,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn count(&self, scope: &Scope, filter: &EntryFilter) -> Result<Statistics> {
-        let state = self.state().await;
+        let state = self.state();
         let mut counts = Statistics::default();
         for entry in state.visible(scope).filter(|entry| filter.matches(entry)) {
             counts.add(entry.status, 1);
@@ -255,7 +273,7 @@ impl DeadLetterBackend for MemoryStore {
         let Some(filter) = filter.occurred_within(buckets.start, buckets.end()) else {
             return Ok(counts);
         };
-        let state = self.state().await;
+        let state = self.state();
         for entry in state.visible(scope).filter(|entry| filter.matches(entry)) {
             if let Some(index) = buckets.index_of(entry.occurred_at) {
                 counts[index] += 1;
@@ -270,7 +288,7 @@ impl DeadLetterBackend for MemoryStore {
         filter: &EntryFilter,
         request: &ReplayRequest,
     ) -> Result<u64> {
-        let mut state = self.state().await;
+        let mut state = self.state();
         let mut marked: Vec<(SortKey, DeadLetterId)> = state
             .visible(scope)
             .filter(|entry| filter.matches(entry) && entry.replay_requested_at.is_none())
@@ -287,13 +305,13 @@ impl DeadLetterBackend for MemoryStore {
         }
         let requested = marked.len() as u64;
         state.requests.insert(request.id, ReplayRequest { requested, ..request.clone() });
+        release_fairly(state);
         Ok(requested)
     }
 
     async fn replay_request(&self, scope: &Scope, id: ReplayRequestId) -> Result<Option<ReplayRequest>> {
         Ok(self
             .state()
-            .await
             .requests
             .get(&id)
             .filter(|request| scope.sees_request(request.tenant.as_ref()))
@@ -306,7 +324,7 @@ impl DeadLetterBackend for MemoryStore {
         before: Option<ReplayRequestId>,
         limit: u32,
     ) -> Result<Vec<ReplayRequest>> {
-        let state = self.state().await;
+        let state = self.state();
         let below = before.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
         Ok(state
             .requests
@@ -326,7 +344,7 @@ impl DeadLetterBackend for MemoryStore {
         at: Timestamp,
         by: Option<&Actor>,
     ) -> Result<Option<ReplayRequest>> {
-        let mut guard = self.state().await;
+        let mut guard = self.state();
         let state = &mut *guard;
         let Some(request) =
             state.requests.get_mut(&id).filter(|request| scope.sees_request(request.tenant.as_ref()))
@@ -354,11 +372,13 @@ impl DeadLetterBackend for MemoryStore {
         request.cancelled_at = Some(at);
         request.cancelled_by = by.cloned();
         request.cancelled = cancelled;
-        Ok(Some(request.clone()))
+        let request = request.clone();
+        release_fairly(guard);
+        Ok(Some(request))
     }
 
     async fn oldest_due_replay(&self, scope: &Scope, now: Timestamp) -> Result<Option<Timestamp>> {
-        let state = self.state().await;
+        let state = self.state();
         Ok(state
             .visible(scope)
             .filter(|entry| entry.status == Status::New)
@@ -374,7 +394,7 @@ impl DeadLetterBackend for MemoryStore {
         lease: ReplayLease,
         limit: u32,
     ) -> Result<Vec<DeadLetterEntry>> {
-        let mut state = self.state().await;
+        let mut state = self.state();
         let mut candidates: Vec<(Timestamp, DeadLetterId)> = state
             .visible(scope)
             .filter(|entry| claimable(entry, now))
@@ -392,31 +412,31 @@ impl DeadLetterBackend for MemoryStore {
             entry.revision += 1;
             claimed.push(entry.clone());
             let after = Indexed::of(entry);
-            state.track(Some(before), Some(after));
+            let tenant = entry.tenant.clone();
+            state.track(&tenant, Some(before), Some(after));
         }
+        release_fairly(state);
         Ok(claimed)
     }
 
     async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> Result<u64> {
-        let purged = {
-            let mut state = self.state().await;
-            let doomed: Vec<DeadLetterId> = state
-                .terminal
-                .iter()
-                .take_while(|(resolved_at, _)| *resolved_at < resolved_before)
-                .map(|(_, id)| *id)
-                .filter(|id| state.entries.get(id).is_some_and(|entry| scope.contains(&entry.tenant)))
-                .take(limit as usize)
-                .collect();
-            for id in &doomed {
-                let Some(entry) = state.entries.remove(id) else { continue };
-                state.track(Some(Indexed::of(&entry)), None);
-                if let Some(message_id) = entry.message_id {
-                    state.keys.remove(&(entry.tenant, message_id));
-                }
+        let mut state = self.state();
+        let doomed: Vec<DeadLetterId> = state
+            .terminal
+            .iter()
+            .take_while(|(resolved_at, _)| *resolved_at < resolved_before)
+            .map(|(_, id)| *id)
+            .filter(|id| state.entries.get(id).is_some_and(|entry| scope.contains(&entry.tenant)))
+            .take(limit as usize)
+            .collect();
+        for id in &doomed {
+            let Some(entry) = state.entries.remove(id) else { continue };
+            state.track(&entry.tenant, Some(Indexed::of(&entry)), None);
+            if let Some(message_id) = entry.message_id {
+                state.keys.remove(&(entry.tenant, message_id));
             }
-            doomed.len() as u64
-        };
-        Ok(purged)
+        }
+        release_fairly(state);
+        Ok(doomed.len() as u64)
     }
 }

@@ -214,7 +214,7 @@ impl DeadLetterBackend for PostgresStore {
         Capabilities::new(true)
     }
 
-    async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>> {
+    async fn insert(&self, entries: Vec<DeadLetterEntry>) -> Result<Vec<StoreReceipt>> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }

@@ -10,9 +10,13 @@
 //! not after every commit past the threshold: under a stream of writes that never pauses, a
 //! `PASSIVE` checkpoint never catches up with the writer, so the WAL is never reset, and asking
 //! after every commit kept the checkpointer copying and syncing without pause. What bounds the
-//! WAL is the writer itself: once it passes [`LIMIT_PAGES`], the writer runs a `TRUNCATE`
-//! checkpoint right after its commit, which copies the few pages not yet copied and empties the
-//! file (a pause of the writer about once per 64 MiB written).
+//! WAL is the writer itself: once it passes [`LIMIT_PAGES`], the writer runs a `RESTART`
+//! checkpoint right after its commit, which copies the few pages not yet copied and starts the
+//! file over from its beginning, keeping its size (a pause of the writer about once per 32 MiB
+//! written). While a `PASSIVE` checkpoint runs (which would make the restart fail at once), the
+//! restart is left to a later commit and no new `PASSIVE` checkpoint is asked for, so the writer
+//! does not wait for the checkpointer, unless the WAL reaches [`HARD_LIMIT_PAGES`] first: a
+//! checkpointer starved of CPU must not let it grow without bound.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_int;
@@ -36,8 +40,12 @@ pub(crate) const THRESHOLD_PAGES: c_int = 1000;
 /// 64 MiB.
 pub(crate) const LIMIT_PAGES: c_int = 8 * 1024;
 
-/// How long the writer waits for a running checkpoint before it restarts the WAL anyway
-/// (the restart then fails, is logged, and the next commit tries again).
+/// WAL pages at which the writer waits for a running checkpoint to end, so that it can restart
+/// the WAL: 48 MiB.
+pub(crate) const HARD_LIMIT_PAGES: c_int = 12 * 1024;
+
+/// How long the writer waits for a running checkpoint before it tries to restart the WAL
+/// anyway (the restart then fails, is logged, and the next commit tries again).
 const WAIT_FOR_CHECKPOINT: Duration = Duration::from_secs(5);
 
 thread_local! {
@@ -73,6 +81,11 @@ impl Pending {
         self.ended.notify_all();
     }
 
+    /// Whether a checkpoint is queued or running.
+    fn is_set(&self) -> bool {
+        *self.running.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Waits until no checkpoint is queued or running, for at most `timeout`.
     fn wait(&self, timeout: Duration) {
         let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
@@ -104,7 +117,11 @@ fn after_commit(wal: &Wal, pages: c_int) -> rusqlite::Result<()> {
 impl Nudge {
     fn after_commit(&self, wal: &Wal, pages: c_int) {
         if pages >= LIMIT_PAGES {
-            // A checkpoint running on the checkpointer would make the restart fail at once.
+            // A checkpoint running on the checkpointer would make the restart fail at once;
+            // waiting for it would hold up every write queued behind this one.
+            if pages < HARD_LIMIT_PAGES && self.pending.is_set() {
+                return;
+            }
             self.pending.wait(WAIT_FOR_CHECKPOINT);
             match wal.checkpoint_v2(CheckpointMode::RESTART) {
                 Ok(_) => self.asked_at.set(0),

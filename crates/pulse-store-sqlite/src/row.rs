@@ -33,16 +33,16 @@ fn optional<T>(value: Option<T>, into: impl FnOnce(T) -> Value) -> Value {
     value.map_or(Value::Null, into)
 }
 
-fn text(value: &str) -> Value {
-    Value::Text(value.to_owned())
+fn text(value: impl Into<String>) -> Value {
+    Value::Text(value.into())
 }
 
-/// The value of every column of `entry`, in [`COLUMNS`] order.
+/// The value of every column of `entry`, in [`COLUMNS`] order; its text moves into the values.
 ///
 /// # Errors
 ///
 /// [`Error::Backend`] for a revision beyond SQLite's integers (no entry gets there).
-pub(crate) fn entry_values(entry: &DeadLetterEntry) -> Result<Vec<Value>> {
+pub(crate) fn entry_values(entry: DeadLetterEntry) -> Result<Vec<Value>> {
     let revision = i64::try_from(entry.revision).map_err(|_| {
         Error::corrupt(format!("revision {} of entry {} is out of range", entry.revision, entry.id))
     })?;
@@ -50,24 +50,24 @@ pub(crate) fn entry_values(entry: &DeadLetterEntry) -> Result<Vec<Value>> {
         .map_err(|e| Error::backend("encoding metadata as JSON", false, e))?;
     let values = vec![
         Value::Text(id_text(entry.id)),
-        text(entry.tenant.as_str()),
-        optional(entry.message_id.as_deref(), text),
-        text(&entry.command_type),
+        text(entry.tenant),
+        optional(entry.message_id, text),
+        text(entry.command_type),
         Value::Integer(i64::from(entry.command_version)),
-        text(&entry.payload),
-        optional(entry.original_payload.as_deref(), text),
-        text(&entry.exception_type),
-        text(&entry.exception_message),
-        optional(entry.exception_details.as_deref(), text),
+        text(entry.payload),
+        optional(entry.original_payload, text),
+        text(entry.exception_type),
+        text(entry.exception_message),
+        optional(entry.exception_details, text),
         text(entry.fingerprint.as_str()),
-        optional(entry.source.as_deref(), text),
+        optional(entry.source, text),
         Value::Text(metadata),
         Value::Integer(i64::from(entry.attempt_count)),
         timestamp(entry.first_failed_at),
         timestamp(entry.occurred_at),
         Value::Integer(i64::from(entry.status.as_i16())),
         optional(entry.resolution, |resolution| text(resolution.as_str())),
-        optional(entry.note.as_deref(), text),
+        optional(entry.note, text),
         optional(entry.resolved_at, timestamp),
         optional(entry.lease, |lease| Value::Text(uuid_text(lease.token))),
         optional(entry.lease, |lease| timestamp(lease.expires_at)),
@@ -76,7 +76,7 @@ pub(crate) fn entry_values(entry: &DeadLetterEntry) -> Result<Vec<Value>> {
         timestamp(entry.updated_at),
         Value::Integer(revision),
         optional(entry.replay_request, |request| Value::Text(uuid_text(*request.as_uuid()))),
-        optional(entry.changed_by.as_ref(), |actor| text(actor.as_str())),
+        optional(entry.changed_by, text),
     ];
     debug_assert_eq!(values.len(), COLUMNS.len());
     Ok(values)

@@ -36,7 +36,7 @@ pub(crate) fn store_insert(dead_letters: &DeadLetters, template: Arc<Template>, 
         let at = now();
         let entries: Vec<_> = (0..rows).map(|_| template.entry_at(at)).collect();
         Box::pin(async move {
-            backend.insert(&entries).await?;
+            backend.insert(entries).await?;
             Ok(rows as u64)
         })
     })

@@ -245,7 +245,7 @@ pub async fn error_group_sample_is_the_latest_failure_with_the_highest_id(h: Har
         let oldest_highest_id = entry(ids[2], older, "order 3 timed out");
         let batch =
             if highest_first { [high, low, oldest_highest_id] } else { [low, high, oldest_highest_id] };
-        h.store.backend().insert(&batch).await.unwrap();
+        h.store.backend().insert(batch.to_vec()).await.unwrap();
     }
     let groups = h.store.error_groups(10).await.unwrap();
     let samples: BTreeMap<&str, (&str, u64, Timestamp)> = groups

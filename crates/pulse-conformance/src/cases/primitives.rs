@@ -102,7 +102,7 @@ pub async fn insert_failing_part_way_writes_nothing(h: Harness) {
         };
         let mut batch = fresh.clone();
         batch.insert(clash_at, clashing);
-        let result = h.store.backend().insert(&batch).await;
+        let result = h.store.backend().insert(batch).await;
         assert!(
             matches!(result, Err(Error::Conflict { id, .. }) if id == stored.id),
             "an insert of an entry whose id is already stored is Conflict naming that id (clash at {clash_at}); got {result:?}"
@@ -123,7 +123,7 @@ pub async fn insert_failing_part_way_writes_nothing(h: Harness) {
     let receipts = h
         .store
         .backend()
-        .insert(&fresh)
+        .insert(fresh.clone())
         .await
         .expect("the batch without the clash is inserted after the failures");
     let whole = "an insert writes every new entry of its batch";

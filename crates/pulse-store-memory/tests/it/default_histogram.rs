@@ -23,7 +23,7 @@ impl DeadLetterBackend for CountPerBucket {
         self.0.capabilities()
     }
 
-    async fn insert(&self, entries: &[DeadLetterEntry]) -> Result<Vec<StoreReceipt>> {
+    async fn insert(&self, entries: Vec<DeadLetterEntry>) -> Result<Vec<StoreReceipt>> {
         self.0.insert(entries).await
     }
 

@@ -61,7 +61,7 @@ async fn every_field_round_trips_exactly() {
         .enumerate()
         .map(|(i, e)| DeadLetterEntry { message_id: Some(format!("m-{i}")), ..e })
         .collect();
-    let receipts = store.insert(&entries).await.unwrap();
+    let receipts = store.insert(entries.clone()).await.unwrap();
     let expected: Vec<_> = entries.iter().map(|e| StoreReceipt { id: e.id, duplicate: false }).collect();
     assert_eq!(receipts, expected);
     for entry in &entries {
@@ -85,7 +85,7 @@ async fn every_field_round_trips_exactly() {
         changed_by: None,
         ..full_entry(0)
     };
-    store.insert(std::slice::from_ref(&minimal)).await.unwrap();
+    store.insert(vec![minimal.clone()]).await.unwrap();
     assert_eq!(store.get(&Scope::AllTenants, minimal.id).await.unwrap(), Some(minimal));
 }
 
@@ -129,8 +129,8 @@ async fn a_retried_insert_of_the_same_entries_never_writes_them_twice() {
         StoreReceipt { id: with_key.id, duplicate: false },
         StoreReceipt { id: without_key.id, duplicate: false },
     ];
-    assert_eq!(store.insert(&batch).await.unwrap(), expected);
-    let retried = store.insert(&batch).await;
+    assert_eq!(store.insert(batch.to_vec()).await.unwrap(), expected);
+    let retried = store.insert(batch.to_vec()).await;
     assert!(matches!(retried, Err(Error::Conflict { id, .. }) if id == without_key.id), "{retried:?}");
     let mut db = connect().await;
     assert_eq!(

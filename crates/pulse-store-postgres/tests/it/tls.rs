@@ -196,7 +196,7 @@ async fn a_store_on_verify_full_round_trips_an_entry_over_an_encrypted_connectio
         .max_connections(1);
     let store = PostgresStore::open(config).await.unwrap();
     let entry = full_entry(1_767_225_600_123_457);
-    store.insert(std::slice::from_ref(&entry)).await.unwrap();
+    store.insert(vec![entry.clone()]).await.unwrap();
     assert_eq!(store.get(&Scope::AllTenants, entry.id).await.unwrap(), Some(entry));
     assert_eq!(encrypted(&server, &application_name).await, vec![true]);
     store.close().await;

@@ -94,7 +94,7 @@ async fn ids_sort_in_sql_as_they_sort_in_rust() {
             DeadLetterEntry { id: DeadLetterId::from_uuid(Uuid::new_v4()), ..entry }
         })
         .collect();
-    store.insert(&entries).await.unwrap();
+    store.insert(entries.clone()).await.unwrap();
     entries.sort_by_key(|entry| entry.id);
     let query = EntryQuery {
         scope: Scope::AllTenants,
@@ -248,12 +248,12 @@ async fn a_batch_that_fails_half_way_writes_nothing() {
     let store = open(&path).await;
     let at = Timestamp::from_micros(1_767_225_600_000_000);
     let existing = new_entry(command(1), at, 1024).unwrap();
-    store.insert(std::slice::from_ref(&existing)).await.unwrap();
+    store.insert(vec![existing.clone()]).await.unwrap();
     // The second entry reuses the first one's id: the primary key refuses it after the first
     // entry of the batch was already written inside the transaction.
     let fresh = new_entry(command(2), at, 1024).unwrap();
     let clash = DeadLetterEntry { id: existing.id, ..new_entry(command(3), at, 1024).unwrap() };
-    let result = store.insert(&[fresh.clone(), clash]).await;
+    let result = store.insert(vec![fresh.clone(), clash]).await;
     assert!(matches!(result, Err(Error::Conflict { id, .. }) if id == existing.id), "{result:?}");
     assert_eq!(store.get(&Scope::AllTenants, fresh.id).await.unwrap(), None);
     assert_eq!(

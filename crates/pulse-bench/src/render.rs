@@ -136,7 +136,7 @@ fn stores(md: &mut String, report: &Report) {
          driver, one plain statement in autocommit. Ratios come from rounds alternating with their own raw run. \
          Variants split the gap: the store's own `insert` given complete rows (*store insert*: the store without the \
          `DeadLetters` layer above it); the raw insert *sent as the store sends it* (SQLite: `INSERT`s of 64, 32, ... 1 \
-         rows with `ON CONFLICT DO NOTHING RETURNING Id` in a `BEGIN IMMEDIATE` transaction; PostgreSQL: one row of \
+         rows with `ON CONFLICT DO NOTHING RETURNING Id` in a `BEGIN IMMEDIATE` transaction, one row in autocommit; PostgreSQL: one row of \
          values, or a batch as arrays through `UNNEST`, with `ON CONFLICT DO NOTHING RETURNING \"Id\"`); and on PostgreSQL the plain raw insert with that clause (*+ on conflict*).\n\n",
     );
     md.push_str("| backend | figure | Pulse | raw | Pulse / raw | store insert / raw | sent as the store / raw | + on conflict / raw |\n");

@@ -142,7 +142,7 @@ impl Baseline {
     }
 
     /// `rows` rows sent in the store's own statements: on SQLite its `INSERT`s of 64, 32, ... 1
-    /// rows in a `BEGIN IMMEDIATE` transaction; on PostgreSQL its one statement, of one row of
+    /// rows in a `BEGIN IMMEDIATE` transaction (one row in autocommit); on PostgreSQL its one statement, of one row of
     /// values or of arrays through `UNNEST`. `None` for memory, which has no statements.
     pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Option<Result<()>> {
         match self {

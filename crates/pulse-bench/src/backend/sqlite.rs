@@ -47,7 +47,7 @@ enum Shape {
     /// One statement, in autocommit.
     Plain,
     /// In the store's own statements: `BEGIN IMMEDIATE`, its `INSERT`s of 64, 32, ... 1 rows,
-    /// `COMMIT`.
+    /// `COMMIT`; one row in autocommit.
     LikeTheStore,
 }
 
@@ -89,8 +89,8 @@ impl Raw {
         self.run(BATCH, Shape::Plain).await
     }
 
-    /// `rows` rows the way the store writes them: in a `BEGIN IMMEDIATE` transaction, by its
-    /// `INSERT`s of 64, 32, ... 1 rows.
+    /// `rows` rows the way the store writes them: by its `INSERT`s of 64, 32, ... 1 rows, in a
+    /// `BEGIN IMMEDIATE` transaction unless there is one row.
     pub(crate) async fn insert_like_the_store(&self, rows: usize) -> Result<()> {
         self.run(rows, Shape::LikeTheStore).await
     }
@@ -140,20 +140,34 @@ impl Inner {
         Ok(())
     }
 
-    /// `rows` rows in one `BEGIN IMMEDIATE` transaction, by the store's statements of 64, 32,
-    /// ... 1 rows, each returning the ids it inserted: the split of `SqliteStore::insert`.
+    /// `rows` rows by the store's statements of 64, 32, ... 1 rows, each returning the ids it
+    /// inserted, in one `BEGIN IMMEDIATE` transaction unless there is one row, which is one
+    /// statement in autocommit: the split of `SqliteStore::insert`.
     fn insert_rows(&self, rows: usize) -> Result<()> {
         let fresh = self.fresh(rows);
-        let (entry, json) = (self.template.entry(), self.template.metadata_json());
         let mut connection = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut inserted = Vec::with_capacity(rows);
-        let mut rest = fresh.as_slice();
+        let inserted = if rows == 1 {
+            self.send_rows(&connection, &fresh)?
+        } else {
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let inserted = self.send_rows(&transaction, &fresh)?;
+            transaction.commit()?;
+            inserted
+        };
+        ensure!(inserted == rows, "inserted {inserted} rows, not {rows}");
+        Ok(())
+    }
+
+    /// Sends `fresh` rows by the store's statements; how many ids came back.
+    fn send_rows(&self, connection: &Connection, fresh: &[(Fresh, String)]) -> Result<usize> {
+        let (entry, json) = (self.template.entry(), self.template.metadata_json());
+        let mut inserted = Vec::with_capacity(fresh.len());
+        let mut rest = fresh;
         while !rest.is_empty() {
             let size = MAX_INSERT_ROWS.min(1 << rest.len().ilog2());
             let (chunk, after) = rest.split_at(size);
             let mut insert =
-                transaction.prepare_cached(&self.like_the_store[size.trailing_zeros() as usize])?;
+                connection.prepare_cached(&self.like_the_store[size.trailing_zeros() as usize])?;
             let values =
                 chunk.iter().flat_map(|(fresh, id)| row(entry, json, fresh, id)).map(ToSqlOutput::Borrowed);
             let mut ids = insert.query(params_from_iter(values))?;
@@ -162,9 +176,7 @@ impl Inner {
             }
             rest = after;
         }
-        transaction.commit()?;
-        ensure!(inserted.len() == rows, "inserted {} rows, not {rows}", inserted.len());
-        Ok(())
+        Ok(inserted.len())
     }
 }
 

@@ -135,22 +135,24 @@ struct Step {
 const SQLITE_STEPS: [Step; 3] = [
     Step {
         adds: "`INSERT`s of 64, 32, ... 1 rows with `ON CONFLICT DO NOTHING RETURNING Id`, in a `BEGIN IMMEDIATE` \
-               transaction",
+               transaction (one row in autocommit)",
         variant: "raw_as_store",
         remedy: "none that keeps the contract: an idempotent insert must skip conflicts and say what it wrote, and the \
                  transaction keeps a batch all or nothing",
     },
     Step {
-        adds: "the store's own work around its statements (every value copied into an owned `rusqlite::Value`, the \
-               metadata serialized, the hop to the writer thread)",
+        adds: "the store's own work around its statements (every value moved into a `rusqlite::Value`, the \
+               metadata serialized, the hop to the writer thread and back)",
         variant: "store_insert",
-        remedy: "in pulse-store-sqlite, bind borrowed values (`ToSqlOutput::Borrowed`) instead of owned copies",
+        remedy: "in pulse-store-sqlite, less hand-off per call: the writer could take every job queued when it wakes \
+                 in one transaction, at the cost of one failing job rolling back its neighbours",
     },
     Step {
         adds: "`DeadLetters` (validation, fingerprint, metric labels)",
         variant: "",
-        remedy: "in pulse-extensibility, build metric labels only when a metrics recorder is installed; the \
-                 validation and the fingerprint are the contract's",
+        remedy: "none left in the layer's own work: the validation and the fingerprint are the contract's, and the \
+                 `metrics` facade cannot tell whether a recorder is installed, so the two labels (moved, not copied) \
+                 are built for every entry",
     },
 ];
 
@@ -176,8 +178,9 @@ const POSTGRES_STEPS: [Step; 4] = [
     Step {
         adds: "`DeadLetters` (validation, fingerprint, metric labels)",
         variant: "",
-        remedy: "in pulse-extensibility, build metric labels only when a metrics recorder is installed; the \
-                 validation and the fingerprint are the contract's",
+        remedy: "none left in the layer's own work: the validation and the fingerprint are the contract's, and the \
+                 `metrics` facade cannot tell whether a recorder is installed, so the two labels (moved, not copied) \
+                 are built for every entry",
     },
 ];
 
@@ -197,15 +200,14 @@ fn stores(md: &mut String, report: &Report, backend: &str) {
                 "The raw insert is one `HashMap` insert of a finished entry, a few microseconds; against that, \
                  Pulse's fixed work per entry cannot fit in a tenth. `validate::new_entry` alone (validation, \
                  truncation, fingerprint) costs {}. The store's own `insert`, given finished entries, reaches {} / \
-                 {} / {} of raw: it clones every entry into its map (the trait lends the entries, so it cannot move \
-                 them), keeps a second map for the idempotency key with the tenant and the message id cloned again, \
-                 and updates its counts. Above the store, `DeadLetters` adds the validation, a `Vec` per call, and \
-                 `observe::stored`, which builds two metric labels (two `String`s) per entry even when no metrics \
-                 recorder is installed.\n\n\
-                 What would narrow it: take the entries by value in `DeadLetterBackend::insert`, so a store can move \
-                 them (a change to the trait in pulse-extensibility), and build metric labels only when a recorder is \
-                 installed. The validation and the fingerprint stay: 0.8 of a bare map insert may not be within reach \
-                 of an in-memory store with Pulse's contract.\n",
+                 {} / {} of raw: it moves each entry into its map, but also keeps the idempotency key in a second \
+                 map (the tenant and the message id copied), the entry in two ordered indexes (every entry by time, \
+                 the pending queue) and the counts per tenant and status, which is what makes its pages, counts \
+                 and purges fast. Above the store, `DeadLetters` adds the validation, a `Vec` per call, and \
+                 `observe::stored`, which copies the command type and the tenant for two metric labels per entry: \
+                 the `metrics` facade cannot tell whether a recorder is installed.\n\n\
+                 0.8 of a bare map insert may not be within reach of an in-memory store that keeps Pulse's \
+                 contract and these indexes.\n",
                 fig(report, "prepare_entry", "pulse"),
                 r("store_one_task_store_insert"),
                 r("store_8_tasks_store_insert"),
@@ -403,10 +405,10 @@ fn purge(md: &mut String, report: &Report, backend: &str) {
                 md,
                 "The purge runs at {}, but the stores beside it wait: p99 {} (median {}), against {} without a \
                  purge. A `purge` call takes the oldest terminal entries from an index by resolution time and \
-                 holds the store's one lock, a fair (first come, first served) `tokio::sync::Mutex`, only for \
-                 its batch, so a store waits for at most the batch in hand; what remains is that batch's time \
-                 under the lock (the map of a million entries changing under it). In batches of 100: {}, at {}.\n\n\
-                 The memory store is for tests and single-process tools; its purge target is not met.\n",
+                 holds the store's one lock (a `parking_lot` mutex) only for its batch, then releases it fairly, to \
+                 the thread that waited longest, so a store waits for at most the batch in hand; what remains is \
+                 that batch's time under the lock (the map of a million entries changing under it), and, on a busy \
+                 machine, the time the woken thread waits for a core. In batches of 100: {}, at {}.\n",
                 f("purge"),
                 f("store_p99_during_purge"),
                 f("store_median_during_purge"),

@@ -2,7 +2,7 @@
 //! of the same rows. More variants split the gap: the store's own `insert` primitive given
 //! complete rows (the store without `DeadLetters`), and the same rows sent by hand in the store's
 //! own statements (SQLite: its `INSERT`s of 64, 32, ... 1 rows in a `BEGIN IMMEDIATE`
-//! transaction; PostgreSQL: its one row of values, or a batch as arrays through `UNNEST`, with
+//! transaction, one row in autocommit; PostgreSQL: its one row of values, or a batch as arrays through `UNNEST`, with
 //! `ON CONFLICT DO NOTHING RETURNING "Id"`, and between the two the plain raw insert with
 //! `ON CONFLICT DO NOTHING RETURNING "Id"`).
 

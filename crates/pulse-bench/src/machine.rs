@@ -29,11 +29,13 @@ pub(crate) struct Machine {
     pub(crate) load_at_start: String,
     /// The HTTP load generator's version, when the run used one.
     pub(crate) load_generator: Option<String>,
+    /// pgbench's version, when the run found it.
+    pub(crate) pgbench: Option<String>,
 }
 
 impl Machine {
     /// Reads `/proc`, `/etc/os-release` and the server, and times `fsync` in `dir`; notes the
-    /// version of the load generator in `tools`.
+    /// versions of the load generators in `tools`.
     pub(crate) async fn probe(pg: &PgLab, dir: &Path, tools: Option<&Tools>) -> Result<Self> {
         let settings = pg
             .lines(
@@ -60,6 +62,7 @@ impl Machine {
             fsync_ms: fsync_millis(dir)?,
             load_at_start: load_average(),
             load_generator: tools.map(|tools| tools.wrk_version.clone()),
+            pgbench: tools.and_then(|tools| tools.pgbench.as_ref()).map(|pgbench| pgbench.version.clone()),
         })
     }
 }

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::backend::{BATCH, Kind, Lab, POOL_SIZE, PgLab};
+use crate::backend::{BATCH, Kind, Lab, POOL_SIZE, PgLab, Pgbench};
 use crate::machine::Machine;
 use crate::plan::Plan;
 use crate::report::{Report, Settings};
@@ -101,7 +101,8 @@ async fn run(lab: &Lab, plan: &Plan, tools: Option<&Tools>) -> Result<Report> {
     let started = Instant::now();
     let machine = Machine::probe(&lab.pg, lab.sqlite_dir(), tools).await?;
     eprintln!("pulse-bench: {} run; SQLite files in {}", mode(plan), lab.sqlite_dir().display());
-    let (mut figures, mut diagnostics) = (diagnose::prepare(&lab.template)?, Vec::new());
+    let (mut figures, mut absent, mut diagnostics) =
+        (diagnose::prepare(&lab.template)?, Vec::new(), Vec::new());
     if plan.runs(Kind::Memory) {
         match capture::instructions_per_call(lab.sqlite_dir())? {
             Some(instructions) => {
@@ -125,9 +126,10 @@ async fn run(lab: &Lab, plan: &Plan, tools: Option<&Tools>) -> Result<Report> {
             .await
             .with_context(|| format!("benchmarking {}", kind.name()))?;
         figures.extend(out.figures);
+        absent.extend(out.absent);
         diagnostics.extend(out.diagnostics);
     }
-    let targets = targets::judge(&figures, plan.largest());
+    let targets = targets::judge(&figures, &absent, plan.largest());
     Ok(Report {
         started_at: started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         duration_seconds: started.elapsed().as_secs_f64(),
@@ -135,6 +137,7 @@ async fn run(lab: &Lab, plan: &Plan, tools: Option<&Tools>) -> Result<Report> {
         machine,
         settings: settings(plan),
         figures,
+        absent,
         targets,
         diagnostics,
     })
@@ -151,6 +154,8 @@ fn settings(plan: &Plan) -> Settings {
         rounds: plan.rounds,
         round_seconds: plan.throughput.time.as_secs_f64(),
         concurrent_tasks: scenarios::TASKS,
+        pgbench_threads: Pgbench::THREADS,
+        pgbench_round_seconds: Pgbench::budget(plan.throughput).time.as_secs_f64(),
         batch: BATCH,
         postgres_pool_size: POOL_SIZE,
         claimers: plan.claimers,

@@ -63,16 +63,33 @@ pub(crate) async fn paired(
     baseline: &Op,
     pulse: &Op,
 ) -> Result<Pair> {
-    rate(tasks, budget.warm_up(), baseline).await?;
-    rate(tasks, budget.warm_up(), pulse).await?;
+    alternating(
+        rounds,
+        budget,
+        async |budget| rate(tasks, budget, baseline).await,
+        async |budget| rate(tasks, budget, pulse).await,
+    )
+    .await
+}
+
+/// As [`paired`], for sides that time their own rounds: each is called with the budget of one
+/// round (a tenth of it to warm up) and returns its rate, as a program run beside this one does.
+pub(crate) async fn alternating(
+    rounds: usize,
+    budget: Budget,
+    mut baseline: impl AsyncFnMut(Budget) -> Result<f64>,
+    mut pulse: impl AsyncFnMut(Budget) -> Result<f64>,
+) -> Result<Pair> {
+    baseline(budget.warm_up()).await?;
+    pulse(budget.warm_up()).await?;
     let (mut baselines, mut pulses) = (Vec::new(), Vec::new());
     for round in 0..rounds.max(1) {
         if round % 2 == 1 {
-            pulses.push(rate(tasks, budget, pulse).await?);
+            pulses.push(pulse(budget).await?);
         }
-        baselines.push(rate(tasks, budget, baseline).await?);
+        baselines.push(baseline(budget).await?);
         if round % 2 == 0 {
-            pulses.push(rate(tasks, budget, pulse).await?);
+            pulses.push(pulse(budget).await?);
         }
     }
     let spread = spread(&mut baselines).max(spread(&mut pulses));

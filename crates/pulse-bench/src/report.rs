@@ -77,6 +77,15 @@ impl Figure {
     }
 }
 
+/// A figure the run could not measure, and why: its target reads as not measured, with the
+/// reason.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Absence {
+    pub(crate) name: &'static str,
+    pub(crate) backend: &'static str,
+    pub(crate) reason: &'static str,
+}
+
 /// A finding behind a figure: a query plan, or a measurement that explains a miss.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Diagnostic {
@@ -93,6 +102,10 @@ pub(crate) struct Settings {
     pub(crate) rounds: usize,
     pub(crate) round_seconds: f64,
     pub(crate) concurrent_tasks: usize,
+    /// pgbench's threads (`-j`); its clients are `concurrent_tasks`.
+    pub(crate) pgbench_threads: usize,
+    /// One round against pgbench, either side: whole seconds, as pgbench's `-T` counts them.
+    pub(crate) pgbench_round_seconds: f64,
     pub(crate) batch: usize,
     pub(crate) postgres_pool_size: u32,
     pub(crate) claimers: usize,
@@ -116,6 +129,8 @@ pub(crate) struct Report {
     pub(crate) machine: Machine,
     pub(crate) settings: Settings,
     pub(crate) figures: Vec<Figure>,
+    /// The figures the run could not measure.
+    pub(crate) absent: Vec<Absence>,
     pub(crate) targets: Vec<Verdict>,
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
@@ -124,6 +139,11 @@ impl Report {
     /// The figure `name` of `backend`, at `entries` when given.
     pub(crate) fn figure(&self, name: &str, backend: &str, entries: Option<u64>) -> Option<&Figure> {
         find(&self.figures, name, backend, entries)
+    }
+
+    /// Why figure `name` of `backend` was not measured, when the run knows.
+    pub(crate) fn absence(&self, name: &str, backend: &str) -> Option<&'static str> {
+        find_absence(&self.absent, name, backend)
     }
 
     /// Writes the report as pretty JSON to `path`.
@@ -143,4 +163,9 @@ pub(crate) fn find<'a>(
     figures
         .iter()
         .find(|f| f.name == name && f.backend == backend && (entries.is_none() || f.entries == entries))
+}
+
+/// Why figure `name` of `backend` is in `absent`, when it is.
+pub(crate) fn find_absence(absent: &[Absence], name: &str, backend: &str) -> Option<&'static str> {
+    absent.iter().find(|a| a.name == name && a.backend == backend).map(|a| a.reason)
 }

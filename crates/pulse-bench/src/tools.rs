@@ -1,12 +1,16 @@
-//! The programs the benchmark runs beside itself: `wrk`, the HTTP load generator, and `pulse`,
-//! the command line. Both are found before anything is filled, so a missing one fails the run at
-//! once rather than after minutes of work, and never skips a figure.
+//! The programs the benchmark runs beside itself: `wrk`, the HTTP load generator, `pulse`, the
+//! command line, and `pgbench`, PostgreSQL's load generator. They are found before anything is
+//! filled, so a missing `wrk` or `pulse` fails the run at once rather than after minutes of work,
+//! and never skips a figure; a missing `pgbench` leaves the figures it limits out, and the report
+//! says why.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+
+use crate::backend::Pgbench;
 
 /// The variable naming the `pulse` binary; `cargo xtask bench` sets it.
 pub(crate) const CLI_VAR: &str = "PULSE_BENCH_CLI";
@@ -17,11 +21,14 @@ pub(crate) struct Tools {
     pub(crate) wrk: PathBuf,
     pub(crate) wrk_version: String,
     pub(crate) pulse: PathBuf,
+    /// `None` when it is not installed.
+    pub(crate) pgbench: Option<Pgbench>,
 }
 
 impl Tools {
     /// Finds `wrk` on `PATH` and the `pulse` binary: `$PULSE_BENCH_CLI`, or `pulse` beside this
-    /// benchmark's own binary (where `cargo build --release -p pulse-cli` puts it).
+    /// benchmark's own binary (where `cargo build --release -p pulse-cli` puts it), and pgbench
+    /// when it is installed.
     pub(crate) fn find() -> Result<Self> {
         let wrk = PathBuf::from("wrk");
         let wrk_version = wrk_version(&wrk)?;
@@ -33,7 +40,7 @@ impl Tools {
         if !output.status.success() {
             bail!("{} --version failed ({})", pulse.display(), output.status);
         }
-        Ok(Self { wrk, wrk_version, pulse })
+        Ok(Self { wrk, wrk_version, pulse, pgbench: Pgbench::find()? })
     }
 }
 

@@ -7,6 +7,7 @@
 //! own text, taken from its `bench` module, so it cannot drift from what the store sends.
 
 mod memory;
+mod pgbench;
 mod postgres;
 mod postgres_reader;
 mod postgres_unnest;
@@ -23,6 +24,7 @@ use pulse_store_postgres::PostgresStore;
 use pulse_store_sqlite::SqliteStore;
 use tempfile::TempDir;
 
+pub(crate) use pgbench::{Pgbench, PgbenchInsert};
 pub(crate) use postgres::{POOL_SIZE, PgLab};
 pub(crate) use postgres_reader::page_sql;
 pub(crate) use sqlite_reader::page_statement as sqlite_page_statement;

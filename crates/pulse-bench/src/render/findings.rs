@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use crate::format::{ratio, thousands, value};
 use crate::report::Report;
+use crate::scenarios::{RAW_VS_PGBENCH, VS_PGBENCH};
 
 /// How the benchmark measures, for readers of the report.
 pub(super) const METHOD: &str = "## How it measures\n\n\
@@ -24,6 +25,17 @@ pub(super) const METHOD: &str = "## How it measures\n\n\
   The raw SQLite connection checkpoints its WAL as SQLite does by default, on the committing connection, once the \
   WAL passes 1,000 pages; the store hands its checkpoints to a connection of its own, so its writes never wait \
   for one, which is how it can outrun the raw insert.\n\
+- **pgbench**, PostgreSQL's own load generator (C, on libpq), is the limit of the PostgreSQL 8-task target: \
+  `pgbench -n -M prepared -c 8 -j 2 -T <seconds> -f <script>` on the same server, into a table of its own laid \
+  out by Pulse's migrations. Its script is the raw insert of the same row, one prepared statement in autocommit: \
+  the constant columns are variables given with `-D` and bound as parameters, as the raw insert binds them; a \
+  random number drawn per row (`\\set`) makes the message id and, after the server's clock in microseconds, a \
+  time-ordered id, as Pulse's UUID v7 ids are; the instants are `now()`. Its rate is its `tps` without the \
+  initial connection time. pgbench counts whole seconds, so its rounds, and those of the side alternating with \
+  it, last the round time rounded up to a second. Pulse's 8 tasks are measured against it, and so is the raw \
+  insert on the sqlx pool, which shows how much of the gap is the client; pgbench's rows are then read back \
+  through the store and checked to be the benchmark's entry. It is found on `PATH` or in \
+  `/usr/lib/postgresql/*/bin`; without it that target reads as not measured, with the reason.\n\
 - **Big table**: filled through the store's own `insert` with complete entries along a timeline of past failures \
   (one in ten New, the rest Resolved or Dismissed), in batches of 1,000, then checked through the store: the \
   counts per status, and the oldest pending entries in order. After each fill the database is let settle as a \
@@ -59,7 +71,10 @@ pub(super) fn write(md: &mut String, report: &Report) {
     };
     let mut why = String::new();
     for backend in ["memory", "sqlite", "postgres"] {
-        if ["store_one_task", "store_8_tasks", "store_batch_100"].iter().any(|f| missed(f, backend)) {
+        if ["store_one_task", "store_8_tasks", VS_PGBENCH, "store_batch_100"]
+            .iter()
+            .any(|f| missed(f, backend))
+        {
             stores(&mut why, report, backend);
         }
     }
@@ -222,12 +237,19 @@ fn stores(md: &mut String, report: &Report, backend: &str) {
 /// The steps from raw to Pulse for each missed store figure, with the remedies of the steps
 /// that cost at least 5% of raw and more than the rounds varied (smaller ones are noise).
 fn ladder(md: &mut String, report: &Report, backend: &str, steps: &[Step]) {
-    for (name, label) in
-        [("store_one_task", "1 task"), ("store_8_tasks", "8 tasks"), ("store_batch_100", "batches of 100")]
-    {
-        let missed = report.targets.iter().any(|v| v.figure == name && v.backend == backend && !v.met);
+    // Each figure with the targets that hold it: PostgreSQL's 8 tasks are held to pgbench.
+    for (name, label, held_by) in [
+        ("store_one_task", "1 task", &["store_one_task"][..]),
+        ("store_8_tasks", "8 tasks", &["store_8_tasks", VS_PGBENCH]),
+        ("store_batch_100", "batches of 100", &["store_batch_100"]),
+    ] {
+        let missed =
+            report.targets.iter().any(|v| held_by.contains(&v.figure) && v.backend == backend && !v.met);
         if !missed {
             continue;
+        }
+        if name == "store_8_tasks" {
+            against_pgbench(md, report, backend);
         }
         let figure = |variant: &str| {
             let figure = if variant.is_empty() { name.to_owned() } else { format!("{name}_{variant}") };
@@ -265,6 +287,27 @@ fn ladder(md: &mut String, report: &Report, backend: &str, steps: &[Step]) {
         }
     }
     md.push('\n');
+}
+
+/// Where pgbench, the limit of PostgreSQL's 8-task target, stands against the raw insert and
+/// Pulse; nothing when it was not measured (the target says why).
+fn against_pgbench(md: &mut String, report: &Report, backend: &str) {
+    if report.figure(VS_PGBENCH, backend, None).is_none() {
+        return;
+    }
+    let s = &report.settings;
+    let _ = writeln!(
+        md,
+        "\n*8 tasks, against pgbench*: pgbench with {} clients writes {} and Pulse reaches {} of it; the raw insert \
+         on the sqlx pool reaches {} of pgbench. From pgbench to the raw insert the row is the same and only the \
+         client differs (sqlx on Tokio, against libpq in C on {} threads); from the raw insert to Pulse, the steps \
+         below.",
+        s.concurrent_tasks,
+        base(report, VS_PGBENCH, backend),
+        rat(report, VS_PGBENCH, backend),
+        rat(report, RAW_VS_PGBENCH, backend),
+        s.pgbench_threads,
+    );
 }
 
 fn statistics(md: &mut String, report: &Report, backend: &str) {

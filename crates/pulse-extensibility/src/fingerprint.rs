@@ -83,8 +83,14 @@ pub fn mask(message: &str) -> String {
 pub fn fingerprint(command_type: &str, exception_type: &str, message: &str) -> Fingerprint {
     let masked = mask(message);
     let parts = [command_type.as_bytes(), b"\x1f", exception_type.as_bytes(), b"\x1f", masked.as_bytes()];
-    let hash = crate::hash::fnv1a_parts(&parts);
-    Fingerprint::from_stored(format!("{hash:016x}"))
+    Fingerprint::from_stored(hex(crate::hash::fnv1a_parts(&parts)))
+}
+
+/// `hash` as 16 lowercase hex digits, most significant first: `format!("{hash:016x}")` without
+/// the formatting machinery.
+fn hex(hash: u64) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    (0..16).rev().map(|nibble| char::from(DIGITS[((hash >> (nibble * 4)) & 0xf) as usize])).collect()
 }
 
 /// Whether the scan stops at `byte`: a quote, an ASCII word character, or the first byte of a
@@ -316,6 +322,13 @@ mod differential;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_are_written_as_sixteen_lowercase_hex_digits() {
+        for hash in [0, 1, 0xf, 0x0123_4567_89ab_cdef, u64::MAX, 0x96a6_6f0a_18bf_f1a9] {
+            assert_eq!(hex(hash), format!("{hash:016x}"));
+        }
+    }
 
     #[test]
     fn volatile_parts_are_masked() {

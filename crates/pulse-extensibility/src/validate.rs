@@ -13,6 +13,10 @@ use crate::time::Timestamp;
 
 /// `text` cut to at most `max` characters, on a character boundary.
 pub fn truncate_chars(text: &str, max: usize) -> &str {
+    // No more bytes than `max` means no more characters: nothing to walk.
+    if text.len() <= max {
+        return text;
+    }
     match text.char_indices().nth(max) {
         Some((end, _)) => &text[..end],
         None => text,

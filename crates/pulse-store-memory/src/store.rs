@@ -67,7 +67,12 @@ impl MemoryStore {
     /// release the lock as a plain mutex does; operations that may hold it long (a purge, a bulk
     /// change) release it with [`release_fairly`], so that a purge called again at once queues
     /// behind the stores that waited, instead of taking the lock back before their threads wake.
-    fn state(&self) -> MutexGuard<'_, State> {
+    ///
+    /// Each operation first spends a unit of the task's cooperative budget, as a Tokio resource
+    /// does: a loop of calls that never wait (purging a million entries a thousand at a time)
+    /// still yields to the other tasks of its worker thread now and then.
+    async fn state(&self) -> MutexGuard<'_, State> {
+        tokio::task::consume_budget().await;
         self.state.lock()
     }
 }
@@ -132,7 +137,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn insert(&self, entries: Vec<DeadLetterEntry>) -> Result<Vec<StoreReceipt>> {
-        let mut state = self.state();
+        let mut state = self.state().await;
         // Checked before anything is written, so a clash leaves the store as it was.
         if let Some(clash) = entries.iter().find(|entry| {
             state.entries.contains_key(&entry.id)
@@ -163,11 +168,11 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn get(&self, scope: &Scope, id: DeadLetterId) -> Result<Option<DeadLetterEntry>> {
-        Ok(self.state().entries.get(&id).filter(|entry| scope.contains(&entry.tenant)).cloned())
+        Ok(self.state().await.entries.get(&id).filter(|entry| scope.contains(&entry.tenant)).cloned())
     }
 
     async fn swap(&self, entry: &DeadLetterEntry) -> Result<bool> {
-        let mut state = self.state();
+        let mut state = self.state().await;
         let Some(stored) = state.entries.get_mut(&entry.id) else {
             return Ok(false);
         };
@@ -189,7 +194,7 @@ impl DeadLetterBackend for MemoryStore {
     /// Walks an ordered index from the cursor: the pending queue when only New entries are
     /// asked for, every entry otherwise; stops as soon as the page is full.
     async fn query(&self, query: &EntryQuery) -> Result<Vec<DeadLetterEntry>> {
-        let state = self.state();
+        let state = self.state().await;
         let index = if query.filter.statuses == [Status::New] { &state.pending } else { &state.by_time };
         let keys: Box<dyn Iterator<Item = &SortKey>> = match (query.order, query.after) {
             (SortOrder::OldestFirst, None) => Box::new(index.iter()),
@@ -208,7 +213,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn statistics(&self, scope: &Scope) -> Result<Statistics> {
-        let state = self.state();
+        let state = self.state().await;
         let mut statistics = Statistics::default();
         for (tenant, counts) in &state.counts {
             if scope.contains(tenant) {
@@ -221,7 +226,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn error_groups(&self, scope: &Scope, limit: u32) -> Result<Vec<ErrorGroup>> {
-        let state = self.state();
+        let state = self.state().await;
         let mut groups: HashMap<&Fingerprint, (ErrorGroup, SortKey)> = HashMap::default();
         for entry in state.visible(scope).filter(|entry| entry.status.is_unresolved()) {
             let key = SortKey::of(entry);
@@ -254,7 +259,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn count(&self, scope: &Scope, filter: &EntryFilter) -> Result<Statistics> {
-        let state = self.state();
+        let state = self.state().await;
         let mut counts = Statistics::default();
         for entry in state.visible(scope).filter(|entry| filter.matches(entry)) {
             counts.add(entry.status, 1);
@@ -273,7 +278,7 @@ impl DeadLetterBackend for MemoryStore {
         let Some(filter) = filter.occurred_within(buckets.start, buckets.end()) else {
             return Ok(counts);
         };
-        let state = self.state();
+        let state = self.state().await;
         for entry in state.visible(scope).filter(|entry| filter.matches(entry)) {
             if let Some(index) = buckets.index_of(entry.occurred_at) {
                 counts[index] += 1;
@@ -288,7 +293,7 @@ impl DeadLetterBackend for MemoryStore {
         filter: &EntryFilter,
         request: &ReplayRequest,
     ) -> Result<u64> {
-        let mut state = self.state();
+        let mut state = self.state().await;
         let mut marked: Vec<(SortKey, DeadLetterId)> = state
             .visible(scope)
             .filter(|entry| filter.matches(entry) && entry.replay_requested_at.is_none())
@@ -312,6 +317,7 @@ impl DeadLetterBackend for MemoryStore {
     async fn replay_request(&self, scope: &Scope, id: ReplayRequestId) -> Result<Option<ReplayRequest>> {
         Ok(self
             .state()
+            .await
             .requests
             .get(&id)
             .filter(|request| scope.sees_request(request.tenant.as_ref()))
@@ -324,7 +330,7 @@ impl DeadLetterBackend for MemoryStore {
         before: Option<ReplayRequestId>,
         limit: u32,
     ) -> Result<Vec<ReplayRequest>> {
-        let state = self.state();
+        let state = self.state().await;
         let below = before.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
         Ok(state
             .requests
@@ -344,7 +350,7 @@ impl DeadLetterBackend for MemoryStore {
         at: Timestamp,
         by: Option<&Actor>,
     ) -> Result<Option<ReplayRequest>> {
-        let mut guard = self.state();
+        let mut guard = self.state().await;
         let state = &mut *guard;
         let Some(request) =
             state.requests.get_mut(&id).filter(|request| scope.sees_request(request.tenant.as_ref()))
@@ -378,7 +384,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn oldest_due_replay(&self, scope: &Scope, now: Timestamp) -> Result<Option<Timestamp>> {
-        let state = self.state();
+        let state = self.state().await;
         Ok(state
             .visible(scope)
             .filter(|entry| entry.status == Status::New)
@@ -394,7 +400,7 @@ impl DeadLetterBackend for MemoryStore {
         lease: ReplayLease,
         limit: u32,
     ) -> Result<Vec<DeadLetterEntry>> {
-        let mut state = self.state();
+        let mut state = self.state().await;
         let mut candidates: Vec<(Timestamp, DeadLetterId)> = state
             .visible(scope)
             .filter(|entry| claimable(entry, now))
@@ -420,7 +426,7 @@ impl DeadLetterBackend for MemoryStore {
     }
 
     async fn purge(&self, scope: &Scope, resolved_before: Timestamp, limit: u32) -> Result<u64> {
-        let mut state = self.state();
+        let mut state = self.state().await;
         let doomed: Vec<DeadLetterId> = state
             .terminal
             .iter()

@@ -240,7 +240,7 @@ enum Value {
     Constant(String),
 }
 
-/// The row the script writes, column by column in the order of [`COLUMNS`]: what the raw
+/// The row the script writes, column by column in the order of [`super::COLUMNS`]: what the raw
 /// insert binds (`bind_row` in `postgres.rs`), the fresh parts computed by the script.
 fn row(e: &DeadLetterEntry, metadata_json: &str) -> Vec<(&'static str, Value)> {
     let constant = |text: &str| Value::Constant(text.to_owned());

@@ -83,7 +83,8 @@ pub async fn swap_of_a_missing_or_foreign_entry_writes_nothing(h: Harness) {
 /// one whose id is already stored under another key, past the first statement of a backend that
 /// writes a batch in several (SQLite writes 64 rows a statement). The insert is a `Conflict` on
 /// that id, and the store holds exactly what it held before; the same batch without the clash
-/// is then written whole.
+/// is then written whole. The clashing entry alone, a batch of one (which a backend may write
+/// as a single statement outside a transaction), is a `Conflict` too and writes nothing.
 pub async fn insert_failing_part_way_writes_nothing(h: Harness) {
     let stored = store(&h.store, command("orders.create").message_id("m-stored")).await;
     let now = h.clock.now();
@@ -94,6 +95,21 @@ pub async fn insert_failing_part_way_writes_nothing(h: Harness) {
             new_entry(input, now, 64 * 1024).expect("a valid entry")
         })
         .collect();
+    let alone = DeadLetterEntry {
+        id: stored.id,
+        ..new_entry(command("orders.create").tenant(tenant("c")).message_id("m-alone"), now, 64 * 1024)
+            .expect("a valid entry")
+    };
+    let result = h.store.backend().insert(vec![alone]).await;
+    assert!(
+        matches!(result, Err(Error::Conflict { id, .. }) if id == stored.id),
+        "an insert of one entry whose id is already stored is Conflict naming that id; got {result:?}"
+    );
+    assert_eq!(
+        h.store.statistics().await.unwrap(),
+        Statistics { total: 1, new: 1, ..Statistics::default() },
+        "an insert of one clashing entry writes nothing"
+    );
     for clash_at in [fresh.len(), 0, 40] {
         let clashing = DeadLetterEntry {
             id: stored.id,

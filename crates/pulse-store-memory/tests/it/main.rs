@@ -1,6 +1,8 @@
-//! The memory store against the whole conformance suite, and the trait's default `histogram`
+//! The memory store against the whole conformance suite, its cooperative yielding
+//! (`cooperative`), and the trait's default `histogram`
 //! (`default_histogram`) against it too.
 
+mod cooperative;
 mod default_histogram;
 
 use std::collections::HashMap;
